@@ -1,0 +1,14 @@
+-- luacheck configuration for lua-zuora.
+std = "max"
+max_line_length = 120
+codes = true
+exclude_files = { "build/**", "lua/zuora/catalog/**" }
+ignore = {
+  "212/self", -- unused self in methods is normal
+}
+
+files["spec/**"] = { std = "+busted" }
+files["sim/**"] = { read_globals = { "ngx" } }
+files["lua/zuora/transport/ngx.lua"] = { read_globals = { "ngx" } }
+files["examples/openresty/**"] = { read_globals = { "ngx" } }
+files["lua/zuora/catalog/**"] = { max_line_length = false }

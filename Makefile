@@ -1,0 +1,116 @@
+# lua-zuora build. `make` builds the C core for Lua 5.4; `make LUA=luajit` for OpenResty's LuaJIT.
+# Everything runs from the checkout: the targets below set LUA_PATH/LUA_CPATH themselves.
+
+LUA      ?= lua5.4
+CC       ?= gcc
+PKG      ?= pkg-config
+
+ifeq ($(LUA),luajit)
+  LUA_PC  := luajit
+  LUA_BIN := luajit
+  LUA_ABI := 5.1
+else ifeq ($(LUA),lua5.4)
+  LUA_PC  := lua5.4
+  LUA_BIN := lua5.4
+  LUA_ABI := 5.4
+else
+  $(error LUA must be lua5.4 or luajit)
+endif
+
+BUILD    := build/$(LUA)
+OPT      ?= -O2
+CFLAGS   ?= $(OPT) -g
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+ALL_CFLAGS = -std=c99 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) $(CFLAGS) \
+             $(shell $(PKG) --cflags $(LUA_PC) libcurl libssl libcrypto)
+LIBS     = $(shell $(PKG) --libs libcurl libssl libcrypto) -lm
+
+SRCS     := $(wildcard src/*.c)
+HDRS     := $(wildcard src/*.h)
+OBJS     := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
+CORE     := $(BUILD)/zuora/core.so
+
+# Paths for running from the checkout.
+RUN_ENV   = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/?.lua;;" \
+            LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;"
+BUSTED   := /usr/bin/busted
+
+# Sanitizer build: a separate tree so it never mixes with the normal objects, and a small
+# sanitized Lua host (tools/lua-asan.c) so the sanitizers stay out of child processes.
+ASAN_DIR  := build/asan
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+ASAN_ENV  = ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1" \
+            LSAN_OPTIONS="suppressions=$(CURDIR)/tools/lsan.supp:print_suppressions=0" \
+            UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" ZUORA_UNDER_ASAN=1
+
+PREFIX      ?= /usr/local
+LUA_LMOD    ?= $(PREFIX)/share/lua/$(LUA_ABI)
+LUA_CMOD    ?= $(PREFIX)/lib/lua/$(LUA_ABI)
+
+.PHONY: all build test test-luajit test-asan lint install uninstall deps demo bench fuzz fuzz-json soak docs catalog clean check-deps
+
+all: build
+build: $(CORE)
+
+$(BUILD)/obj/%.o: src/%.c $(HDRS) | $(BUILD)/obj
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(CORE): $(OBJS) | $(BUILD)/zuora
+	$(CC) -shared -o $@ $(OBJS) $(LIBS)
+
+$(BUILD)/obj $(BUILD)/zuora:
+	mkdir -p $@
+
+check-deps:
+	@tools/deps.sh --check >/dev/null || tools/deps.sh
+
+deps:
+	tools/deps.sh
+
+# The whole busted suite against the Lua 5.4 build from the checkout.
+test: check-deps
+	$(MAKE) --no-print-directory build LUA=lua5.4
+	$(RUN_ENV) lua5.4 $(BUSTED) $(BUSTED_ARGS)
+
+# The C core and the pure-Lua layer under OpenResty's LuaJIT (busted's 5.1 modules).
+test-luajit: check-deps
+	$(MAKE) --no-print-directory build LUA=luajit
+	$(MAKE) --no-print-directory run-luajit-specs LUA=luajit
+
+run-luajit-specs:
+	$(RUN_ENV) luajit $(BUSTED) --tags=luajit $(BUSTED_ARGS)
+
+$(ASAN_DIR)/lua-asan: tools/lua-asan.c | $(ASAN_DIR)/obj
+	$(CC) -O1 -g $(SAN_FLAGS) $(shell $(PKG) --cflags lua5.4) $< -o $@ $(shell $(PKG) --libs lua5.4) -lm
+
+$(ASAN_DIR)/obj:
+	mkdir -p $@
+
+test-asan: check-deps $(ASAN_DIR)/lua-asan
+	$(MAKE) --no-print-directory build LUA=lua5.4 BUILD=$(ASAN_DIR) CFLAGS="-O1 -g $(SAN_FLAGS)" \
+	  LIBS="$(LIBS) $(SAN_FLAGS)"
+	$(ASAN_ENV) LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/?.lua;;" \
+	  LUA_CPATH="$(CURDIR)/$(ASAN_DIR)/?.so;;" $(ASAN_DIR)/lua-asan $(BUSTED) --exclude-tags=noasan $(BUSTED_ARGS)
+
+lint: check-deps
+	luacheck --no-color -q lua spec tools bench examples sim bin
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	  --std=c99 --inline-suppr --suppress=missingIncludeSystem --suppress=toomanyconfigs \
+	  -I src -I /usr/include/lua5.4 src
+
+demo: check-deps build
+	$(RUN_ENV) lua5.4 tools/demo.lua
+
+bench: check-deps build
+	$(RUN_ENV) lua5.4 bench/run.lua $(BENCH)
+
+install: build
+	install -d $(DESTDIR)$(LUA_CMOD)/zuora $(DESTDIR)$(LUA_LMOD)/zuora
+	install -m 0755 $(CORE) $(DESTDIR)$(LUA_CMOD)/zuora/core.so
+	cd lua && find zuora -name '*.lua' -exec install -D -m 0644 {} $(DESTDIR)$(LUA_LMOD)/{} \;
+
+uninstall:
+	rm -rf $(DESTDIR)$(LUA_CMOD)/zuora $(DESTDIR)$(LUA_LMOD)/zuora
+
+clean:
+	rm -rf build

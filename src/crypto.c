@@ -1,0 +1,7 @@
+/* core.crypto — placeholder until its issue lands; see docs/ARCHITECTURE.md for the contract. */
+#include "core.h"
+
+int zz_open_crypto(lua_State *L) {
+  lua_newtable(L);
+  return 1;
+}
