@@ -93,7 +93,7 @@ test-asan: check-deps $(ASAN_DIR)/lua-asan
 	  LUA_CPATH="$(CURDIR)/$(ASAN_DIR)/?.so;;" $(ASAN_DIR)/lua-asan $(BUSTED) --exclude-tags=noasan $(BUSTED_ARGS)
 
 lint: check-deps
-	luacheck --no-color -q lua spec tools bench examples sim bin
+	luacheck --no-color -q $(wildcard lua spec tools bench examples sim bin)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --std=c99 --inline-suppr --suppress=missingIncludeSystem --suppress=toomanyconfigs \
 	  -I src -I /usr/include/lua5.4 src

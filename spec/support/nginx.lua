@@ -137,8 +137,8 @@ function M.start(opts)
       "",
     }, "\n")
     write(prefix .. "/conf/nginx.conf", conf)
-    local ok = sh(("env -u LD_PRELOAD nginx -p '%s' -c '%s/conf/nginx.conf' -e '%s/logs/error.log' 2>>'%s/logs/start.log'")
-      :format(prefix, prefix, prefix, prefix))
+    local ok = sh(("env -u LD_PRELOAD nginx -p '%s' -c '%s/conf/nginx.conf' -e '%s/logs/error.log' "
+      .. "2>>'%s/logs/start.log'"):format(prefix, prefix, prefix, prefix))
     if ok then
       local up = false
       for _ = 1, 500 do
