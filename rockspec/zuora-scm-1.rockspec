@@ -29,7 +29,13 @@ build = {
       incdirs = { "$(CURL_INCDIR)", "$(OPENSSL_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)" },
     },
+    ["zuora.async"] = "lua/zuora/async.lua",
+    ["zuora.client"] = "lua/zuora/client.lua",
+    ["zuora.environments"] = "lua/zuora/environments.lua",
+    ["zuora.errors"] = "lua/zuora/errors.lua",
     ["zuora"] = "lua/zuora/init.lua",
+    ["zuora.options"] = "lua/zuora/options.lua",
+    ["zuora.redact"] = "lua/zuora/redact.lua",
   },
   install = {
     bin = {  },
