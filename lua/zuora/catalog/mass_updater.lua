@@ -2,5 +2,5 @@
 return {
   { name = "perform", group = "mass_updater", method = "POST", path = "/v1/bulk", params = {}, title = "Perform a mass action", doc = "https://developer.zuora.com/v1-api-reference/api/mass-updater/post_massupdater.md", content = "multipart/form-data", spec_id = "POST_MassUpdater" },
   { name = "list_results", group = "mass_updater", method = "GET", path = "/v1/bulk/{bulk-key}", params = { "bulk-key" }, title = "List all results of a mass action", doc = "https://developer.zuora.com/v1-api-reference/api/mass-updater/get_massupdater.md", spec_id = "GET_MassUpdater" },
-  { name = "stop", group = "mass_updater", method = "PUT", path = "/v1/bulk/{bulk-key}/stop", params = { "bulk-key" }, title = "Stop a mass action", doc = "https://developer.zuora.com/v1-api-reference/api/mass-updater/put_massupdater.md", spec_id = "PUT_MassUpdater" },
+  { name = "stop", group = "mass_updater", method = "PUT", path = "/v1/bulk/{bulk-key}/stop", params = { "bulk-key" }, title = "Stop a mass action", doc = "https://developer.zuora.com/v1-api-reference/api/mass-updater/put_massupdater.md", no_body = true, spec_id = "PUT_MassUpdater" },
 }
