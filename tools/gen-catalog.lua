@@ -436,7 +436,7 @@ local function render_docs(groups, version, total, matched, indexed)
   w("")
   local toc = {}
   for _, g in ipairs(groups) do
-    toc[#toc + 1] = ("[%s](#%s) (%d)"):format(g.name, g.name:gsub("_", "-"), #g.ops)
+    toc[#toc + 1] = ("[%s](#%s) (%d)"):format(g.name, g.name, #g.ops)
   end
   w(table.concat(toc, " · "))
   w("")
