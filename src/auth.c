@@ -812,8 +812,6 @@ int zz_open_auth(lua_State *L) {
 #endif
     lua_pushliteral(L, "zuora.auth");
     lua_setfield(L, -2, "__name");
-    lua_pushboolean(L, 0);
-    lua_setfield(L, -2, "__metatable");
   }
   lua_pop(L, 1);
   lua_newtable(L);

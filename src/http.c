@@ -928,7 +928,7 @@ static void push_result(lua_State *L, xfer *x) {
   }
   if (x->code != CURLE_OK) set_int(L, "curl_code", (lua_Integer)x->code);
   set_num(L, "time", total);
-  set_num(L, "bytes", (lua_Number)x->bytes);
+  set_int(L, "bytes", (lua_Integer)x->bytes);
   switch (ver) {
     case CURL_HTTP_VERSION_1_0: set_str(L, "http_version", "1.0"); break;
     case CURL_HTTP_VERSION_1_1: set_str(L, "http_version", "1.1"); break;
