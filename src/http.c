@@ -304,6 +304,12 @@ static void classify(xfer *x) {
     default: break;
   }
   if (x->code == CURLE_OK) return;
+  if (x->code == CURLE_OUT_OF_MEMORY && !x->decided && x->hdrs.n > 0) {
+    /* libcurl refuses a single header line over CURL_MAX_HTTP_HEADER (100 KiB) this way */
+    x->kind = "too_large";
+    snprintf(x->msg, sizeof x->msg, "a response header line exceeds libcurl's limit of %d bytes", CURL_MAX_HTTP_HEADER);
+    return;
+  }
   if (x->code == CURLE_OPERATION_TIMEDOUT) x->kind = "timeout";
   else if (x->code == CURLE_FILESIZE_EXCEEDED) x->kind = "too_large";
   else if (x->code == CURLE_READ_ERROR && x->upload) x->kind = "file";
