@@ -29,17 +29,14 @@ static int l_uuid4(lua_State *L) {
 
 static int l_random(lua_State *L) {
   lua_Number n = luaL_checknumber(L, 1);
-  luaL_Buffer b;
   unsigned char *p;
   size_t len;
   if (!(n >= 0 && n <= ZZ_RANDOM_MAX) || n != (lua_Number)(size_t)n)
     return luaL_argerror(L, 1, "expected an integer between 0 and 1048576");
   len = (size_t)n;
-  luaL_buffinit(L, &b);
-  p = (unsigned char *)luaL_prepbuffsize(&b, len ? len : 1);
+  p = (unsigned char *)zz_newudata(L, len ? len : 1); /* scratch owned by the GC */
   if (len && RAND_bytes(p, (int)len) != 1) return luaL_error(L, "crypto.random: RAND_bytes failed");
-  luaL_addsize(&b, len);
-  luaL_pushresult(&b);
+  lua_pushlstring(L, (const char *)p, len);
   return 1;
 }
 
