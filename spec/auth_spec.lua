@@ -163,7 +163,9 @@ describe("core.auth #luajit", function()
 
     it("checks its options", function()
       assert.has_error(function() auth.new{ mode = "oauth", client_id = "a", client_secret = "b" } end)
-      assert.has_error(function() auth.new{ mode = "oauth", client_id = "a", client_secret = "b\r\n", token_url = "u" } end)
+      assert.has_error(function()
+        auth.new{ mode = "oauth", client_id = "a", client_secret = "b\r\n", token_url = "u" }
+      end)
       assert.has_error(function() auth.new{ mode = "nope" } end)
       assert.has_error(function() auth.new{ mode = "basic", username = "a:b", password = "p" } end)
       assert.has_error(function() oauth():state("soon") end)

@@ -850,9 +850,10 @@ static int l_submit(lua_State *L) {
 /* --- results ------------------------------------------------------------------------------ */
 
 static void push_headers(lua_State *L, const zz_buf *h) {
-  const char *p = h->p, *end = h->p + h->n;
+  const char *p = h->p, *end;
   lua_newtable(L);
   if (!p) return;
+  end = p + h->n;
   while (p < end) {
     const char *eol = (const char *)memchr(p, '\n', (size_t)(end - p)), *colon, *v, *ve;
     const char *line_end;
