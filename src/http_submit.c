@@ -37,7 +37,6 @@ typedef struct {
   size_t body_len;
   double timeout, connect_timeout, max_body;
   int decode, has_auth, has_token_for, nheaders, nparts;
-  int have_timeout;
 } reqspec;
 
 static int token_char(unsigned char c) {
@@ -135,8 +134,6 @@ static void validate(lua_State *L, int r, reqspec *q, zz_transport *t) {
   }
   lua_pop(L, 1);
   if (bodies > 1) luaL_error(L, "a request takes only one of 'body', 'body_file' and 'multipart'");
-  q->have_timeout = zz_getfield(L, r, "timeout") != LUA_TNIL;
-  lua_pop(L, 1);
   q->timeout = zz_http_check_seconds(L, r, "timeout", t->timeout);
   q->connect_timeout = zz_http_check_seconds(L, r, "connect_timeout", t->connect_timeout);
   q->max_body = zz_http_check_max_body(L, r, t->max_body);
