@@ -101,8 +101,13 @@ lint: check-deps
 demo: check-deps build
 	$(RUN_ENV) lua5.4 tools/demo.lua
 
-bench: check-deps build
+bench: check-deps build build/bench/raw_curl
 	$(RUN_ENV) lua5.4 bench/run.lua $(BENCH)
+
+# The raw libcurl peer the transport and client benchmarks compare against.
+build/bench/raw_curl: bench/raw_curl.c
+	mkdir -p build/bench
+	$(CC) -std=c99 -D_GNU_SOURCE -O2 $(WARN) $< -o $@ $(shell $(PKG) --cflags --libs libcurl)
 
 install: build
 	install -d $(DESTDIR)$(LUA_CMOD)/zuora $(DESTDIR)$(LUA_LMOD)/zuora

@@ -1,7 +1,180 @@
-/* core.crypto — placeholder until its issue lands; see docs/ARCHITECTURE.md for the contract. */
+/* core.crypto: random ids and bytes from OpenSSL's CSPRNG, SHA-256, HMAC-SHA256, hex and base64,
+ * and a constant-time comparison. Everything takes and returns Lua strings of raw bytes. */
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
 #include "core.h"
 
+/* The largest random(n) we hand out in one call; more is a programming mistake. */
+#define ZZ_RANDOM_MAX (1024 * 1024)
+
+static int l_uuid4(lua_State *L) {
+  static const char hexd[] = "0123456789abcdef";
+  unsigned char r[16];
+  char out[36];
+  int i, j = 0;
+  if (RAND_bytes(r, sizeof r) != 1) return luaL_error(L, "crypto.uuid4: RAND_bytes failed");
+  r[6] = (unsigned char)((r[6] & 0x0f) | 0x40); /* version 4 */
+  r[8] = (unsigned char)((r[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+  for (i = 0; i < 16; i++) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) out[j++] = '-';
+    out[j++] = hexd[r[i] >> 4];
+    out[j++] = hexd[r[i] & 15];
+  }
+  lua_pushlstring(L, out, sizeof out);
+  return 1;
+}
+
+static int l_random(lua_State *L) {
+  lua_Number n = luaL_checknumber(L, 1);
+  unsigned char *p;
+  size_t len;
+  if (!(n >= 0 && n <= ZZ_RANDOM_MAX) || n != (lua_Number)(size_t)n)
+    return luaL_argerror(L, 1, "expected an integer between 0 and 1048576");
+  len = (size_t)n;
+  p = (unsigned char *)zz_newudata(L, len ? len : 1); /* scratch owned by the GC */
+  if (len && RAND_bytes(p, (int)len) != 1) return luaL_error(L, "crypto.random: RAND_bytes failed");
+  lua_pushlstring(L, (const char *)p, len);
+  return 1;
+}
+
+static int l_sha256(lua_State *L) {
+  size_t n;
+  const char *s = luaL_checklstring(L, 1, &n);
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int mdlen = 0;
+  if (EVP_Digest(s, n, md, &mdlen, EVP_sha256(), NULL) != 1)
+    return luaL_error(L, "crypto.sha256: digest failed");
+  lua_pushlstring(L, (const char *)md, mdlen);
+  return 1;
+}
+
+static int l_hmac_sha256(lua_State *L) {
+  size_t kn, n;
+  const char *k = luaL_checklstring(L, 1, &kn);
+  const char *s = luaL_checklstring(L, 2, &n);
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int mdlen = 0;
+  if (kn > 0x7fffffff) return luaL_argerror(L, 1, "key too long");
+  if (!HMAC(EVP_sha256(), k, (int)kn, (const unsigned char *)s, n, md, &mdlen))
+    return luaL_error(L, "crypto.hmac_sha256: HMAC failed");
+  lua_pushlstring(L, (const char *)md, mdlen);
+  OPENSSL_cleanse(md, sizeof md);
+  return 1;
+}
+
+static int l_hex(lua_State *L) {
+  static const char hexd[] = "0123456789abcdef";
+  size_t n, i;
+  const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &n);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (i = 0; i < n; i++) {
+    luaL_addchar(&b, hexd[s[i] >> 4]);
+    luaL_addchar(&b, hexd[s[i] & 15]);
+  }
+  luaL_pushresult(&b);
+  return 1;
+}
+
+static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static int l_base64(lua_State *L) {
+  size_t n, i;
+  const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &n);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (i = 0; i + 2 < n; i += 3) {
+    unsigned long v = ((unsigned long)s[i] << 16) | ((unsigned long)s[i + 1] << 8) | s[i + 2];
+    luaL_addchar(&b, b64chars[(v >> 18) & 63]);
+    luaL_addchar(&b, b64chars[(v >> 12) & 63]);
+    luaL_addchar(&b, b64chars[(v >> 6) & 63]);
+    luaL_addchar(&b, b64chars[v & 63]);
+  }
+  if (i < n) {
+    unsigned long v = (unsigned long)s[i] << 16;
+    if (i + 1 < n) v |= (unsigned long)s[i + 1] << 8;
+    luaL_addchar(&b, b64chars[(v >> 18) & 63]);
+    luaL_addchar(&b, b64chars[(v >> 12) & 63]);
+    luaL_addchar(&b, i + 1 < n ? b64chars[(v >> 6) & 63] : '=');
+    luaL_addchar(&b, '=');
+  }
+  luaL_pushresult(&b);
+  return 1;
+}
+
+static int b64val(unsigned char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  return -1;
+}
+
+/* Strict standard-alphabet decoding: padding optional but, when present, correct; no
+ * whitespace; the unused low bits of the last character must be zero (one encoding per value). */
+static int l_unbase64(lua_State *L) {
+  size_t n, i, data;
+  const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &n);
+  unsigned long acc = 0;
+  int bits = 0;
+  luaL_Buffer b;
+  data = n;
+  while (data > 0 && s[data - 1] == '=') data--;
+  if (n - data > 2 || (n != data && n % 4 != 0) || data % 4 == 1) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "invalid base64: bad length or padding");
+    return 2;
+  }
+  luaL_buffinit(L, &b);
+  for (i = 0; i < data; i++) {
+    int v = b64val(s[i]);
+    if (v < 0) {
+      lua_pushnil(L);
+      lua_pushfstring(L, "invalid base64: unexpected character at offset %d", (int)i);
+      return 2;
+    }
+    acc = (acc << 6) | (unsigned long)v;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      luaL_addchar(&b, (char)((acc >> bits) & 0xff));
+    }
+  }
+  if (bits > 0 && (acc & ((1ul << bits) - 1)) != 0) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "invalid base64: non-zero trailing bits");
+    return 2;
+  }
+  luaL_pushresult(&b);
+  return 1;
+}
+
+/* Equal-length strings are compared in constant time; a length difference is not secret. */
+static int l_equal(lua_State *L) {
+  size_t an, bn;
+  const char *a = luaL_checklstring(L, 1, &an);
+  const char *b = luaL_checklstring(L, 2, &bn);
+  lua_pushboolean(L, an == bn && CRYPTO_memcmp(a, b, an) == 0);
+  return 1;
+}
+
 int zz_open_crypto(lua_State *L) {
+  static const luaL_Reg fns[] = {
+    {"uuid4", l_uuid4},
+    {"random", l_random},
+    {"sha256", l_sha256},
+    {"hmac_sha256", l_hmac_sha256},
+    {"hex", l_hex},
+    {"base64", l_base64},
+    {"unbase64", l_unbase64},
+    {"equal", l_equal},
+    {NULL, NULL},
+  };
   lua_newtable(L);
+  luaL_setfuncs(L, fns, 0);
   return 1;
 }

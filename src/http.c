@@ -1,7 +1,412 @@
-/* core.http — placeholder until its issue lands; see docs/ARCHITECTURE.md for the contract. */
+/* core.http, Lua side: the transport object (core.http.new) and its methods, and the result
+ * tables. One multi handle per transport object; requests become transfers in http_submit.c and
+ * run through libcurl's socket API in http_xfer.c (sockets in an epoll set whose fd foreign event
+ * loops can poll). Easy handles are pooled; connections live in the multi handle's cache, so
+ * keep-alive and HTTP/2 multiplexing work across requests. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <curl/curl.h>
+
+#include "auth.h"
+#include "buf.h"
 #include "core.h"
+#include "http.h"
+#include "json.h"
+
+/* --- Lua side: the transport object ------------------------------------------------------- */
+
+static zz_transport *check_open(lua_State *L) {
+  zz_transport *t = (zz_transport *)luaL_checkudata(L, 1, ZZ_HTTP_MT);
+  if (t->closed) luaL_error(L, "transport is closed");
+  return t;
+}
+
+static char *dup_opt(lua_State *L, int idx, const char *k) {
+  char *r = NULL;
+  int ty = zz_getfield(L, idx, k);
+  if (ty != LUA_TNIL) {
+    if (ty != LUA_TSTRING) luaL_error(L, "option '%s' must be a string", k);
+    r = strdup(lua_tostring(L, -1));
+    if (!r) luaL_error(L, "out of memory");
+  }
+  lua_pop(L, 1);
+  return r;
+}
+
+static int l_new(lua_State *L) {
+  zz_transport *t;
+  int ins = 0, h2 = 1;
+  double max_body = DEFAULT_MAX_BODY, to = 0, cto = DEFAULT_CONNECT_TIMEOUT;
+  if (!lua_isnoneornil(L, 1)) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    ins = zz_optboolfield(L, 1, "insecure", 0);
+    h2 = zz_optboolfield(L, 1, "http2", 1);
+    max_body = zz_http_check_max_body(L, 1, DEFAULT_MAX_BODY);
+    to = zz_http_check_seconds(L, 1, "timeout", 0);
+    cto = zz_http_check_seconds(L, 1, "connect_timeout", DEFAULT_CONNECT_TIMEOUT);
+  }
+  t = (zz_transport *)zz_newudata(L, sizeof *t);
+  memset(t, 0, sizeof *t);
+  t->epfd = -1;
+  t->closed = 1; /* until fully built, so __gc frees only what exists */
+  zz_setmetatable(L, ZZ_HTTP_MT);
+  t->insecure = ins, t->http2 = h2, t->max_body = max_body, t->timeout = to, t->connect_timeout = cto;
+  if (!lua_isnoneornil(L, 1)) {
+    t->ca_file = dup_opt(L, 1, "ca_file");
+    t->ca_path = dup_opt(L, 1, "ca_path");
+  }
+  t->epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (t->epfd < 0) return luaL_error(L, "http.new: epoll_create1: %s", strerror(errno));
+  t->multi = curl_multi_init();
+  if (!t->multi) return luaL_error(L, "http.new: curl_multi_init failed");
+  curl_multi_setopt(t->multi, CURLMOPT_SOCKETFUNCTION, zz_http_socket_cb);
+  curl_multi_setopt(t->multi, CURLMOPT_SOCKETDATA, t);
+  curl_multi_setopt(t->multi, CURLMOPT_TIMERFUNCTION, zz_http_timer_cb);
+  curl_multi_setopt(t->multi, CURLMOPT_TIMERDATA, t);
+  curl_multi_setopt(t->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+  curl_multi_setopt(t->multi, CURLMOPT_MAXCONNECTS, 64L);
+  t->closed = 0;
+  return 1;
+}
+
+/* Frees everything; safe to call twice (close, then __gc). */
+static void transport_close(lua_State *L, zz_transport *t) {
+  zz_xfer *x;
+  while ((x = t->running.head) != NULL) {
+    zz_list_remove(&t->running, x);
+    if (x->added) curl_multi_remove_handle(t->multi, x->easy);
+    x->added = 0;
+    if (x->token_for) zz_auth_fail(x->token_for);
+    zz_http_xfer_free(L, t, x);
+  }
+  while ((x = t->done.head) != NULL) {
+    zz_list_remove(&t->done, x);
+    zz_http_xfer_free(L, t, x);
+  }
+  while (t->npool > 0) curl_easy_cleanup(t->pool[--t->npool]);
+  if (t->multi) curl_multi_cleanup(t->multi);
+  t->multi = NULL;
+  if (t->epfd >= 0) close(t->epfd);
+  t->epfd = -1;
+  free(t->ca_file);
+  free(t->ca_path);
+  t->ca_file = t->ca_path = NULL;
+  t->closed = 1;
+}
+
+static int l_close(lua_State *L) {
+  zz_transport *t = (zz_transport *)luaL_checkudata(L, 1, ZZ_HTTP_MT);
+  transport_close(L, t);
+  return 0;
+}
+
+static int l_tostring(lua_State *L) {
+  zz_transport *t = (zz_transport *)luaL_checkudata(L, 1, ZZ_HTTP_MT);
+  if (t->closed) lua_pushliteral(L, "zuora.http (closed)");
+  else lua_pushfstring(L, "zuora.http (%d running, %d done)", (int)t->running.n, (int)t->done.n);
+  return 1;
+}
+
+static int l_submit(lua_State *L) {
+  zz_transport *t = check_open(L);
+  zz_xfer *x = zz_http_submit(L, t, 2);
+  lua_pushinteger(L, x->id);
+  return 1;
+}
+
+/* --- results ------------------------------------------------------------------------------ */
+
+static void push_headers(lua_State *L, const zz_buf *h) {
+  const char *p = h->p, *end;
+  lua_newtable(L);
+  if (!p) return;
+  end = p + h->n;
+  while (p < end) {
+    const char *eol = (const char *)memchr(p, '\n', (size_t)(end - p)), *colon, *v, *ve;
+    const char *line_end;
+    size_t k;
+    char name[128];
+    if (!eol) eol = end;
+    line_end = eol;
+    if (line_end > p && line_end[-1] == '\r') line_end--;
+    colon = (const char *)memchr(p, ':', (size_t)(line_end - p));
+    if (colon && colon > p && (size_t)(colon - p) < sizeof name && !(p[0] == 'H' && line_end - p >= 5 && memcmp(p, "HTTP/", 5) == 0)) {
+      for (k = 0; k < (size_t)(colon - p); k++) name[k] = (char)((p[k] >= 'A' && p[k] <= 'Z') ? p[k] + 32 : p[k]);
+      v = colon + 1;
+      ve = line_end;
+      while (v < ve && (*v == ' ' || *v == '\t')) v++;
+      while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+      lua_pushlstring(L, name, k);
+      lua_pushvalue(L, -1);
+      lua_rawget(L, -3);
+      if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushlstring(L, v, (size_t)(ve - v));
+      } else { /* repeated header: join as a list, as HTTP allows */
+        lua_pushliteral(L, ", ");
+        lua_pushlstring(L, v, (size_t)(ve - v));
+        lua_concat(L, 3);
+      }
+      lua_rawset(L, -3);
+    }
+    p = eol + 1;
+  }
+}
+
+static void set_str(lua_State *L, const char *k, const char *v) {
+  lua_pushstring(L, v);
+  lua_setfield(L, -2, k);
+}
+
+static void set_num(lua_State *L, const char *k, lua_Number v) {
+  lua_pushnumber(L, v);
+  lua_setfield(L, -2, k);
+}
+
+static void set_int(lua_State *L, const char *k, lua_Integer v) {
+  lua_pushinteger(L, v);
+  lua_setfield(L, -2, k);
+}
+
+/* Pushes the result table of a finished transfer. */
+static void push_result(lua_State *L, zz_xfer *x) {
+  long status = 0, ver = 0, connects = -1;
+  double total = 0;
+  lua_createtable(L, 0, 16);
+  set_int(L, "id", x->id);
+  if (x->easy) {
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(x->easy, CURLINFO_HTTP_VERSION, &ver);
+    curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &connects);
+    curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME, &total);
+  }
+  set_int(L, "status", status);
+  push_headers(L, &x->hdrs);
+  lua_setfield(L, -2, "headers");
+  if (!x->to_file && !x->token_for) {
+    lua_pushlstring(L, x->resp.p ? x->resp.p : "", x->resp.n);
+    lua_setfield(L, -2, "body");
+    if (x->decode && !x->kind && x->resp.n > 0) {
+      if (zz_json_decode(L, x->resp.p, x->resp.n, JSON_MAX_DEPTH)) {
+        lua_setfield(L, -2, "data");
+      } else {
+        lua_setfield(L, -3, "json_error");
+        lua_pop(L, 1);
+      }
+    }
+  }
+  if (x->to_file && !x->kind) set_str(L, "output", x->output);
+  if (x->kind) {
+    set_str(L, "kind", x->kind);
+    set_str(L, "error", x->msg[0] ? x->msg : x->kind);
+  }
+  if (x->code != CURLE_OK) set_int(L, "curl_code", (lua_Integer)x->code);
+  set_num(L, "time", total);
+  set_int(L, "bytes", (lua_Integer)x->bytes);
+  switch (ver) {
+    case CURL_HTTP_VERSION_1_0: set_str(L, "http_version", "1.0"); break;
+    case CURL_HTTP_VERSION_1_1: set_str(L, "http_version", "1.1"); break;
+    case CURL_HTTP_VERSION_2_0: set_str(L, "http_version", "2"); break;
+    case CURL_HTTP_VERSION_3: set_str(L, "http_version", "3"); break;
+    default: break;
+  }
+  if (status > 0) {
+    lua_pushboolean(L, connects == 0);
+    lua_setfield(L, -2, "reused");
+  }
+  if (x->has_auth_gen) set_int(L, "auth_generation", (lua_Integer)x->auth_gen);
+}
+
+static int l_results(lua_State *L) {
+  zz_transport *t = check_open(L);
+  zz_xfer *x;
+  int i = 1;
+  if (t->done.n == 0) zz_http_drive(t, 0); /* pick up whatever finished since the last poll */
+  lua_createtable(L, (int)t->done.n, 0);
+  while ((x = t->done.head) != NULL) {
+    zz_list_remove(&t->done, x);
+    push_result(L, x);
+    lua_rawseti(L, -2, i++);
+    zz_http_xfer_free(L, t, x);
+  }
+  return 1;
+}
+
+static int l_poll(lua_State *L) {
+  zz_transport *t = check_open(L);
+  double timeout = luaL_optnumber(L, 2, 0), deadline;
+  if (!(timeout >= 0)) return luaL_argerror(L, 2, "timeout must be >= 0");
+  deadline = zz_now() + timeout;
+  if (t->running.n == 0) zz_http_drive(t, 0); /* nothing to wait for: just collect */
+  while (t->running.n > 0) {
+    double left = deadline - zz_now();
+    zz_http_drive(t, left > 0 ? left : 0);
+    if (t->done.n > 0 || zz_now() >= deadline) break;
+  }
+  lua_pushinteger(L, (lua_Integer)t->running.n);
+  return 1;
+}
+
+static int l_perform(lua_State *L) {
+  zz_transport *t = check_open(L);
+  zz_xfer *x = zz_http_submit(L, t, 2), *d;
+  for (;;) {
+    for (d = t->done.head; d && d != x; d = d->next) {}
+    if (d) break;
+    zz_http_drive(t, -1);
+  }
+  zz_list_remove(&t->done, x);
+  push_result(L, x);
+  zz_http_xfer_free(L, t, x);
+  return 1;
+}
+
+static int l_cancel(lua_State *L) {
+  zz_transport *t = check_open(L);
+  lua_Integer id = luaL_checkinteger(L, 2);
+  zz_xfer *x = zz_list_find(&t->running, id);
+  if (x) {
+    zz_list_remove(&t->running, x);
+    curl_multi_remove_handle(t->multi, x->easy);
+    x->added = 0;
+    if (x->token_for) zz_auth_fail(x->token_for);
+  } else if ((x = zz_list_find(&t->done, id)) != NULL) {
+    zz_list_remove(&t->done, x);
+  }
+  if (x) zz_http_xfer_free(L, t, x);
+  lua_pushboolean(L, x != NULL);
+  return 1;
+}
+
+static int l_running(lua_State *L) {
+  zz_transport *t = check_open(L);
+  lua_pushinteger(L, (lua_Integer)t->running.n);
+  return 1;
+}
+
+static int l_progress(lua_State *L) {
+  zz_transport *t = check_open(L);
+  lua_Integer id = luaL_checkinteger(L, 2);
+  zz_xfer *x = zz_list_find(&t->running, id);
+  curl_off_t dl = 0, dlt = -1, ul = 0, ult = -1;
+  if (!x) x = zz_list_find(&t->done, id);
+  if (!x || !x->easy) {
+    lua_pushnil(L);
+    return 1;
+  }
+  curl_easy_getinfo(x->easy, CURLINFO_SIZE_DOWNLOAD_T, &dl);
+  curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &dlt);
+  curl_easy_getinfo(x->easy, CURLINFO_SIZE_UPLOAD_T, &ul);
+  curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_UPLOAD_T, &ult);
+  lua_pushnumber(L, (lua_Number)dl);
+  if (dlt >= 0) lua_pushnumber(L, (lua_Number)dlt);
+  else lua_pushnil(L);
+  lua_pushnumber(L, (lua_Number)ul);
+  if (ult >= 0) lua_pushnumber(L, (lua_Number)ult);
+  else lua_pushnil(L);
+  return 4;
+}
+
+static int l_pollfd(lua_State *L) {
+  zz_transport *t = check_open(L);
+  lua_pushinteger(L, t->epfd);
+  return 1;
+}
+
+static int l_events(lua_State *L) {
+  check_open(L);
+  lua_pushliteral(L, "r");
+  return 1;
+}
+
+static int l_timeout(lua_State *L) {
+  zz_transport *t = check_open(L);
+  double left;
+  if (t->done.n > 0) {
+    lua_pushnumber(L, 0);
+    return 1;
+  }
+  if (!t->timer_set) {
+    lua_pushnil(L);
+    return 1;
+  }
+  left = t->timer_at - zz_now();
+  lua_pushnumber(L, left > 0 ? left : 0);
+  return 1;
+}
+
+/* --- module functions --------------------------------------------------------------------- */
+
+static int l_now(lua_State *L) {
+  lua_pushnumber(L, zz_now());
+  return 1;
+}
+
+static int l_info(lua_State *L) {
+  const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+  lua_createtable(L, 0, 6);
+  set_str(L, "version", v->version);
+  set_str(L, "ssl", v->ssl_version ? v->ssl_version : "");
+  lua_pushboolean(L, (v->features & CURL_VERSION_HTTP2) != 0);
+  lua_setfield(L, -2, "http2");
+  lua_pushboolean(L, (v->features & CURL_VERSION_BROTLI) != 0);
+  lua_setfield(L, -2, "brotli");
+  lua_pushboolean(L, (v->features & CURL_VERSION_ZSTD) != 0);
+  lua_setfield(L, -2, "zstd");
+  lua_pushboolean(L, (v->features & CURL_VERSION_LIBZ) != 0);
+  lua_setfield(L, -2, "gzip");
+  return 1;
+}
 
 int zz_open_http(lua_State *L) {
+  static int curl_ready = 0;
+  static const luaL_Reg methods[] = {
+    {"submit", l_submit},
+    {"poll", l_poll},
+    {"results", l_results},
+    {"perform", l_perform},
+    {"cancel", l_cancel},
+    {"running", l_running},
+    {"progress", l_progress},
+    {"pollfd", l_pollfd},
+    {"events", l_events},
+    {"timeout", l_timeout},
+    {"close", l_close},
+    {NULL, NULL},
+  };
+  static const luaL_Reg fns[] = {
+    {"new", l_new},
+    {"now", l_now},
+    {"info", l_info},
+    {NULL, NULL},
+  };
+  if (!curl_ready) {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return luaL_error(L, "curl_global_init failed");
+    curl_ready = 1;
+  }
+  if (luaL_newmetatable(L, ZZ_HTTP_MT)) {
+    lua_newtable(L);
+    luaL_setfuncs(L, methods, 0);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, l_close);
+    lua_setfield(L, -2, "__gc");
+#if LUA_VERSION_NUM >= 504
+    lua_pushcfunction(L, l_close);
+    lua_setfield(L, -2, "__close");
+#endif
+    lua_pushcfunction(L, l_tostring);
+    lua_setfield(L, -2, "__tostring");
+  }
+  lua_pop(L, 1);
   lua_newtable(L);
+  luaL_setfuncs(L, fns, 0);
   return 1;
 }

@@ -1,0 +1,69 @@
+-- core.crypto: known-answer vectors (FIPS 180-2, RFC 4231, RFC 4648) and the properties callers rely on.
+describe("core.crypto #luajit", function()
+  local crypto = require "zuora.core".crypto
+
+  it("makes RFC 4122 version-4 UUIDs that do not repeat", function()
+    local seen = {}
+    for _ = 1, 1000 do
+      local id = crypto.uuid4()
+      assert.matches("^%x%x%x%x%x%x%x%x%-%x%x%x%x%-4%x%x%x%-[89ab]%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$", id)
+      assert.is_nil(seen[id])
+      seen[id] = true
+    end
+  end)
+
+  it("returns n random bytes and refuses silly sizes", function()
+    assert.equals(0, #crypto.random(0))
+    assert.equals(32, #crypto.random(32))
+    assert.are_not.equal(crypto.random(16), crypto.random(16))
+    assert.has_error(function() crypto.random(-1) end)
+    assert.has_error(function() crypto.random(1.5) end)
+    assert.has_error(function() crypto.random(2 ^ 40) end)
+  end)
+
+  it("hashes with SHA-256", function()
+    assert.equals("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", crypto.hex(crypto.sha256("")))
+    assert.equals("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", crypto.hex(crypto.sha256("abc")))
+    assert.equals(32, #crypto.sha256(("a"):rep(100000)))
+  end)
+
+  it("computes HMAC-SHA256 (RFC 4231 test cases 1 and 2)", function()
+    assert.equals("b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7",
+      crypto.hex(crypto.hmac_sha256(("\11"):rep(20), "Hi There")))
+    assert.equals("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+      crypto.hex(crypto.hmac_sha256("Jefe", "what do ya want for nothing?")))
+  end)
+
+  it("encodes hex in lower case", function()
+    assert.equals("00ff10", crypto.hex("\0\255\16"))
+    assert.equals("", crypto.hex(""))
+  end)
+
+  it("round-trips base64 (RFC 4648 vectors) and rejects malformed input", function()
+    local vectors = { [""] = "", f = "Zg==", fo = "Zm8=", foo = "Zm9v", foob = "Zm9vYg==", fooba = "Zm9vYmE=",
+      foobar = "Zm9vYmFy" }
+    for plain, enc in pairs(vectors) do
+      assert.equals(enc, crypto.base64(plain))
+      assert.equals(plain, crypto.unbase64(enc))
+    end
+    assert.equals("fo", crypto.unbase64("Zm8")) -- padding may be left off
+    local bytes = {}
+    for i = 0, 255 do bytes[#bytes + 1] = string.char(i) end
+    bytes = table.concat(bytes)
+    assert.equals(bytes, crypto.unbase64(crypto.base64(bytes)))
+    for _, bad in ipairs { "Zm9v YmFy", "Zm9=", "Z", "Zm8==", "Zg=a", "Zh==", "Zm9v\n", "Zm-v" } do
+      local v, err = crypto.unbase64(bad)
+      assert.is_nil(v, bad)
+      assert.matches("invalid base64", err)
+    end
+  end)
+
+  it("compares strings", function()
+    assert.is_true(crypto.equal("secret", "secret"))
+    assert.is_false(crypto.equal("secret", "secreT"))
+    assert.is_false(crypto.equal("secret", "secret2"))
+    assert.is_true(crypto.equal("", ""))
+    assert.is_true(crypto.equal("a\0b", "a\0b"))
+    assert.is_false(crypto.equal("a\0b", "a\0c"))
+  end)
+end)

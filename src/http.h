@@ -1,0 +1,126 @@
+/* core.http's internal API: the transport and transfer structures shared by http.c (the Lua
+ * API), http_submit.c (building transfers from request tables) and http_xfer.c (libcurl
+ * callbacks, transfer lifetime and the event loop). */
+#ifndef ZUORA_HTTP_H
+#define ZUORA_HTTP_H
+
+#include <stdio.h>
+#include <curl/curl.h>
+
+#include "auth.h"
+#include "buf.h"
+#include "compat.h"
+
+#define ZZ_HTTP_MT "zuora.http"
+#define DEFAULT_MAX_BODY (256.0 * 1024 * 1024)
+#define DEFAULT_CONNECT_TIMEOUT 10.0
+/* Response header limits: a hostile server cannot make us buffer more than this. */
+#define MAX_HEADER_LINES 500
+#define MAX_HEADER_BYTES (64 * 1024)
+#define POOL_MAX 32
+#define JSON_MAX_DEPTH 1000
+
+enum { ABORT_NONE, ABORT_TOO_LARGE, ABORT_HEADERS, ABORT_FILE, ABORT_NOMEM };
+
+typedef struct zz_transport zz_transport;
+
+typedef struct zz_xfer {
+  struct zz_xfer *prev, *next; /* in the transport's running or done list */
+  zz_transport *t;
+  lua_Integer id;
+  CURL *easy;
+  int added;                /* in the multi handle */
+  struct curl_slist *headers;
+  curl_mime *mime;
+  zz_buf body;              /* request body (a copy, or the token form built in C) */
+  FILE *upload;             /* body_file */
+  zz_buf resp;              /* response body kept in memory */
+  zz_buf hdrs;              /* header lines of the last response */
+  size_t header_lines;
+  curl_off_t bytes, max_body;
+  char *output, *tmp_path;  /* 2xx bodies stream to tmp_path, renamed to output when complete */
+  FILE *out;
+  int decided, to_file;
+  int decode;
+  int abort_reason;
+  CURLcode code;
+  const char *kind;         /* NULL on success */
+  char msg[256];            /* our own error text when we failed the transfer */
+  char errbuf[CURL_ERROR_SIZE];
+  int auth_ref, token_ref;  /* registry references keeping auth objects alive while in flight */
+  zz_auth *token_for;
+  long long auth_gen;
+  int has_auth_gen;
+} zz_xfer;
+
+typedef struct {
+  zz_xfer *head, *tail;
+  size_t n;
+} zz_xlist;
+
+struct zz_transport {
+  CURLM *multi;
+  int epfd;
+  int timer_set;
+  double timer_at;
+  zz_xlist running, done;
+  CURL *pool[POOL_MAX];
+  int npool;
+  lua_Integer next_id;
+  char *ca_file, *ca_path;
+  int insecure, http2, closed;
+  double max_body, timeout, connect_timeout;
+};
+
+/* --- lists -------------------------------------------------------------------------------- */
+
+static inline void zz_list_push(zz_xlist *l, zz_xfer *x) {
+  x->prev = l->tail;
+  x->next = NULL;
+  if (l->tail) l->tail->next = x;
+  else l->head = x;
+  l->tail = x;
+  l->n++;
+}
+
+static inline void zz_list_remove(zz_xlist *l, zz_xfer *x) {
+  if (x->prev) x->prev->next = x->next;
+  else l->head = x->next;
+  if (x->next) x->next->prev = x->prev;
+  else l->tail = x->prev;
+  x->prev = x->next = NULL;
+  l->n--;
+}
+
+static inline zz_xfer *zz_list_find(const zz_xlist *l, lua_Integer id) {
+  zz_xfer *x;
+  for (x = l->head; x; x = x->next)
+    if (x->id == id) return x;
+  return NULL;
+}
+
+/* Monotonic clock in seconds (CLOCK_MONOTONIC); the `now` that core.auth's methods take. */
+double zz_now(void);
+
+/* http_xfer.c: libcurl callbacks (they never touch Lua). */
+size_t zz_http_write_cb(char *ptr, size_t size, size_t nmemb, void *ud);
+size_t zz_http_header_cb(char *ptr, size_t size, size_t nitems, void *ud);
+size_t zz_http_read_cb(char *ptr, size_t size, size_t nitems, void *ud);
+int zz_http_socket_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp);
+int zz_http_timer_cb(CURLM *m, long timeout_ms, void *userp);
+
+/* http_xfer.c: transfer lifetime and the event loop. */
+CURL *zz_http_easy_get(zz_transport *t);
+void zz_http_xfer_free(lua_State *L, zz_transport *t, zz_xfer *x);
+void zz_http_fail_early(zz_transport *t, zz_xfer *x, const char *kind);
+void zz_http_drive(zz_transport *t, double wait_s);
+
+/* http_submit.c: validates the request table at index r (raising on mistakes) and starts the
+ * transfer; it may already be in the done list when it failed before reaching libcurl. */
+zz_xfer *zz_http_submit(lua_State *L, zz_transport *t, int r);
+
+/* http_submit.c: option readers shared with http.new (they raise on bad values). */
+double zz_http_check_seconds(lua_State *L, int idx, const char *k, double def);
+double zz_http_check_max_body(lua_State *L, int idx, double def);
+
+#endif
