@@ -1,0 +1,3 @@
+local M = {}
+function M.register() end
+return M
