@@ -25,7 +25,7 @@ M.RESOURCE = {
 
 -- Default HTTP status per category (unless errors_as_200 is on).
 local STATUS = { [10] = 403, [11] = 401, [20] = 400, [21] = 400, [22] = 400, [23] = 400, [30] = 400,
-  [40] = 404, [45] = 405, [50] = 409, [60] = 500, [61] = 503, [70] = 429, [90] = 400, [99] = 402 }
+  [40] = 404, [45] = 405, [50] = 409, [60] = 500, [61] = 503, [70] = 429, [90] = 400, [99] = 400 }
 
 -- CRUD/Actions error codes per category.
 local CRUD_CODE = { [10] = "API_DISABLED", [11] = "INVALID_SESSION", [20] = "INVALID_VALUE",
@@ -36,12 +36,12 @@ local CRUD_CODE = { [10] = "API_DISABLED", [11] = "INVALID_SESSION", [20] = "INV
 
 --- Raises a Zuora error. `category` is a name from CATEGORY or a number; `resource` a name from
 -- RESOURCE or a number; `status` overrides the HTTP status.
-function M.fail(category, message, resource, status)
+function M.fail(category, message, resource, status, crud_code)
   local cat = type(category) == "number" and category or M.CATEGORY[category]
   assert(cat, "unknown error category " .. tostring(category))
   local res = type(resource) == "number" and resource or M.RESOURCE[resource or "unknown"] or 500000
   error({ sim_error = true, category = cat, code = res * 100 + cat, message = message,
-    status = status or STATUS[cat] or 400 }, 0)
+    status = status or STATUS[cat] or 400, crud_code = crud_code }, 0)
 end
 
 function M.is_error(e) return type(e) == "table" and e.sim_error end
@@ -61,7 +61,7 @@ end
 --- The Actions/CRUD body for an error value (one object, not the array Actions wrap it in).
 function M.crud_body(e)
   return json.object("Success", false,
-    "Errors", json.array{ json.object("Code", CRUD_CODE[e.category] or "INVALID_VALUE", "Message", e.message) })
+    "Errors", json.array{ json.object("Code", e.crud_code or CRUD_CODE[e.category] or "INVALID_VALUE", "Message", e.message) })
 end
 
 M.CRUD_CODE = CRUD_CODE

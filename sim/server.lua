@@ -29,7 +29,7 @@ function M.init(settings)
   math.randomseed(ngx.time() * 1000 + ngx.worker.pid())
   state.reset()
   for _, name in ipairs({ "accounts", "catalog", "orders", "billing", "payments", "usage", "queries",
-    "dataquery", "crud", "misc" }) do
+    "dataquery", "crud" }) do
     require("sim.api." .. name).register(router)
   end
   require("sim.generic").register(router, settings)
@@ -222,11 +222,14 @@ local function process(req, entry)
     return resp
   end
 
+  -- A fault that answers (status or action) answers before credentials are checked; one that
+  -- only adds latency delays the processing itself (after the Idempotency-Key is registered).
   local fault = faults.match(req, "before")
+  local delay
   if fault then
     entry.fault = fault.id
-    local resp = faults.apply(fault, req)
-    if resp ~= "continue" then return resp end
+    if fault.status or fault.action then return faults.apply(fault, req) end
+    delay = fault.latency
   end
 
   if req.path ~= "/oauth/token" then
@@ -243,6 +246,7 @@ local function process(req, entry)
     return replay
   end
 
+  if delay and delay > 0 then ngx.sleep(delay) end
   local resp = dispatch(req)
   idempotency_finish(req, resp)
 

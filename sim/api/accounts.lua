@@ -1,7 +1,6 @@
 --- Accounts, contacts and payment methods.
 local state = require "sim.state"
 local json = require "sim.json"
-local decimal = require "sim.decimal"
 local ledger = require "sim.ledger"
 local C = require "sim.api.common"
 
@@ -391,8 +390,5 @@ function M.register(r)
     return 200, C.ok()
   end)
 end
-
--- decimal is used by handlers that compute figures; keep the reference for luacheck-clean reuse.
-M._decimal = decimal
 
 return M

@@ -96,7 +96,8 @@ function M.bill_account(account, target, opts)
     dueDate = util.add_days(invoice_date, PAYMENT_TERM_DAYS[account.paymentTerm] or 0),
     status = opts.autoPost and "Posted" or "Draft", amount = C.money(total), amountWithoutTax = C.money(total),
     taxAmount = C.zero, balance = C.money(total), paymentAmount = C.zero, creditMemoAmount = C.zero,
-    items = items, billRunId = opts.billRunId, createdDate = state.now_stamp(), fileId = state.new_id("file") }
+    items = items, billRunId = opts.billRunId, createdDate = state.now_stamp(), fileId = state.new_id("file"),
+    fileRecordId = state.new_id("invoice_file") }
   if inv.status == "Posted" then inv.postedDate = state.today() end
   state.put("invoices", inv)
   return inv
@@ -373,7 +374,7 @@ function M.register(r)
   end)
   r.add("GET", "/v1/invoices/{invoiceKey}/files", function(req)
     local inv = M.invoice_of(req.params.invoiceKey)
-    return 200, C.ok(obj("invoiceFiles", arr{ obj("id", inv.fileId .. "f", "versionNumber", 1,
+    return 200, C.ok(obj("invoiceFiles", arr{ obj("id", inv.fileRecordId, "versionNumber", 1,
       "pdfFileUrl", "/v1/files/" .. inv.fileId) }))
   end)
   r.add("GET", "/v1/files/{file-id}", function(req)

@@ -1,3 +1,0 @@
-local M = {}
-function M.register() end
-return M
