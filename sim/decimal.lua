@@ -13,7 +13,7 @@ local json = require "sim.json"
 local D = { __name = "decimal" }
 D.__index = D
 
-local find, sub, rep, format = string.find, string.sub, string.rep, string.format
+local sub, rep, format = string.sub, string.rep, string.format
 local floor = math.floor
 
 local function strip(digits)

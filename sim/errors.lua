@@ -61,7 +61,8 @@ end
 --- The Actions/CRUD body for an error value (one object, not the array Actions wrap it in).
 function M.crud_body(e)
   return json.object("Success", false,
-    "Errors", json.array{ json.object("Code", e.crud_code or CRUD_CODE[e.category] or "INVALID_VALUE", "Message", e.message) })
+    "Errors", json.array{ json.object("Code", e.crud_code or CRUD_CODE[e.category] or "INVALID_VALUE", "Message",
+      e.message) })
 end
 
 M.CRUD_CODE = CRUD_CODE

@@ -50,7 +50,8 @@ local DEFS = {
     { "WorkEmail", f "workEmail" }, { "WorkPhone", f "workPhone" }, { "Address1", f "address1" },
     { "City", f "city" }, { "State", f "state" }, { "PostalCode", f "zipCode" }, { "Country", f "country" },
     { "CreatedDate", f "createdDate" } } },
-  { name = "PaymentMethod", oq = "payment-methods", rows = function() return state.list("payment_methods") end, fields = {
+  { name = "PaymentMethod", oq = "payment-methods", rows = function() return state.list("payment_methods") end,
+    fields = {
     { "Id", f "id" }, { "AccountId", f "accountId" }, { "Type", f "type" }, { "CreditCardType", f "cardType" },
     { "CreditCardMaskNumber", f "cardNumber" }, { "CreditCardExpirationMonth", num "expirationMonth" },
     { "CreditCardExpirationYear", num "expirationYear" }, { "CreditCardHolderName", f "cardHolderName" },
@@ -67,11 +68,13 @@ local DEFS = {
     rows = function() return state.list("product_rate_plan_charges") end, fields = {
       { "Id", f "id" }, { "ProductRatePlanId", f "productRatePlanId" }, { "Name", f "name" },
       { "ChargeType", f "type" }, { "ChargeModel", f "model" }, { "BillingPeriod", f "billingPeriod" },
-      { "UOM", f "uom" }, { "DefaultQuantity", function(r) return r.defaultQuantity and json.number(r.defaultQuantity) end } } },
+      { "UOM", f "uom" }, { "DefaultQuantity",
+        function(r) return r.defaultQuantity and json.number(r.defaultQuantity) end } } },
   { name = "Subscription", oq = "subscriptions", rows = function() return state.list("subscriptions") end, fields = {
     { "Id", f "id" }, { "Name", f "subscriptionNumber" }, { "AccountId", f "accountId" },
     { "InvoiceOwnerId", f "invoiceOwnerAccountId" }, { "Status", f "status" }, { "Version", num "version" },
-    { "TermType", f "termType" }, { "InitialTerm", function(r) return r.initialTerm ~= json.null and r.initialTerm or nil end },
+    { "TermType", f "termType" }, { "InitialTerm",
+      function(r) return r.initialTerm ~= json.null and r.initialTerm or nil end },
     { "RenewalTerm", num "renewalTerm" }, { "AutoRenew", f "autoRenew" },
     { "ContractEffectiveDate", f "contractEffectiveDate" }, { "SubscriptionStartDate", f "subscriptionStartDate" },
     { "SubscriptionEndDate", f "subscriptionEndDate" }, { "TermStartDate", f "termStartDate" },

@@ -100,7 +100,7 @@ local function make_response(status, body, headers)
 end
 M.make_response = make_response
 
-local function error_response(req, e, family)
+local function error_response(_, e, family)
   local body
   if family == "crud" then body = errors.crud_body(e) else body = errors.v1_body(e) end
   local status = e.status

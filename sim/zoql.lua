@@ -91,7 +91,8 @@ function Parser:literal()
   if not t then self:fail("expected a value") end
   if t.kind == "string" then return { kind = "string", value = t.value } end
   if t.kind == "number" then return { kind = "number", value = t.value } end
-  if t.kind == "kw" and (t.value == "true" or t.value == "false") then return { kind = "boolean", value = t.value == "true" } end
+  if t.kind == "kw" and (t.value == "true" or t.value == "false") then return { kind = "boolean",
+    value = t.value == "true" } end
   if t.kind == "kw" and t.value == "null" then return { kind = "null" } end
   self.i = self.i - 1
   self:fail("expected a value")
@@ -118,7 +119,8 @@ function Parser:comparison()
   end
   if negate then self:fail("expected LIKE after NOT") end
   local t = self:next()
-  if not t or t.kind ~= "op" or not ({ ["="] = 1, ["!="] = 1, ["<"] = 1, [">"] = 1, ["<="] = 1, [">="] = 1 })[t.value] then
+  if not t or t.kind ~= "op" or not ({ ["="] = 1, ["!="] = 1, ["<"] = 1, [">"] = 1, ["<="] = 1,
+    [">="] = 1 })[t.value] then
     self.i = self.i - 1
     self:fail("expected a comparison operator")
   end

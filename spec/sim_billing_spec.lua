@@ -136,7 +136,8 @@ describe("zuora-sim billing", function()
   it("creates nothing when an account body is invalid", function()
     local res = s:post("/v1/accounts", { name = "Bad card", currency = "USD",
       billToContact = { firstName = "A", lastName = "B" },
-      paymentMethod = { type = "CreditCard", cardNumber = "4111111111111112", expirationMonth = 1, expirationYear = 2030 } })
+      paymentMethod = { type = "CreditCard", cardNumber = "4111111111111112", expirationMonth = 1,
+        expirationYear = 2030 } })
     assert.equals(400, res.status)
     local st = s:state()
     assert.equals(0, json.tonumber(st.accounts))
@@ -170,7 +171,8 @@ describe("zuora-sim billing", function()
     local pay = s:post("/v1/payments", { accountId = acct.accountId, amount = 50, type = "External",
       invoices = { { invoiceId = inv.id, amount = 40 } } }).json
     assert.equals("10", n(pay.unappliedAmount))
-    local refund = s:post("/v1/payments/" .. pay.id .. "/refunds", { totalAmount = json.number("10.00"), type = "External" })
+    local refund = s:post("/v1/payments/" .. pay.id .. "/refunds", { totalAmount = json.number("10.00"),
+      type = "External" })
     assert.equals(200, refund.status, refund.body)
     assert.equals("Processed", refund.json.status)
     local too_much = s:post("/v1/payments/" .. pay.id .. "/refunds", { totalAmount = 1, type = "External" })

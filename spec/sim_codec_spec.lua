@@ -87,7 +87,8 @@ describe("sim.zoql #luajit", function()
   end
 
   it("parses fields, object and conditions", function()
-    local q = assert(zoql.parse("select Id, Name from Account where Balance > 1 and (Status = 'Active' or Name != 'x')"))
+    local q = assert(zoql.parse(
+      "select Id, Name from Account where Balance > 1 and (Status = 'Active' or Name != 'x')"))
     assert.same({ "Id", "Name" }, q.fields)
     assert.equals("Account", q.object)
     assert.equals("and", q.where.op)

@@ -57,7 +57,8 @@ describe("zuora-sim queries", function()
 
     it("honours batchSize and lets locators expire", function()
       s:config{ locator_ttl = 0 }
-      local first = s:post("/v1/action/query", { queryString = "select Id from Account", conf = { batchSize = 10 } }).json
+      local first = s:post("/v1/action/query", { queryString = "select Id from Account",
+        conf = { batchSize = 10 } }).json
       assert.equals(10, #first.records)
       os.execute("sleep 0.05")
       local expired = s:post("/v1/action/queryMore", { queryLocator = first.queryLocator })
@@ -161,7 +162,8 @@ describe("zuora-sim queries", function()
       assert.equals("failed", d.queryStatus)
       assert.is_string(d.errorMessage)
       assert.equals(400, s:post("/query/jobs", { query = "select id from account", outputFormat = "JSON" }).status)
-      local job = s:post("/query/jobs", { query = "select id from account", outputFormat = "JSON", compression = "NONE" })
+      local job = s:post("/query/jobs", { query = "select id from account", outputFormat = "JSON",
+        compression = "NONE" })
       local cancelled = s:delete("/query/jobs/" .. job.json.data.id).json.data
       assert.equals("cancelled", cancelled.queryStatus)
       assert.equals(404, s:get("/query/jobs/nope").status)

@@ -149,7 +149,8 @@ function M.create_record(body)
   local a = { id = state.new_id("account"), accountNumber = number, name = name, currency = currency,
     billCycleDay = bcd, status = "Active", autoPay = body.autoPay == true,
     paymentTerm = body.paymentTerm or "Due Upon Receipt", batch = body.batch or "Batch1",
-    notes = C.str(body.notes), crmId = C.str(body.crmId), invoiceDeliveryPrefsEmail = body.invoiceDeliveryPrefsEmail == true,
+    notes = C.str(body.notes), crmId = C.str(body.crmId),
+      invoiceDeliveryPrefsEmail = body.invoiceDeliveryPrefsEmail == true,
     invoiceDeliveryPrefsPrint = body.invoiceDeliveryPrefsPrint == true,
     additionalEmailAddresses = body.additionalEmailAddresses, createdDate = now, updatedDate = now }
   C.custom_fields(a, body)
@@ -159,7 +160,8 @@ function M.create_record(body)
   if bill_src == nil and body._seed then bill_src = { firstName = "Seed", lastName = name } end
   if bill_src == nil then bill_src = { firstName = "Billing", lastName = name } end
   local pm_src = body.paymentMethod or body.creditCard
-  if pm_src ~= nil and type(pm_src) ~= "table" then C.fail("invalid_value", "'paymentMethod' must be an object", "account") end
+  if pm_src ~= nil and type(pm_src) ~= "table" then C.fail("invalid_value", "'paymentMethod' must be an object",
+    "account") end
   -- Validate everything before storing anything, so a failed create leaves no trace.
   local bill = M.create_contact(a.id, bill_src)
   local sold = bill
@@ -223,14 +225,16 @@ local function account_update(req)
   local body = req:json_body()
   if body.billCycleDay ~= nil then
     local bcd = json.tonumber(body.billCycleDay)
-    if not bcd or bcd < 1 or bcd > 31 then C.fail("invalid_value", "'billCycleDay' must be between 1 and 31", "account") end
+    if not bcd or bcd < 1 or bcd > 31 then C.fail("invalid_value", "'billCycleDay' must be between 1 and 31",
+      "account") end
     body.billCycleDay = bcd
   end
   if body.name == "" or body.name == json.null then C.fail("invalid_value", "'name' cannot be empty", "account") end
   for _, f in ipairs(UPDATABLE) do
     if body[f] ~= nil then a[f] = body[f] ~= json.null and body[f] or nil end
   end
-  if type(body.billToContact) == "table" then update_contact(state.data.contacts[a.billToContactId], body.billToContact) end
+  if type(body.billToContact) == "table" then update_contact(state.data.contacts[a.billToContactId],
+    body.billToContact) end
   if type(body.soldToContact) == "table" then
     if a.soldToContactId == a.billToContactId then
       local c = M.create_contact(a.id, body.soldToContact)
@@ -273,7 +277,8 @@ local function summary(req)
   local subs, invoices, payments = arr(), arr(), arr()
   for _, s in ipairs(state.list("subscriptions", function(s) return s.accountId == a.id end)) do
     local plans = arr()
-    for _, rp in ipairs(s.ratePlans) do plans[#plans + 1] = obj("productName", rp.productName, "ratePlanName", rp.ratePlanName) end
+    for _, rp in ipairs(s.ratePlans) do plans[#plans + 1] = obj("productName", rp.productName, "ratePlanName",
+      rp.ratePlanName) end
     subs[#subs + 1] = obj("id", s.id, "subscriptionNumber", s.subscriptionNumber, "status", s.status,
       "termType", s.termType, "termStartDate", s.termStartDate, "termEndDate", s.termEndDate or json.null,
       "subscriptionStartDate", s.subscriptionStartDate, "subscriptionEndDate", s.subscriptionEndDate or json.null,
@@ -332,7 +337,8 @@ end
 local function pm_create(req)
   local body = req:json_body()
   local account
-  if body.accountKey ~= nil or body.accountId ~= nil then account = C.account(body.accountKey or body.accountId, "payment_method") end
+  if body.accountKey ~= nil or body.accountId ~= nil then account = C.account(body.accountKey or body.accountId,
+    "payment_method") end
   local pm = M.create_payment_method(account, body)
   return 200, C.ok(obj("id", pm.id))
 end

@@ -215,7 +215,8 @@ end
 
 local function create_bill_run(req)
   local b = req:json_body()
-  local target = C.require_date(b, "targetDate", "bill_run", b.billRunDate and C.require_date(b, "billRunDate", "bill_run"))
+  local target = C.require_date(b, "targetDate", "bill_run", b.billRunDate and C.require_date(b, "billRunDate",
+    "bill_run"))
   local br = { id = state.new_id("bill_run"), billRunNumber = string.format("BR-%08d", state.next("bill_run")),
     status = "Pending", targetDate = target,
     invoiceDate = b.invoiceDate and C.require_date(b, "invoiceDate", "bill_run") or state.today(),

@@ -107,7 +107,9 @@ function M.page(req, items, opts)
   if first + size - 1 < #items then
     local parts = {}
     for _, kv in ipairs(req.query_pairs) do
-      if kv[1] ~= "page" and kv[1] ~= "pageSize" then parts[#parts + 1] = util.escape(kv[1]) .. "=" .. util.escape(kv[2]) end
+      if kv[1] ~= "page" and kv[1] ~= "pageSize" then
+        parts[#parts + 1] = util.escape(kv[1]) .. "=" .. util.escape(kv[2])
+      end
     end
     parts[#parts + 1] = "page=" .. (page + 1)
     parts[#parts + 1] = "pageSize=" .. size

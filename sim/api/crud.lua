@@ -76,11 +76,13 @@ local function delete_one(otype, id)
   local key = type_key(otype)
   local coll_name = COLLECTION_FOR[key]
   if coll_name then
-    if not state.data[coll_name][id] then C.fail("not_found", "invalid id: " .. tostring(id), "unknown", 400, "INVALID_ID") end
+    if not state.data[coll_name][id] then C.fail("not_found", "invalid id: " .. tostring(id), "unknown", 400,
+      "INVALID_ID") end
     state.remove(coll_name, id)
     return
   end
-  if not generic_record(otype, id) then C.fail("not_found", "invalid id: " .. tostring(id), "unknown", 400, "INVALID_ID") end
+  if not generic_record(otype, id) then C.fail("not_found", "invalid id: " .. tostring(id), "unknown", 400,
+    "INVALID_ID") end
   state.data.objects[key][id] = nil
 end
 

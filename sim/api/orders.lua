@@ -65,7 +65,8 @@ local function make_rate_plan(sub, spec, start_date, currency)
     local price = catalog.price(pc, currency)
     local quantity = pc.model == "PerUnit" and (pc.defaultQuantity or "1") or "1"
     local pricing = type(o.pricing) == "table" and o.pricing or {}
-    for _, kind in ipairs({ "recurringFlatFee", "recurringPerUnit", "usagePerUnit", "oneTimeFlatFee", "oneTimePerUnit" }) do
+    for _, kind in ipairs({ "recurringFlatFee", "recurringPerUnit", "usagePerUnit", "oneTimeFlatFee",
+      "oneTimePerUnit" }) do
       local p = pricing[kind]
       if type(p) == "table" then
         if p.listPrice ~= nil then price = C.amount(p.listPrice, "listPrice", "subscription") end
@@ -86,13 +87,15 @@ local function make_rate_plan(sub, spec, start_date, currency)
 end
 
 local function charge_json(c)
-  return obj("id", c.id, "number", c.number, "originalChargeId", c.id, "productRatePlanChargeId", c.productRatePlanChargeId,
+  return obj("id", c.id, "number", c.number, "originalChargeId", c.id, "productRatePlanChargeId",
+    c.productRatePlanChargeId,
     "name", c.name, "type", c.type, "model", c.model, "uom", c.uom or json.null,
     "price", json.number(c.price), "quantity", json.number(c.quantity), "currency", c.currency,
     "billingPeriod", c.billingPeriod or json.null, "billingTiming", c.billingTiming,
     "effectiveStartDate", c.effectiveStartDate, "effectiveEndDate", c.effectiveEndDate or json.null,
     "chargedThroughDate", c.chargedThroughDate or json.null, "processedThroughDate", c.chargedThroughDate or json.null,
-    "mrr", C.money(monthly(c)), "pricingSummary", c.currency .. c.price, "segment", c.segment, "done", c.removed == true)
+    "mrr", C.money(monthly(c)), "pricingSummary", c.currency .. c.price, "segment", c.segment, "done",
+      c.removed == true)
 end
 
 function M.sub_json(s)
@@ -107,17 +110,20 @@ function M.sub_json(s)
       "lastChangeType", rp.lastChangeType, "ratePlanCharges", charges)
   end
   return C.with_custom(obj("id", s.id, "subscriptionNumber", s.subscriptionNumber, "version", s.version,
-    "accountId", s.accountId, "accountNumber", a and a.accountNumber or json.null, "accountName", a and a.name or json.null,
+    "accountId", s.accountId, "accountNumber", a and a.accountNumber or json.null, "accountName",
+      a and a.name or json.null,
     "invoiceOwnerAccountId", owner and owner.id or json.null,
     "invoiceOwnerAccountNumber", owner and owner.accountNumber or json.null,
-    "status", s.status, "termType", s.termType, "initialTerm", s.initialTerm, "initialTermPeriodType", s.initialTermPeriodType,
+    "status", s.status, "termType", s.termType, "initialTerm", s.initialTerm, "initialTermPeriodType",
+      s.initialTermPeriodType,
     "currentTerm", s.currentTerm, "currentTermPeriodType", s.currentTermPeriodType,
     "renewalTerm", s.renewalTerm, "renewalTermPeriodType", s.renewalTermPeriodType, "autoRenew", s.autoRenew,
     "renewalSetting", s.renewalSetting, "contractEffectiveDate", s.contractEffectiveDate,
     "serviceActivationDate", s.serviceActivationDate, "customerAcceptanceDate", s.customerAcceptanceDate,
     "subscriptionStartDate", s.subscriptionStartDate, "subscriptionEndDate", s.subscriptionEndDate or json.null,
     "termStartDate", s.termStartDate, "termEndDate", s.termEndDate or json.null,
-    "cancelledDate", s.cancelledDate or json.null, "orderNumber", s.orderNumber or json.null, "notes", s.notes or json.null,
+    "cancelledDate", s.cancelledDate or json.null, "orderNumber", s.orderNumber or json.null, "notes",
+      s.notes or json.null,
     "contractedMrr", s.mrr, "totalContractedValue", s.tcv or json.null, "currency", s.currency,
     "ratePlans", plans), s)
 end
@@ -200,7 +206,8 @@ local function end_charges(s, date)
 end
 
 function M.cancel(s, body)
-  if s.status == "Cancelled" then C.fail("rule_restriction", "The subscription is already cancelled.", "subscription") end
+  if s.status == "Cancelled" then C.fail("rule_restriction", "The subscription is already cancelled.",
+    "subscription") end
   local policy = body.cancellationPolicy or "SpecificDate"
   local date
   if policy == "EndOfCurrentTerm" then
@@ -229,8 +236,10 @@ function M.cancel(s, body)
 end
 
 function M.renew(s)
-  if s.termType ~= "TERMED" then C.fail("rule_restriction", "Only termed subscriptions can be renewed.", "subscription") end
-  if s.status == "Cancelled" then C.fail("rule_restriction", "A cancelled subscription cannot be renewed.", "subscription") end
+  if s.termType ~= "TERMED" then C.fail("rule_restriction", "Only termed subscriptions can be renewed.",
+    "subscription") end
+  if s.status == "Cancelled" then C.fail("rule_restriction", "A cancelled subscription cannot be renewed.",
+    "subscription") end
   s.termStartDate = s.termEndDate
   s.termEndDate = util.add_term(s.termStartDate, s.renewalTerm, s.renewalTermPeriodType)
   s.subscriptionEndDate = s.termEndDate
@@ -264,7 +273,9 @@ local ACTIONS = {}
 ACTIONS.CreateSubscription = function(ctx, action, sub_entry)
   local spec = action.createSubscription
   if type(spec) ~= "table" then C.fail("missing_field", "'createSubscription' is required", "order") end
-  if sub_entry.subscriptionNumber and not spec.subscriptionNumber then spec.subscriptionNumber = sub_entry.subscriptionNumber end
+  if sub_entry.subscriptionNumber and not spec.subscriptionNumber then
+    spec.subscriptionNumber = sub_entry.subscriptionNumber
+  end
   local s = M.create_subscription(ctx.account, spec, trigger_date(action, ctx.order_date), ctx.number)
   ctx.subs[#ctx.subs + 1] = s
   return s
@@ -354,14 +365,16 @@ end
 
 ACTIONS.Suspend = function(ctx, _, sub_entry)
   local s = existing(ctx, sub_entry)
-  if s.status ~= "Active" then C.fail("rule_restriction", "Only active subscriptions can be suspended.", "subscription") end
+  if s.status ~= "Active" then C.fail("rule_restriction", "Only active subscriptions can be suspended.",
+    "subscription") end
   s.status = "Suspended"
   return s
 end
 
 ACTIONS.Resume = function(ctx, _, sub_entry)
   local s = existing(ctx, sub_entry)
-  if s.status ~= "Suspended" then C.fail("rule_restriction", "Only suspended subscriptions can be resumed.", "subscription") end
+  if s.status ~= "Suspended" then C.fail("rule_restriction", "Only suspended subscriptions can be resumed.",
+    "subscription") end
   s.status = "Active"
   return s
 end

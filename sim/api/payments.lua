@@ -47,7 +47,8 @@ local function apply_to_invoices(doc, list, resource)
     if inv.accountId ~= doc.accountId then
       C.fail("rule_restriction", "Invoice " .. inv.invoiceNumber .. " belongs to another account.", resource)
     end
-    if inv.status ~= "Posted" then C.fail("rule_restriction", "Invoice " .. inv.invoiceNumber .. " is not posted.", resource) end
+    if inv.status ~= "Posted" then C.fail("rule_restriction", "Invoice " .. inv.invoiceNumber .. " is not posted.",
+      resource) end
     if decimal.cmp(amount, inv.balance) > 0 then
       C.fail("rule_restriction", "The applied amount " .. decimal.tostring(amount) .. " exceeds the balance "
         .. tostring(inv.balance) .. " of invoice " .. inv.invoiceNumber .. ".", resource)
@@ -102,7 +103,8 @@ function M.create_payment(body)
     C.fail("invalid_value", "'type' must be Electronic or External", "payment")
   end
   local currency = body.currency or a.currency
-  if currency ~= a.currency then C.fail("invalid_value", "'currency' must be the account currency " .. a.currency, "payment") end
+  if currency ~= a.currency then C.fail("invalid_value", "'currency' must be the account currency " .. a.currency,
+    "payment") end
   local pm
   if ptype == "Electronic" then
     local pm_id = body.paymentMethodId or a.defaultPaymentMethodId
@@ -118,8 +120,10 @@ function M.create_payment(body)
     unappliedAmount = C.money(amount), refundAmount = C.zero, currency = currency, status = "Processed", type = ptype,
     effectiveDate = body.effectiveDate and C.require_date(body, "effectiveDate", "payment") or state.today(),
     paymentMethodId = pm and pm.id, gatewayState = ptype == "Electronic" and "Submitted" or "NotSubmitted",
-    gatewayResponse = ptype == "Electronic" and "Approved" or nil, gatewayResponseCode = ptype == "Electronic" and "00" or nil,
-    referenceId = C.str(body.referenceId), comment = C.str(body.comment), applied = {}, createdDate = now, updatedDate = now }
+    gatewayResponse = ptype == "Electronic" and "Approved" or nil,
+      gatewayResponseCode = ptype == "Electronic" and "00" or nil,
+    referenceId = C.str(body.referenceId), comment = C.str(body.comment), applied = {}, createdDate = now,
+      updatedDate = now }
   C.custom_fields(p, body)
   if type(body.invoices) == "table" and #body.invoices > 0 then apply_to_invoices(p, body.invoices, "payment") end
   return state.put("payments", p)
@@ -149,7 +153,8 @@ local function create_refund(source, body, kind)
   local amount = C.amount(C.require(body, "totalAmount", "refund"), "totalAmount", "refund")
   if decimal.cmp(amount, "0") <= 0 then C.fail("invalid_value", "'totalAmount' must be greater than 0", "refund") end
   if decimal.cmp(amount, source.unappliedAmount) > 0 then
-    C.fail("rule_restriction", "The refund amount exceeds the unapplied amount " .. tostring(source.unappliedAmount) .. ".",
+    C.fail("rule_restriction",
+      "The refund amount exceeds the unapplied amount " .. tostring(source.unappliedAmount) .. ".",
       "refund")
   end
   source.unappliedAmount = C.money(decimal.sub(source.unappliedAmount, amount))
@@ -365,13 +370,15 @@ function M.register(r)
   end)
   r.add("PUT", "/v1/credit-memos/{creditMemoKey}/cancel", function(req)
     local cm = memo_of(req.params.creditMemoKey)
-    if cm.status ~= "Draft" then C.fail("rule_restriction", "Only draft credit memos can be canceled.", "credit_memo") end
+    if cm.status ~= "Draft" then C.fail("rule_restriction", "Only draft credit memos can be canceled.",
+      "credit_memo") end
     cm.status = "Canceled"
     return 200, C.ok(M.memo_json(cm))
   end)
   r.add("PUT", "/v1/credit-memos/{creditMemoKey}/apply", function(req)
     local cm = memo_of(req.params.creditMemoKey)
-    if cm.status ~= "Posted" then C.fail("rule_restriction", "Only posted credit memos can be applied.", "credit_memo") end
+    if cm.status ~= "Posted" then C.fail("rule_restriction", "Only posted credit memos can be applied.",
+      "credit_memo") end
     local b = req:json_body()
     apply_to_invoices(cm, type(b.invoices) == "table" and b.invoices or {}, "credit_memo")
     return 200, C.ok(M.memo_json(cm))
@@ -384,12 +391,14 @@ function M.register(r)
   end)
   r.add("POST", "/v1/credit-memos/{creditMemoKey}/refund", function(req)
     local cm = memo_of(req.params.creditMemoKey)
-    if cm.status ~= "Posted" then C.fail("rule_restriction", "Only posted credit memos can be refunded.", "credit_memo") end
+    if cm.status ~= "Posted" then C.fail("rule_restriction", "Only posted credit memos can be refunded.",
+      "credit_memo") end
     return 200, C.ok(refund_json(create_refund(cm, req:json_body(), "credit_memo")))
   end)
   r.add("DELETE", "/v1/credit-memos/{creditMemoKey}", function(req)
     local cm = memo_of(req.params.creditMemoKey)
-    if cm.status == "Posted" then C.fail("rule_restriction", "A posted credit memo cannot be deleted.", "credit_memo") end
+    if cm.status == "Posted" then C.fail("rule_restriction", "A posted credit memo cannot be deleted.",
+      "credit_memo") end
     state.remove("credit_memos", cm.id)
     return 200, C.ok()
   end)

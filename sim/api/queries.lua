@@ -75,7 +75,8 @@ end
 local function action_query(req)
   local b = req:json_body()
   local text = b.queryString
-  if type(text) ~= "string" then C.fail("missing_field", "'queryString' is required", "query", 400, "MALFORMED_QUERY") end
+  if type(text) ~= "string" then C.fail("missing_field", "'queryString' is required", "query", 400,
+    "MALFORMED_QUERY") end
   local q, err = zoql.parse(text, "zoql")
   if not q then C.fail("malformed_request", "You have an error in your ZOQL syntax: " .. err, "query", 400) end
   local def, rows, fields = M.run(q, "zoql")
@@ -118,7 +119,8 @@ end
 local function parse_filter(def, text)
   local field, op, value = text:match("^([%w_]+)%.(%u%u):(.*)$")
   if not field then C.fail("invalid_value", "Invalid filter '" .. text .. "': use field.OP:value", "query") end
-  if not objects.field_name(def, field) then C.fail("unknown_field", "Unknown filter field '" .. field .. "'", "query") end
+  if not objects.field_name(def, field) then C.fail("unknown_field", "Unknown filter field '" .. field .. "'",
+    "query") end
   if op == "SW" then
     local pattern = value:gsub("[%%_]", "")
     return { op = "like", field = field, lit = { kind = "string", value = pattern .. "%" } }
@@ -137,7 +139,8 @@ local function parse_filter(def, text)
   local lit = literal(value)
   if lit.kind == "number" then
     -- A numeric-looking value also matches text fields holding the same characters.
-    return { op = "or", { op = zop, field = field, lit = lit }, { op = zop, field = field, lit = { kind = "string", value = value } } }
+    return { op = "or", { op = zop, field = field, lit = lit }, { op = zop, field = field, lit = { kind = "string",
+      value = value } } }
   end
   return { op = zop, field = field, lit = lit }
 end
@@ -204,14 +207,16 @@ local function object_query_list(req)
   end
   for _, s in ipairs(query_values(req, "sort[]")) do
     local field, dir = s:match("^([%w_]+)%.?(%u*)$")
-    if not field or not objects.field_name(def, field) then C.fail("invalid_value", "Invalid sort '" .. s .. "'", "query") end
+    if not field or not objects.field_name(def, field) then C.fail("invalid_value", "Invalid sort '" .. s .. "'",
+      "query") end
     local desc = dir == "DESC"
     table.sort(rows, function(a, b)
       local x, y = get(a, field), get(b, field)
       if x == nil or y == nil then return y ~= nil end
       local dx, dy = decimal.parse(x), decimal.parse(y)
       local c
-      if dx and dy then c = decimal.cmp(dx, dy) else x, y = tostring(x), tostring(y); c = x == y and 0 or (x < y and -1 or 1) end
+      if dx and dy then c = decimal.cmp(dx, dy) else x, y = tostring(x),
+        tostring(y); c = x == y and 0 or (x < y and -1 or 1) end
       if desc then return c > 0 end
       return c < 0
     end)

@@ -95,7 +95,8 @@ local COLUMNS = { ACCOUNT_ID = "accountNumber", UOM = "uom", QTY = "quantity", S
 
 local function upload(req)
   local parts, err = M.multipart(req.body, req.headers["content-type"])
-  if not parts then C.fail("malformed_request", "Usage upload must be multipart/form-data with a CSV file: " .. err, "usage") end
+  if not parts then C.fail("malformed_request", "Usage upload must be multipart/form-data with a CSV file: " .. err,
+    "usage") end
   local file
   for _, p in ipairs(parts) do if p.name == "file" or p.filename then file = p end end
   if not file then C.fail("missing_field", "The upload has no file part", "usage") end
@@ -157,7 +158,8 @@ function M.register(r)
   r.add("GET", "/v1/usage/{import-id}/status", function(req)
     local import = import_of(req.params["import-id"])
     advance(import)
-    return 200, C.ok(obj("importStatus", import.status, "message", import.status == import.outcome and import.message or "",
+    return 200, C.ok(obj("importStatus", import.status, "message",
+      import.status == import.outcome and import.message or "",
       "totalCount", import.total, "failedCount", import.status == "Failed" and import.failed or 0))
   end)
   r.add("GET", "/v1/object/import/{id}", function(req)
@@ -170,7 +172,8 @@ function M.register(r)
   r.add("GET", "/v1/usage/accounts/{account-key}", function(req)
     local a = C.account(req.params["account-key"], "usage")
     local items = {}
-    for _, u in ipairs(state.list("usages", function(u) return u.accountId == a.id end)) do items[#items + 1] = usage_json(u) end
+    for _, u in ipairs(state.list("usages",
+      function(u) return u.accountId == a.id end)) do items[#items + 1] = usage_json(u) end
     local page, next_url = C.page(req, items)
     return 200, C.ok(obj("usage", page, "nextPage", next_url))
   end)

@@ -219,7 +219,8 @@ end
 --- A control API call; returns the decoded JSON (raises on a non-2xx answer).
 function Sim:control(method, path, body)
   local res = self:request{ method = method, path = "/__sim/" .. path, json = body, auth = "none" }
-  assert(res.status >= 200 and res.status < 300, "control " .. method .. " " .. path .. ": " .. res.status .. " " .. res.body)
+  assert(res.status >= 200 and res.status < 300,
+    "control " .. method .. " " .. path .. ": " .. res.status .. " " .. res.body)
   return res.json
 end
 
