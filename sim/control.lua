@@ -200,7 +200,8 @@ function M.handle(req)
     return resp(404, json.object("error", "no fault " .. fid))
   end
   local coll = rest:match("^state/([%w_]+)$")
-  if coll and req.method == "GET" and state.data[coll] and coll ~= "objects" then
+  local hidden = { objects = true, files = true, locators = true }
+  if coll and req.method == "GET" and state.data[coll] and not hidden[coll] then
     return resp(200, json.object(coll, json.array(state.list(coll))))
   end
   return resp(404, json.object("error", "no control endpoint " .. req.method .. " /__sim/" .. rest))

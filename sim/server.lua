@@ -117,6 +117,8 @@ end
 function M.send(resp)
   ngx.status = resp.status
   for k, v in pairs(resp.headers) do ngx.header[k] = v end
+  -- A known length lets gzip_min_length decide (only bodies of 1000 bytes or more are compressed).
+  ngx.header["Content-Length"] = #resp.body
   if ngx.req.get_method() ~= "HEAD" then ngx.print(resp.body) end
 end
 
