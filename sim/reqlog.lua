@@ -18,13 +18,19 @@ end
 function M.record(req)
   state.log_seq = state.log_seq + 1
   local entry = {
-    seq = state.log_seq, time = ngx.now(), origin = req.origin, method = req.method, path = req.path,
+    seq = state.log_seq, time = json.number(string.format("%.3f", ngx.now())), origin = req.origin, method = req.method, path = req.path,
     query = req.raw_query, args = req.query, headers = header_table(req.headers), body = req.body,
     request_id = req.request_id,
   }
   local log = state.log
   log[#log + 1] = entry
-  if #log > state.config.log_limit then table.remove(log, 1) end
+  -- Trim in bulk (amortized O(1) per request) once the log is 10% over its limit.
+  local limit = state.config.log_limit
+  if #log > limit + math.ceil(limit / 10) then
+    local keep = {}
+    for i = #log - limit + 1, #log do keep[#keep + 1] = log[i] end
+    state.log = keep
+  end
   return entry
 end
 
