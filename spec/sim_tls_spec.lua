@@ -3,7 +3,7 @@ local simh = require "spec.support.sim"
 
 describe("zuora-sim --tls", function()
   local s
-  lazy_setup(function() s = simh.start{ args = { "--tls" } } end)
+  lazy_setup(function() s = simh.start{ args = { "--tls", "--http2" } } end)
   lazy_teardown(function() if s then s:stop() end end)
 
   it("serves https that verifies against the CA it wrote", function()
@@ -25,5 +25,20 @@ describe("zuora-sim --tls", function()
     out = p:read("a")
     p:close()
     assert.equals('{"ok":true}', out)
+  end)
+
+  it("offers HTTP/2 with --http2 and keeps HTTP/1.1 working", function()
+    local p = io.popen("curl -s -o /dev/null -w '%{http_version}' --cacert " .. s.ca_file .. " "
+      .. s.url .. "/__sim/health")
+    local v2 = p:read("a")
+    p:close()
+    assert.equals("2", v2)
+    p = io.popen("curl -s --http1.1 -o /dev/null -w '%{http_version}' --cacert " .. s.ca_file .. " "
+      .. s.url .. "/__sim/health")
+    local v1 = p:read("a")
+    p:close()
+    assert.equals("1.1", v1)
+    local res = s:post("/v1/accounts", { name = "Over h2", currency = "USD" })
+    assert.equals(200, res.status)
   end)
 end)
