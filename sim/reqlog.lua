@@ -18,7 +18,8 @@ end
 function M.record(req)
   state.log_seq = state.log_seq + 1
   local entry = {
-    seq = state.log_seq, time = json.number(string.format("%.3f", ngx.now())), origin = req.origin, method = req.method, path = req.path,
+    seq = state.log_seq, time = json.number(string.format("%.3f", ngx.now())), origin = req.origin,
+    method = req.method, path = req.path,
     query = req.raw_query, args = req.query, headers = header_table(req.headers), body = req.body,
     request_id = req.request_id,
   }

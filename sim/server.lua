@@ -60,6 +60,9 @@ function Req:json_body()
   if b == nil or b:match("^%s*$") then self._json = json.object(); return self._json end
   local v, err = json.decode(b)
   if v == nil then errors.fail("malformed_request", "Malformed JSON request body: " .. err) end
+  if type(v) ~= "table" or json.is_number(v) or v == json.null or getmetatable(v) == json.array_mt then
+    errors.fail("malformed_request", "The request body must be a JSON object")
+  end
   self._json = v
   return v
 end

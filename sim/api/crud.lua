@@ -86,8 +86,11 @@ local function delete_one(otype, id)
   state.data.objects[key][id] = nil
 end
 
-local function result_of(f, ...)
-  local ok, res = pcall(f, ...)
+local function result_of(f, otype, fields)
+  if type(fields) ~= "table" or json.is_number(fields) or getmetatable(fields) == json.array_mt then
+    return errors.crud_body({ category = 20, message = "each object must be a JSON object" })
+  end
+  local ok, res = pcall(f, otype, fields)
   if ok then return obj("Success", true, "Id", res) end
   if not errors.is_error(res) then error(res, 0) end
   return errors.crud_body(res)
