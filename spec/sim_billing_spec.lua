@@ -127,6 +127,9 @@ describe("zuora-sim billing", function()
     local bad = s:request{ method = "POST", path = "/v1/accounts", body = "{not json",
       headers = { ["Content-Type"] = "application/json" } }
     assert.matches("90$", n(bad.json.reasons[1].code))
+    local array = s:request{ method = "POST", path = "/v1/accounts", body = "[]",
+      headers = { ["Content-Type"] = "application/json" } }
+    assert.matches("90$", n(array.json.reasons[1].code))
     s:config{ errors_as_200 = true }
     local as200 = s:get("/v1/accounts/A99999999")
     assert.equals(200, as200.status)

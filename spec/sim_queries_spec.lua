@@ -109,6 +109,37 @@ describe("zuora-sim queries", function()
     end)
   end)
 
+  describe("legacy objects", function()
+    it("answers Actions with one CRUD result per object", function()
+      local res = s:post("/v1/action/create", { type = "Widget", objects = {
+        { Name = "W1", Size = json.number("1.50") }, 7, { Name = "W2" } } })
+      assert.equals(200, res.status)
+      assert.equals(3, #res.json)
+      assert.is_true(res.json[1].Success)
+      assert.is_string(res.json[1].Id)
+      assert.is_false(res.json[2].Success)
+      assert.equals("INVALID_VALUE", res.json[2].Errors[1].Code)
+      local q = s:post("/v1/action/query", { queryString = "select Id, Name, Size from Widget where Size > 1" }).json
+      assert.equals(1, #q.records)
+      assert.equals("1.50", n(q.records[1].Size))
+      local upd = s:post("/v1/action/update", { type = "Widget", objects = { { Id = res.json[3].Id, Size = 3 } } })
+      assert.is_true(upd.json[1].Success)
+      local del = s:post("/v1/action/delete", { type = "Widget", ids = { res.json[1].Id, "missing" } })
+      assert.is_true(del.json[1].success)
+      assert.is_false(del.json[2].success)
+    end)
+
+    it("serves /v1/object/{type} CRUD, with accounts from the billing core", function()
+      local created = s:post("/v1/object/account", { Name = "Crud Co", Currency = "USD", BillCycleDay = 1 }).json
+      assert.is_true(created.Success)
+      local got = s:get("/v1/object/account/" .. created.Id).json
+      assert.equals("Crud Co", got.Name)
+      assert.matches("^A%d+$", got.AccountNumber)
+      assert.equals(404, s:get("/v1/object/account/nope").status)
+      assert.is_false(s:get("/v1/object/account/nope").json.Success)
+    end)
+  end)
+
   describe("Data Query", function()
     local function run_job(body)
       local job = s:post("/query/jobs", body)
