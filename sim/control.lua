@@ -40,7 +40,8 @@ local function config_json()
 end
 
 local CONFIG_TYPES = { token_ttl = "number", concurrency_limit = "number", retry_after = "number",
-  job_polls = "number", locator_ttl = "number", file_url_ttl = "number", idempotency_ttl = "number",
+  job_polls = "number", locator_ttl = "number", rate_limit = "number", rate_window = "number",
+  file_url_ttl = "number", idempotency_ttl = "number",
   errors_as_200 = "boolean", today = "date", default_version = "string", log_limit = "number" }
 
 local function set_config(body)

@@ -209,6 +209,28 @@ local function concurrency_headers(resp)
   resp.headers["Concurrency-Limit-Remaining"] = tostring(math.max(0, limit - state.in_flight))
 end
 
+--- Fixed-window rate limit (off unless rate_limit > 0): counts the request and returns a 429
+-- response when the window's quota is used up. The RateLimit-* headers go on every response.
+function M.rate_check(req, entry)
+  local limit = state.config.rate_limit
+  if not limit or limit <= 0 then return nil end
+  local now, rate, window = ngx.now(), state.rate, state.config.rate_window
+  if now - rate.start >= window then rate.start, rate.count = now, 0 end
+  rate.count = rate.count + 1
+  local reset = math.max(0, math.ceil(rate.start + window - now))
+  req.rate_headers = { ["RateLimit-Limit"] = tostring(limit),
+    ["RateLimit-Remaining"] = tostring(math.max(0, limit - rate.count)), ["RateLimit-Reset"] = tostring(reset) }
+  if rate.count > limit then
+    entry.limited = true
+    local resp = error_response(req, { category = 70, code = 50000070, status = 429,
+      message = "The request rate exceeds the limit of " .. limit .. " per " .. window .. " seconds" },
+        family_of(req.path))
+    resp.headers["Retry-After"] = tostring(math.max(1, reset))
+    return resp
+  end
+  return nil
+end
+
 local function process(req, entry)
   local track = req.headers["zuora-track-id"]
   if track then
@@ -229,6 +251,9 @@ local function process(req, entry)
 
   -- A fault that answers (status or action) answers before credentials are checked; one that
   -- only adds latency delays the processing itself (after the Idempotency-Key is registered).
+  local limited = M.rate_check(req, entry)
+  if limited then return limited end
+
   local fault = faults.match(req, "before")
   local delay
   if fault then
@@ -304,6 +329,7 @@ function M.api()
   local track = req.headers["zuora-track-id"]
   if type(track) == "string" then resp.headers["Zuora-Track-Id"] = track end
   concurrency_headers(resp)
+  for k, v in pairs(req.rate_headers or {}) do resp.headers[k] = v end
   entry.status = resp.status
   entry.response_body = resp.body
   M.send(resp)

@@ -9,6 +9,8 @@ local M = {}
 M.DEFAULTS = {
   token_ttl = 3599,          -- seconds an OAuth token lives
   concurrency_limit = 40,    -- in-flight requests beyond which the simulator answers 429
+  rate_limit = 0,            -- requests per rate_window (0 = no rate limit, no RateLimit-* headers)
+  rate_window = 60,          -- seconds of the fixed rate-limit window
   retry_after = 1,           -- Retry-After (seconds) on 429s it generates
   job_polls = 2,             -- GETs an async job (bill run, data query, order job) needs to finish
   locator_ttl = 900,         -- seconds a queryLocator lives without use
@@ -51,6 +53,7 @@ function M.reset(opts)
   M.fault_seq = 0
   M.idem = {}
   M.in_flight = 0
+  M.rate = { start = 0, count = 0 }
   require("sim.seed").catalog(M)
 end
 

@@ -104,6 +104,23 @@ describe("zuora-sim billing", function()
     assert.equals("0.3", n(acc.metrics.balance))
   end)
 
+  it("previews an order without creating anything", function()
+    local acct = s:account()
+    local res = s:post("/v1/orders/preview", { orderDate = "2024-01-01", existingAccountNumber = acct.accountNumber,
+      previewOptions = { previewThruType = "SpecificDate", specificPreviewThruDate = "2024-03-15",
+        previewTypes = { "BillingDocs" } },
+      subscriptions = { { orderActions = { { type = "CreateSubscription", createSubscription = {
+        subscribeToRatePlans = { { productRatePlanId = PLAN_BASIC } } } } } } } })
+    assert.equals(200, res.status, res.body)
+    local inv = res.json.previewResult.invoices[1]
+    assert.equals("149.97", n(inv.amount)) -- January, February, March
+    assert.equals(3, #inv.invoiceItems)
+    local st = s:state()
+    assert.equals(0, json.tonumber(st.subscriptions))
+    assert.equals(0, json.tonumber(st.orders))
+    assert.equals(1, json.tonumber(st.accounts))
+  end)
+
   it("answers the old subscriptionNumbers shape for old minor versions", function()
     local acct = s:account()
     local res = s:post("/v1/orders", { orderDate = "2024-01-01", existingAccountNumber = acct.accountNumber,

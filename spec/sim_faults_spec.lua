@@ -139,6 +139,28 @@ describe("zuora-sim concurrency cap", function()
   end)
 end)
 
+describe("zuora-sim rate limit", function()
+  local s
+  lazy_setup(function() s = simh.start() end)
+  lazy_teardown(function() if s then s:stop() end end)
+
+  it("is off by default and, when set, counts requests in a window with RateLimit-* headers", function()
+    assert.is_nil(s:get("/v1/catalog/products").headers["ratelimit-limit"])
+    s:config{ rate_limit = 2, rate_window = 30 }
+    local a = s:get("/v1/catalog/products")
+    assert.equals("2", a.headers["ratelimit-limit"])
+    assert.equals("1", a.headers["ratelimit-remaining"])
+    assert.equals(200, s:get("/v1/catalog/products").status)
+    local over = s:get("/v1/catalog/products")
+    assert.equals(429, over.status)
+    assert.equals("0", over.headers["ratelimit-remaining"])
+    assert.is_true(tonumber(over.headers["retry-after"]) >= 1)
+    assert.matches("70$", json.number_text(over.json.reasons[1].code))
+    s:config{ rate_limit = 0 }
+    assert.equals(200, s:get("/v1/catalog/products").status)
+  end)
+end)
+
 describe("zuora-sim Idempotency-Key", function()
   local s
   lazy_setup(function() s = simh.start() end)

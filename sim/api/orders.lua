@@ -465,6 +465,47 @@ function M.run_order(body, version)
   return order, C.ok(resp)
 end
 
+--- Previews an order: runs it on a copy of the tenant, bills the subscriptions it touched up to
+-- the preview date (previewOptions.specificPreviewThruDate, or the term end with
+-- previewThruType "TermEnd", else the order date) and throws the copy away.
+function M.preview(body, version)
+  local po = type(body.previewOptions) == "table" and body.previewOptions or {}
+  local saved = { data = state.data, order = state.order, seq = state.seq, id_seq = state.id_seq }
+  state.data, state.order, state.seq = util.deep_copy(state.data), util.deep_copy(state.order),
+    util.deep_copy(state.seq)
+  local ok, result = pcall(function()
+    local order = M.run_order(body, version)
+    local account = state.data.accounts[order.accountId]
+    local subs = {}
+    for _, number in ipairs(order.subscriptionNumbers) do subs[#subs + 1] = sub_of(number) end
+    local target = order.orderDate
+    if po.specificPreviewThruDate then
+      target = C.require_date(po, "specificPreviewThruDate", "order")
+    elseif po.previewThruType == "TermEnd" and subs[1] and subs[1].termEndDate then
+      target = util.add_days(subs[1].termEndDate, -1)
+    end
+    local _, items = require("sim.api.billing").bill_account(account, target, { preview = true, subscriptions = subs })
+    local total, list = decimal.new("0"), arr()
+    for _, it in ipairs(items) do
+      total = decimal.add(total, it.chargeAmount)
+      list[#list + 1] = obj("subscriptionNumber", it.subscriptionNumber, "chargeNumber", it.chargeNumber,
+        "chargeName", it.chargeName, "productName", it.productName, "serviceStartDate", it.serviceStartDate,
+        "serviceEndDate", it.serviceEndDate, "quantity", json.number(decimal.tostring(it.quantity)),
+        "unitPrice", json.number(it.unitPrice), "amountWithoutTax", C.money(it.chargeAmount), "taxAmount", C.zero,
+        "processingType", it.processingType)
+    end
+    local invoices = arr()
+    if #list > 0 then
+      invoices[1] = obj("amount", C.money(total), "amountWithoutTax", C.money(total), "taxAmount", C.zero,
+        "targetDate", target, "invoiceItems", list)
+    end
+    return C.ok(obj("previewResult", obj("invoices", invoices, "chargeMetrics", arr())))
+  end)
+  state.data, state.order, state.seq, state.id_seq = saved.data, saved.order, saved.seq, saved.id_seq
+  if not ok then error(result, 0) end
+  return result
+end
+
 function M.order_json(o)
   local subs = arr()
   for _, n in ipairs(o.subscriptionNumbers) do subs[#subs + 1] = obj("subscriptionNumber", n) end
@@ -489,11 +530,7 @@ function M.register(r)
     local _, resp = M.run_order(req:json_body(), req:version_number())
     return 200, resp
   end)
-  r.add("POST", "/v1/orders/preview", function(req)
-    local body = req:json_body()
-    C.require_date(body, "orderDate", "order")
-    return 200, C.ok(obj("previewResult", obj("invoices", arr(), "chargeMetrics", arr())))
-  end)
+  r.add("POST", "/v1/orders/preview", function(req) return 200, M.preview(req:json_body(), req:version_number()) end)
   r.add("POST", "/v1/async/orders", function(req)
     local body = req:json_body()
     local version = req:version_number()
