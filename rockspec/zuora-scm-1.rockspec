@@ -128,7 +128,7 @@ build = {
     ["zuora.operations"] = "lua/zuora/operations.lua",
   },
   install = {
-    bin = {  },
+    bin = { ["zuora-sim"] = "bin/zuora-sim" },
   },
   copy_directories = { "docs", "examples", "sim" },
 }
