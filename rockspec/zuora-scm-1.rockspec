@@ -134,7 +134,7 @@ build = {
     ["zuora.redact"] = "lua/zuora/redact.lua",
   },
   install = {
-    bin = {  },
+    bin = { ["zuora-sim"] = "bin/zuora-sim" },
   },
   copy_directories = { "docs", "examples", "sim" },
 }

@@ -5,7 +5,7 @@
 set -eu
 
 PACKAGES="
-gcc make pkg-config ca-certificates curl
+gcc make pkg-config ca-certificates curl openssl
 lua5.4 liblua5.4-dev
 luajit2 libluajit2-5.1-dev
 libcurl4-openssl-dev libssl-dev
