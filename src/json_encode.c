@@ -25,7 +25,9 @@ typedef struct {
   size_t len, cap;
   skey *keys;
   size_t nkeys, keycap;
-  int busy;             /* an encode is using it (a __gc run inside one may encode again) */
+  int busy;             /* an encode is using it: a __gc run inside one may encode again. A
+                           memory error raised by Lua mid-encode leaves it set; later calls then
+                           use private buffers, which is slower but still correct. */
 } encstate;
 
 typedef struct {
@@ -571,9 +573,9 @@ static void state_free(encstate *st) {
   st->len = st->cap = st->nkeys = st->keycap = 0;
 }
 
+/* Unreachable means unused: a state in use is json.encode's upvalue or on its stack. */
 static int state_gc(lua_State *L) {
-  encstate *st = (encstate *)luaL_checkudata(L, 1, ENCODER_MT);
-  if (!st->busy) state_free(st);
+  state_free((encstate *)luaL_checkudata(L, 1, ENCODER_MT));
   return 0;
 }
 
