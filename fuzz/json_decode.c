@@ -24,15 +24,20 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   lua_createtable(L, 0, 1);         /* stack: [json, encode, {sort_keys = true}] */
   lua_pushboolean(L, 1);
   lua_setfield(L, -2, "sort_keys");
+  lua_createtable(L, 0, 2);         /* stack: [..., {sort_keys = true, indent = "\t"}] */
+  lua_pushboolean(L, 1);
+  lua_setfield(L, -2, "sort_keys");
+  lua_pushliteral(L, "\t");
+  lua_setfield(L, -2, "indent");
   return 0;
 }
 
-/* encode(value at idx, {sort_keys = true}) -> pushes the text; aborts on failure. */
-static const char *encode(int idx, size_t *n) {
+/* encode(value at idx, opts at stack index opts) -> pushes the text; aborts on failure. */
+static const char *encode(int idx, int opts, size_t *n) {
   idx = lua_absindex(L, idx);
   lua_pushvalue(L, 2);
   lua_pushvalue(L, idx);
-  lua_pushvalue(L, 3);
+  lua_pushvalue(L, opts);
   lua_call(L, 2, 2);
   if (lua_type(L, -2) != LUA_TSTRING) {
     fprintf(stderr, "decoded value does not encode: %s\n", lua_tostring(L, -1));
@@ -47,16 +52,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   /* The first byte also picks a small depth limit now and then. */
   int depth = (size > 0 && data[0] == ' ') ? 3 : 1000;
   if (zz_json_decode(L, (const char *)data, size, depth)) {
-    size_t n1, n2;
-    const char *once = encode(-1, &n1);
-    const char *twice;
+    size_t n1, n2, n3;
+    int value = lua_gettop(L);
+    const char *once = encode(value, 3, &n1), *twice, *pretty;
     if (!zz_json_decode(L, once, n1, depth)) {
       fprintf(stderr, "re-decoding failed: %s\n", lua_tostring(L, -1));
       abort();
     }
-    twice = encode(-1, &n2);
+    twice = encode(-1, 3, &n2);
     if (n1 != n2 || memcmp(once, twice, n1) != 0) {
       fprintf(stderr, "unstable round trip:\n%.*s\n%.*s\n", (int)n1, once, (int)n2, twice);
+      abort();
+    }
+    /* Pretty output holds the same data. */
+    pretty = encode(value, 4, &n3);
+    if (!zz_json_decode(L, pretty, n3, depth)) {
+      fprintf(stderr, "pretty output does not decode: %s\n", lua_tostring(L, -1));
+      abort();
+    }
+    twice = encode(-1, 3, &n2);
+    if (n1 != n2 || memcmp(once, twice, n1) != 0) {
+      fprintf(stderr, "pretty round trip differs:\n%.*s\n%.*s\n", (int)n1, once, (int)n2, twice);
       abort();
     }
   } else if (lua_type(L, -1) != LUA_TSTRING || lua_type(L, -2) != LUA_TNIL) {

@@ -215,7 +215,7 @@ describe("json.decode rejects invalid documents #luajit", function()
     { "tru", 1 }, { "True", 1 }, { "NaN", 1 }, { "Infinity", 1 }, { "-Infinity", 2 }, { "+1", 1 },
     { "01", 1 }, { "-01", 2 }, { "00", 1 }, { "1.", 3 }, { ".5", 1 }, { "1.e5", 3 }, { "1e", 3 },
     { "1e+", 4 }, { "-", 2 }, { "--1", 2 }, { "1x", 2 }, { "0x10", 2 }, { "1e400", 1 },
-    { "-1e400", 1 }, { '"abc', 5 }, { '"', 2 }, { '"\\', 3 }, { '"\\u12', 6 }, { '"\\u12g4"', 2 },
+    { "-1e400", 1 }, { '"abc', 5 }, { '"', 2 }, { '"\\', 3 }, { '"\\u12', 6 }, { '"\\u12"', 2 }, { '"\\u12g4"', 2 },
     { '"\\x41"', 2 }, { '"\\a"', 2 }, { '"\\U0041"', 2 }, { '"a\nb"', 3 }, { '"a\tb"', 3 },
     { '"\0"', 2 }, { '"\31"', 2 }, { '"\\ud800"', 2 }, { '"\\ud800\\u0041"', 2 },
     { '"\\ud800x"', 2 }, { '"\\udc00"', 2 }, { '"\\udfff\\ud800"', 2 }, { '"\\ud83d\\ud83d"', 2 },
@@ -255,6 +255,7 @@ describe("json.decode rejects invalid documents #luajit", function()
       { '"\\ud800"', "high surrogate not followed by a low surrogate \\u escape at byte 2" },
       { '"\\udc00"', "lone low surrogate in \\u escape at byte 2" },
       { '"\\q"', "invalid escape in string at byte 2" },
+      { '"\\u12"', "invalid \\u escape (4 hex digits expected) at byte 2" },
       { "\1", "unexpected byte 0x01, expected a value at byte 1" },
     }
     for _, c in ipairs(cases) do

@@ -110,11 +110,14 @@ static void sb_push(sbuf *sb) {
   }
 }
 
-static int hex4(const unsigned char *p, unsigned *out) {
+/* Four hex digits at p: 0 and the value, -1 for a non-hex byte, -2 if the input ends first. */
+static int hex4(const unsigned char *p, const unsigned char *end, unsigned *out) {
   unsigned v = 0;
   int i;
   for (i = 0; i < 4; i++) {
-    unsigned c = p[i];
+    unsigned c;
+    if (p + i >= end) return -2;
+    c = p[i];
     v <<= 4;
     if (c >= '0' && c <= '9') v |= c - '0';
     else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f') v |= (c | 0x20) - 'a' + 10;
@@ -180,11 +183,14 @@ static int string_escaped(dec *d, const unsigned char *run, const unsigned char 
       case 'r': sb_add(&sb, "\r", 1); p += 2; break;
       case 't': sb_add(&sb, "\t", 1); p += 2; break;
       case 'u':
-        if (end - p < 6) goto bad_end;
-        if (hex4(p + 2, &cp) != 0) { fail(d, p, "invalid \\u escape (4 hex digits expected)"); goto bad; }
+        switch (hex4(p + 2, end, &cp)) {
+        case -1: fail(d, p, "invalid \\u escape (4 hex digits expected)"); goto bad;
+        case -2: goto bad_end;
+        default: break;
+        }
         if (cp >= 0xDC00 && cp <= 0xDFFF) { fail(d, p, "lone low surrogate in \\u escape"); goto bad; }
         if (cp >= 0xD800 && cp <= 0xDBFF) {
-          if (end - p < 12 || p[6] != '\\' || p[7] != 'u' || hex4(p + 8, &lo) != 0 ||
+          if (end - p < 12 || p[6] != '\\' || p[7] != 'u' || hex4(p + 8, end, &lo) != 0 ||
               lo < 0xDC00 || lo > 0xDFFF) {
             fail(d, p, "high surrogate not followed by a low surrogate \\u escape");
             goto bad;
