@@ -131,7 +131,7 @@ end
 
 --- Suspends the current task until something wakes it; returns the values it is woken with.
 function Loop:_suspend()
-  return select(2, coroutine.yield(YIELD))
+  return coroutine.yield(YIELD)
 end
 
 ------------------------------------------------------------------------------------------------
