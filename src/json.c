@@ -2,7 +2,6 @@
  * lives in json_decode.c, json_encode.c and json_number.c; docs/json.md describes behaviour. */
 #include "json.h"
 #include "core.h"
-#include "json.h"
 
 /* json.empty_array is a light userdata pointing here: it encodes as [] and cannot be modified. */
 const char zz_json_empty_array_tag = 0;
@@ -38,13 +37,4 @@ int zz_open_json(lua_State *L) {
   lua_pushlightuserdata(L, (void *)&zz_json_empty_array_tag);
   lua_setfield(L, -2, "empty_array");
   return 1;
-}
-
-/* TEMPORARY (branch ccore): a stand-in so the transport links before the real codec from the json
- * branch is merged. It decodes nothing; the merge replaces this whole file. */
-int zz_json_decode(lua_State *L, const char *s, size_t n, int max_depth) {
-  (void)s, (void)n, (void)max_depth;
-  lua_pushnil(L);
-  lua_pushliteral(L, "JSON decoder not built yet");
-  return 0;
 }
