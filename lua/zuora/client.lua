@@ -399,17 +399,20 @@ function Client:fetch_token()
     end
     local t0 = rt.now()
     local res = rt:send(req)
-    local _, fields = nil, nil
+    local _, fields
     if auth:state(rt.now()) ~= "ready" then
-      if res.kind then
-        _, fields = self:classify(req, res)
+      if res.kind and res.kind ~= "auth" then
+        _, fields = self:classify(req, res) -- the token request never got an answer
       else
-        fields = errors.parse_body(res.data, res.status) or {}
-        fields.message = "token request failed: " .. (fields.message or res.error or ("HTTP " .. res.status))
-        fields.status = res.status
-        fields.kind = "auth"
-        local retry = errors.retryable_statuses[res.status] or res.status >= 500
-        fields.retryable = retry and true or false
+        -- The token endpoint answered but gave no token. Its body stays in C (it may echo
+        -- credentials); the status decides: 429 and 5xx are worth another try, the rest is final.
+        local status = res.status or 0
+        fields = {
+          kind = "auth", status = status ~= 0 and status or nil,
+          message = (res.error and res.error:find("token", 1, true)) and res.error
+            or ("token request failed: " .. (res.error or ("HTTP " .. status))),
+          retryable = (errors.retryable_statuses[status] or status >= 500) and true or false,
+        }
       end
       fields.method, fields.url = req.method, hook_url
       fields.request_id = res.headers and res.headers["zuora-request-id"]
