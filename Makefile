@@ -99,7 +99,7 @@ lint: check-deps
 	  -I src -I /usr/include/lua5.4 src
 
 demo: check-deps build
-	$(RUN_ENV) lua5.4 tools/demo.lua
+	$(RUN_ENV) tools/demo.sh $(EXAMPLES)
 
 bench: check-deps build build/bench/raw_curl
 	$(RUN_ENV) lua5.4 bench/run.lua $(BENCH)
