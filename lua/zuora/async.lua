@@ -238,6 +238,12 @@ end
 
 --- Submits a core.http request and returns its result table once finished.
 function Loop:send(req)
+  -- Fast path: a call outside any task while nothing else is going on has nobody to share the
+  -- loop with, so the transport's own blocking perform drives it (fewer turns through Lua).
+  if #self.ready == 0 and self.inflight == 0 and self.sleepers[1] == nil and #self.conds == 0
+    and not self:current() and self.t:running() == 0 then
+    return self.t:perform(req)
+  end
   self:_acquire()
   local ok, id, serr = pcall(self.t.submit, self.t, req)
   if not ok or not id then
