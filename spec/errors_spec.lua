@@ -68,7 +68,7 @@ describe("zuora.errors #luajit", function()
     local e = errors.new{ status = 400, code = 53100320, message = "bad termType", method = "POST",
       url = "https://rest.zuora.com/v1/subscriptions", request_id = "R-1", attempts = 2 }
     local s = tostring(e)
-    assert.equals("zuora api error: 400 invalid_value (53100320): bad termType "
+    assert.equals("zuora api error 400 invalid_value (53100320): bad termType "
       .. "[POST https://rest.zuora.com/v1/subscriptions, request_id=R-1, attempts=2]", s)
     assert.is_nil(s:find("\n"))
     assert.is_true(errors.is(e))
