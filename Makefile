@@ -99,7 +99,7 @@ lint: check-deps
 	  -I src -I /usr/include/lua5.4 src
 
 demo: check-deps build
-	$(RUN_ENV) lua5.4 tools/demo.lua
+	$(RUN_ENV) tools/demo.sh $(EXAMPLES)
 
 bench: check-deps build build/bench/raw_curl
 	$(RUN_ENV) lua5.4 bench/run.lua $(BENCH)
@@ -137,3 +137,26 @@ openapi-facts:
 # catalogue operation that the spec also has. Needs node/npm and the npm registry on first run.
 prism-check:
 	tools/prism-check.sh
+
+# ---- fuzzing (libFuzzer, clang) ----
+# `make fuzz` runs every fuzzer; `make fuzz-json` the JSON decoder's. FUZZ_SECONDS per fuzzer.
+# The working corpus grows in build/fuzz/; fuzz/corpus/<name>/ holds the committed seeds and any
+# crashing input (crash-*), which specs replay through the real module.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_DIR     := build/fuzz
+FUZZ_FLAGS   := -g -O1 -std=c99 -D_GNU_SOURCE -Isrc -fsanitize=fuzzer,address,undefined \
+                -fno-sanitize-recover=all -fno-omit-frame-pointer
+JSON_FUZZ_SRCS := fuzz/json_decode.c src/json.c src/json_decode.c src/json_encode.c src/json_number.c
+
+$(FUZZ_DIR)/json_decode: $(JSON_FUZZ_SRCS) $(HDRS)
+	mkdir -p $(FUZZ_DIR)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(shell $(PKG) --cflags lua5.4) $(JSON_FUZZ_SRCS) -o $@ \
+	  $(shell $(PKG) --libs lua5.4) -lm
+
+fuzz-json: check-deps $(FUZZ_DIR)/json_decode
+	mkdir -p $(FUZZ_DIR)/corpus/json
+	$(FUZZ_DIR)/json_decode -max_total_time=$(FUZZ_SECONDS) -dict=fuzz/json.dict -max_len=8192 \
+	  -artifact_prefix=fuzz/corpus/json/ $(FUZZ_DIR)/corpus/json fuzz/corpus/json
+
+fuzz: fuzz-json

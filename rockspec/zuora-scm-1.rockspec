@@ -23,12 +23,13 @@ build = {
   type = "builtin",
   modules = {
     ["zuora.core"] = {
-      sources = { "src/auth.c", "src/core.c", "src/crypto.c", "src/http.c", "src/http_submit.c", "src/http_xfer.c", "src/json.c", "src/url.c" },
+      sources = { "src/auth.c", "src/core.c", "src/crypto.c", "src/http.c", "src/http_submit.c", "src/http_xfer.c", "src/json.c", "src/json_decode.c", "src/json_encode.c", "src/json_number.c", "src/url.c" },
       defines = { "_GNU_SOURCE" },
       libraries = { "curl", "ssl", "crypto" },
       incdirs = { "$(CURL_INCDIR)", "$(OPENSSL_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)" },
     },
+    ["zuora.async"] = "lua/zuora/async.lua",
     ["zuora.catalog.accounting_codes"] = "lua/zuora/catalog/accounting_codes.lua",
     ["zuora.catalog.accounting_periods"] = "lua/zuora/catalog/accounting_periods.lua",
     ["zuora.catalog.accounts"] = "lua/zuora/catalog/accounts.lua",
@@ -124,8 +125,13 @@ build = {
     ["zuora.catalog.usage"] = "lua/zuora/catalog/usage.lua",
     ["zuora.catalog.workflows"] = "lua/zuora/catalog/workflows.lua",
     ["zuora.catalog.zuora_revenue_integration"] = "lua/zuora/catalog/zuora_revenue_integration.lua",
+    ["zuora.client"] = "lua/zuora/client.lua",
+    ["zuora.environments"] = "lua/zuora/environments.lua",
+    ["zuora.errors"] = "lua/zuora/errors.lua",
     ["zuora"] = "lua/zuora/init.lua",
     ["zuora.operations"] = "lua/zuora/operations.lua",
+    ["zuora.options"] = "lua/zuora/options.lua",
+    ["zuora.redact"] = "lua/zuora/redact.lua",
   },
   install = {
     bin = { ["zuora-sim"] = "bin/zuora-sim" },

@@ -176,6 +176,18 @@ static void set_int(lua_State *L, const char *k, lua_Integer v) {
   lua_setfield(L, -2, k);
 }
 
+/* Does the result table at the top say its body is JSON? (No Content-Type: try anyway.) */
+static int looks_json(lua_State *L) {
+  const char *ct;
+  int yes;
+  lua_getfield(L, -1, "headers");
+  lua_getfield(L, -1, "content-type");
+  ct = lua_tostring(L, -1);
+  yes = ct == NULL || strstr(ct, "json") != NULL || strstr(ct, "JSON") != NULL;
+  lua_pop(L, 2);
+  return yes;
+}
+
 /* Pushes the result table of a finished transfer. */
 static void push_result(lua_State *L, zz_xfer *x) {
   long status = 0, ver = 0, connects = -1;
@@ -192,15 +204,22 @@ static void push_result(lua_State *L, zz_xfer *x) {
   push_headers(L, &x->hdrs);
   lua_setfield(L, -2, "headers");
   if (!x->to_file && !x->token_for) {
-    lua_pushlstring(L, x->resp.p ? x->resp.p : "", x->resp.n);
-    lua_setfield(L, -2, "body");
-    if (x->decode && !x->kind && x->resp.n > 0) {
+    /* A JSON body is decoded straight from the transfer buffer and not also copied into a Lua
+     * string; the raw body is kept when it is not JSON (a PDF, a gateway's HTML page) or when
+     * it fails to decode, so the caller can show what came back. */
+    int decoded = 0;
+    if (x->decode && !x->kind && x->resp.n > 0 && looks_json(L)) {
       if (zz_json_decode(L, x->resp.p, x->resp.n, JSON_MAX_DEPTH)) {
         lua_setfield(L, -2, "data");
+        decoded = 1;
       } else {
         lua_setfield(L, -3, "json_error");
         lua_pop(L, 1);
       }
+    }
+    if (!decoded) {
+      lua_pushlstring(L, x->resp.p ? x->resp.p : "", x->resp.n);
+      lua_setfield(L, -2, "body");
     }
   }
   if (x->to_file && !x->kind) set_str(L, "output", x->output);
@@ -240,12 +259,24 @@ static int l_results(lua_State *L) {
   return 1;
 }
 
+static void sleep_for(double seconds) {
+  struct timespec ts;
+  ts.tv_sec = (time_t)seconds;
+  ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+}
+
 static int l_poll(lua_State *L) {
   zz_transport *t = check_open(L);
   double timeout = luaL_optnumber(L, 2, 0), deadline;
   if (!(timeout >= 0)) return luaL_argerror(L, 2, "timeout must be >= 0");
   deadline = zz_now() + timeout;
-  if (t->running.n == 0) zz_http_drive(t, 0); /* nothing to wait for: just collect */
+  if (t->running.n == 0) {
+    /* Nothing in flight: collect, then sleep out the timeout so a scheduler whose tasks are all
+     * sleeping (retry backoff) can wait here like anywhere else. */
+    zz_http_drive(t, 0);
+    if (t->done.n == 0 && timeout > 0) sleep_for(timeout);
+  }
   while (t->running.n > 0) {
     double left = deadline - zz_now();
     zz_http_drive(t, left > 0 ? left : 0);

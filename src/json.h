@@ -1,11 +1,70 @@
-/* core.json's internal API (the codec itself lives on the json branch; this header carries only
- * the one prototype the transport needs until that branch is merged). */
+/* core.json internals, shared by the json*.c files and by C callers such as the transport,
+ * which decodes response bodies straight from its buffer. See docs/json.md for behaviour. */
 #ifndef ZUORA_JSON_H
 #define ZUORA_JSON_H
 
+#include <stddef.h>
+#include <stdint.h>
 #include "compat.h"
 
-/* Decodes s[0..n) and pushes the value (returns 1), or pushes nil and a message (returns 0). */
+/* Default nesting limit of decode (and the fixed limit of encode). */
+#define ZZ_JSON_MAX_DEPTH 1000
+
+/* Decodes the JSON text s[0, n). The text need not be NUL-terminated and may hold any bytes.
+ * Pushes the value and returns 1, or pushes nil and a message ("<reason> at byte <pos>", pos
+ * 1-based) and returns 0. max_depth <= 0 means ZZ_JSON_MAX_DEPTH. Raises only on memory errors. */
 int zz_json_decode(lua_State *L, const char *s, size_t n, int max_depth);
+
+/* Pushes json.array_mt, creating it (in the registry) on first use. */
+void zz_json_push_array_mt(lua_State *L);
+
+/* The address behind the json.empty_array light userdata. */
+extern const char zz_json_empty_array_tag;
+
+/* Lua functions: json.decode (upvalue 1: array_mt) and json.encode (upvalue 1: the encoder state
+ * made by zz_json_push_encoder, upvalue 2: array_mt). */
+int zz_json_l_decode(lua_State *L);
+int zz_json_l_encode(lua_State *L);
+void zz_json_push_encoder(lua_State *L);
+
+/* Numbers (json_number.c). */
+#define ZZ_JSON_NUMBER_SIZE 32  /* room for any number zz_json_format_* writes */
+
+/* Shortest decimal form of a finite double that reads back to the same double; with
+ * int_suffix, integral values in fixed notation get ".0" so they read back as floats. Returns
+ * the length written to out (not NUL-terminated). */
+size_t zz_json_format_double(double v, char *out, int int_suffix);
+
+/* Decimal form of a 64-bit signed integer; returns the length written. */
+size_t zz_json_format_int(int64_t v, char *out);
+
+/* Correctly rounded value of the JSON number text s[0, n) (already validated), whatever the
+ * C locale. Returns 0 on success, -1 if memory ran out. */
+int zz_json_strtod(const char *s, size_t n, double *out);
+
+/* Length (2..4) of the well-formed UTF-8 sequence starting at p (a byte >= 0x80), or 0 if it is
+ * malformed, overlong, a surrogate, above U+10FFFF or cut short by end. */
+static inline int zz_json_utf8_len(const unsigned char *p, const unsigned char *end) {
+  unsigned c = p[0];
+  size_t avail = (size_t)(end - p);
+  if (c < 0xC2) return 0;                                   /* continuation or overlong lead */
+  if (c < 0xE0) {
+    return (avail >= 2 && (p[1] & 0xC0) == 0x80) ? 2 : 0;
+  }
+  if (c < 0xF0) {
+    if (avail < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80) return 0;
+    if (c == 0xE0 && p[1] < 0xA0) return 0;                 /* overlong */
+    if (c == 0xED && p[1] >= 0xA0) return 0;                /* UTF-16 surrogate */
+    return 3;
+  }
+  if (c < 0xF5) {
+    if (avail < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
+      return 0;
+    if (c == 0xF0 && p[1] < 0x90) return 0;                 /* overlong */
+    if (c == 0xF4 && p[1] >= 0x90) return 0;                /* above U+10FFFF */
+    return 4;
+  }
+  return 0;
+}
 
 #endif

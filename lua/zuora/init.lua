@@ -1,10 +1,75 @@
 --- lua-zuora: a Zuora client for Lua.
--- `local zuora = require "zuora"`; see README.md and docs/ for the whole interface.
+--
+--   local zuora = require "zuora"
+--   local client = zuora.new{ environment = "us-cloud2-sandbox", client_id = ..., client_secret = ... }
+--   local account = assert(client.accounts.retrieve("A00000001"))
+--
+-- See README.md and docs/ for the whole interface.
 local core = require "zuora.core"
+local client = require "zuora.client"
+local errors = require "zuora.errors"
 
 local zuora = {
   version = core.version,
   json = core.json,
+  Error = errors.Error,
+  errors = errors,
+  environments = require "zuora.environments",
 }
+
+--- A new client. Options (all optional except a base URL and one set of credentials):
+-- environment | base_url; client_id + client_secret (OAuth) | username + password |
+-- access_key_id + secret_access_key | token; entity_ids, zuora_version, track_id, timeout (60),
+-- connect_timeout (10), max_retries (3), max_concurrency, retry_base (0.5), retry_cap (8),
+-- retry_after_cap (60), refresh_margin (300), ca_file, ca_path, insecure (false), http2 (true),
+-- max_body (256 MiB), on_request, on_response, user_agent, token_url.
+function zuora.new(opts)
+  return client.new(opts, 2)
+end
+
+-- Environment variables read by zuora.from_env, and the option each one sets.
+zuora.ENV = {
+  ZUORA_BASE_URL = "base_url", ZUORA_ENVIRONMENT = "environment",
+  ZUORA_CLIENT_ID = "client_id", ZUORA_CLIENT_SECRET = "client_secret",
+  ZUORA_USERNAME = "username", ZUORA_PASSWORD = "password",
+  ZUORA_ACCESS_KEY_ID = "access_key_id", ZUORA_SECRET_ACCESS_KEY = "secret_access_key",
+  ZUORA_TOKEN = "token", ZUORA_ENTITY_IDS = "entity_ids", ZUORA_VERSION = "zuora_version",
+  ZUORA_TRACK_ID = "track_id", ZUORA_CA_FILE = "ca_file", ZUORA_CA_PATH = "ca_path",
+  ZUORA_TIMEOUT = "timeout", ZUORA_CONNECT_TIMEOUT = "connect_timeout",
+  ZUORA_MAX_RETRIES = "max_retries", ZUORA_MAX_CONCURRENCY = "max_concurrency",
+}
+
+local NUMERIC = { timeout = true, connect_timeout = true, max_retries = true, max_concurrency = true }
+
+--- The options zuora.from_env would use: ZUORA_* variables (see zuora.ENV), then `overrides`.
+-- `getenv` defaults to os.getenv.
+function zuora.env_options(overrides, getenv)
+  getenv = getenv or os.getenv
+  local opts = {}
+  for var, key in pairs(zuora.ENV) do
+    local v = getenv(var)
+    if v ~= nil and v ~= "" then
+      if NUMERIC[key] then
+        local n = tonumber(v)
+        if not n then error(var .. " must be a number", 3) end
+        v = n
+      end
+      opts[key] = v
+    end
+  end
+  if opts.base_url and opts.environment then opts.environment = nil end
+  for k, v in pairs(overrides or {}) do opts[k] = v end
+  return opts
+end
+
+--- A client configured from ZUORA_* environment variables (see zuora.ENV); `overrides` win.
+function zuora.from_env(overrides)
+  return client.new(zuora.env_options(overrides), 2)
+end
+
+--- Every catalogue operation as an array of {group, name, method, path, title}.
+function zuora.operations()
+  return require("zuora.operations").list()
+end
 
 return zuora

@@ -1,0 +1,573 @@
+--- The Zuora client: configuration, and the one request pipeline every call goes through
+-- (URL and headers, credentials, hooks, transport, error classification, retries).
+local core = require "zuora.core"
+local errors = require "zuora.errors"
+local environments = require "zuora.environments"
+local options = require "zuora.options"
+local redact = require "zuora.redact"
+
+local json, url, crypto = core.json, core.url, core.crypto
+
+local M = {}
+
+local Client = {}
+M.Client = Client
+
+local METHODS = { GET = true, POST = true, PUT = true, PATCH = true, DELETE = true, HEAD = true }
+local BODY_METHODS = { POST = true, PUT = true, PATCH = true }
+local KEYED_METHODS = { POST = true, PATCH = true } -- Zuora honours Idempotency-Key on these
+
+local DEFAULTS = {
+  timeout = 60, connect_timeout = 10, max_retries = 3,
+  retry_base = 0.5, retry_cap = 8, retry_after_cap = 60, refresh_margin = 300,
+}
+
+------------------------------------------------------------------------------------------------
+-- Small checks.
+
+local function check_header_value(name, value, level)
+  if type(value) ~= "string" then
+    error("header '" .. name .. "' must be a string", level + 1)
+  end
+  if value:find("[\r\n]") then
+    error("header '" .. name .. "' contains CR or LF", level + 1)
+  end
+  if name:find("[\r\n:]") or name == "" then
+    error("invalid header name '" .. name:gsub("[\r\n]", "?") .. "'", level + 1)
+  end
+end
+
+local function version_string(v)
+  if type(v) == "number" then
+    if v == math.floor(v) then return string.format("%.1f", v) end
+    return tostring(v)
+  end
+  return v
+end
+
+local function path_value(name, v, level)
+  local t = type(v)
+  if t == "string" then
+    if v == "" then error("path parameter '" .. name .. "' is empty", level + 1) end
+    return v
+  elseif t == "number" then
+    if v == math.floor(v) and v > -2 ^ 53 and v < 2 ^ 53 then return string.format("%.0f", v) end
+    return tostring(v)
+  end
+  if v == nil then error("missing path parameter '" .. name .. "'", level + 1) end
+  error("path parameter '" .. name .. "' must be a string or number, got " .. t, level + 1)
+end
+
+------------------------------------------------------------------------------------------------
+-- Construction.
+
+local function make_runtime(self, opts)
+  local transport = core.http.new{
+    ca_file = opts.ca_file, ca_path = opts.ca_path, insecure = opts.insecure,
+    max_body = opts.max_body, http2 = opts.http2,
+  }
+  self.transport = transport
+  return require("zuora.async").new(transport, { max_concurrency = opts.max_concurrency })
+end
+
+--- Builds a client; see zuora.new for the options. Raises on any configuration mistake.
+function M.new(opts, level)
+  level = (level or 1) + 1
+  local mode = options.check(opts, level)
+
+  local base = opts.base_url or environments[opts.environment]
+  if not base then
+    local names = {}
+    for name in pairs(environments) do names[#names + 1] = name end
+    table.sort(names)
+    error("zuora.new: unknown environment '" .. opts.environment .. "' (known: " .. table.concat(names, ", ") .. ")",
+      level)
+  end
+  base = base:gsub("/+$", "")
+  local parsed = url.parse(base)
+  if not parsed or (parsed.scheme ~= "https" and parsed.scheme ~= "http") then
+    error("zuora.new: base_url must be an http(s) URL", level)
+  end
+  if parsed.scheme == "http" and not url.is_loopback(parsed.host) then
+    error("zuora.new: base_url must use https (plain http is allowed only for loopback hosts)", level)
+  end
+  if parsed.query or parsed.fragment then error("zuora.new: base_url must not have a query or fragment", level) end
+
+  local self = setmetatable({
+    base_url = base,
+    origin = url.origin(base),
+    mode = mode,
+    groups = {},
+  }, Client)
+  for k, v in pairs(DEFAULTS) do self[k] = opts[k] or v end
+  self.on_request, self.on_response = opts.on_request, opts.on_response
+  self.track_id = opts.track_id
+
+  self.auth = core.auth.new{
+    mode = mode,
+    client_id = opts.client_id, client_secret = opts.client_secret,
+    token_url = opts.token_url or (base .. "/oauth/token"),
+    refresh_margin = self.refresh_margin,
+    username = opts.username, password = opts.password,
+    access_key_id = opts.access_key_id, secret_access_key = opts.secret_access_key,
+    token = opts.token,
+  }
+
+  local info = core.http.info()
+  local ua = opts.user_agent and (opts.user_agent .. " ") or ""
+  ua = ua .. ("lua-zuora/%s (%s; libcurl/%s)"):format(core.version, _VERSION, info.version)
+  local lines = { "User-Agent: " .. ua, "Accept: application/json" }
+  if opts.zuora_version then
+    local v = version_string(opts.zuora_version)
+    check_header_value("zuora-version", v, level)
+    lines[#lines + 1] = "zuora-version: " .. v
+  end
+  if opts.entity_ids then
+    local ids = type(opts.entity_ids) == "table" and table.concat(opts.entity_ids, ",") or opts.entity_ids
+    check_header_value("Zuora-Entity-Ids", ids, level)
+    lines[#lines + 1] = "Zuora-Entity-Ids: " .. ids
+  end
+  if opts.track_id then M.check_track_id(opts.track_id, level) end
+  self.base_headers = lines
+  self.has_version = opts.zuora_version ~= nil
+
+  self.rt = make_runtime(self, opts)
+  return self
+end
+
+--- Zuora-Track-Id: at most 64 printable ASCII characters, none of : ; " '.
+function M.check_track_id(id, level)
+  if type(id) ~= "string" or #id == 0 or #id > 64 or id:find("[^\32-\126]") or id:find("[:;\"']") then
+    error("track_id must be 1-64 printable ASCII characters without : ; \" '", (level or 1) + 1)
+  end
+end
+
+function Client:__tostring()
+  return ("zuora.Client<%s %s>"):format(self.base_url, self.mode)
+end
+
+function Client:__index(key)
+  local method = Client[key]
+  if method ~= nil then return method end
+  if type(key) ~= "string" then return nil end
+  local group = require("zuora.operations").group(self, key)
+  if group then rawset(self, key, group) end
+  return group
+end
+
+------------------------------------------------------------------------------------------------
+-- Building a request.
+
+--- The full URL for `path` (a template such as "/v1/accounts/{account-key}", or an absolute URL
+-- on the client's own origin), with path parameters filled in and the query appended.
+function Client:url_for(path, params, query, level)
+  level = (level or 1) + 1
+  local u
+  if path:match("^https?://") then
+    if url.origin(path) ~= self.origin then
+      error("refusing to send credentials to another origin: " .. redact.url(path), level)
+    end
+    u = path
+  else
+    if path:sub(1, 1) ~= "/" then path = "/" .. path end
+    u = self.base_url .. path
+  end
+  if u:find("{", 1, true) then
+    u = u:gsub("{([^}]+)}", function(name)
+      return url.escape(path_value(name, params and params[name], level + 2))
+    end)
+  end
+  if query ~= nil then
+    if type(query) ~= "table" then error("query must be a table", level) end
+    local q = url.encode_query(query)
+    if q ~= "" then u = u .. (u:find("?", 1, true) and "&" or "?") .. q end
+  end
+  return u
+end
+
+local function add_headers(lines, headers, level)
+  if headers == nil then return end
+  if type(headers) ~= "table" then error("headers must be a table of name = value", level + 1) end
+  for name, value in pairs(headers) do
+    if type(name) ~= "string" then error("header names must be strings", level + 1) end
+    check_header_value(name, value, level + 1)
+    lines[#lines + 1] = name .. ": " .. value
+  end
+end
+
+--- Turns request options into the transport request (everything that stays the same across
+-- attempts). Raises on bad arguments, before anything is sent.
+function Client:prepare(method, path, opts, level)
+  level = (level or 1) + 1
+  if type(method) ~= "string" or not METHODS[method:upper()] then
+    error("request: unknown HTTP method " .. tostring(method), level)
+  end
+  method = method:upper()
+  if type(path) ~= "string" then error("request: path must be a string", level) end
+  opts = opts or {}
+  if type(opts) ~= "table" then error("request: options must be a table", level) end
+
+  local req = {
+    method = method,
+    url = self:url_for(path, opts.path, opts.query, level),
+    timeout = opts.timeout or self.timeout,
+    connect_timeout = self.connect_timeout,
+    decode = not opts.raw,
+    output = opts.output,
+    multipart = opts.multipart,
+    body_file = opts.body_file,
+    auth = self.auth,
+  }
+  if opts.timeout ~= nil and (type(opts.timeout) ~= "number" or opts.timeout <= 0) then
+    error("timeout must be a positive number", level)
+  end
+
+  local lines = {}
+  for i, line in ipairs(self.base_headers) do lines[i] = line end
+  if opts.zuora_version ~= nil then
+    local v = version_string(opts.zuora_version)
+    check_header_value("zuora-version", v, level)
+    if self.has_version then
+      for i, line in ipairs(lines) do
+        if line:find("^zuora%-version:") then table.remove(lines, i) break end
+      end
+    end
+    lines[#lines + 1] = "zuora-version: " .. v
+  end
+  local track = opts.track_id or self.track_id
+  if track then
+    M.check_track_id(track, level)
+    lines[#lines + 1] = "Zuora-Track-Id: " .. track
+  end
+  if opts.body ~= nil then
+    if not BODY_METHODS[method] then error("request: " .. method .. " takes no body", level) end
+    local body = opts.body
+    if type(body) ~= "string" then
+      local encoded, err = json.encode(body)
+      if not encoded then error("request body: " .. err, level) end
+      body = encoded
+      lines[#lines + 1] = "Content-Type: application/json"
+    else
+      lines[#lines + 1] = "Content-Type: " .. (opts.content_type or "application/json")
+    end
+    req.body = body
+  elseif BODY_METHODS[method] and not opts.multipart and not opts.body_file then
+    req.body = ""
+  end
+  if KEYED_METHODS[method] then
+    local key = opts.idempotency_key
+    if key == nil then
+      key = crypto.uuid4()
+    elseif type(key) ~= "string" or #key == 0 or #key > 255 then
+      error("idempotency_key must be a string of 1 to 255 characters", level)
+    end
+    check_header_value("Idempotency-Key", key, level)
+    lines[#lines + 1] = "Idempotency-Key: " .. key
+    req.idempotency_key = key
+  end
+  add_headers(lines, opts.headers, level)
+  req.headers = lines
+  req.op = opts.op
+  return req
+end
+
+------------------------------------------------------------------------------------------------
+-- Classifying a transport result.
+
+local function retry_after_seconds(value, cap)
+  if not value then return nil end
+  local n = tonumber(value)
+  if not n then
+    -- HTTP-date, e.g. "Wed, 21 Oct 2015 07:28:00 GMT"
+    local d, mon, y, h, mi, s = value:match("%a+,%s*(%d+)%s+(%a+)%s+(%d+)%s+(%d+):(%d+):(%d+)%s*GMT")
+    local months = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6, Jul = 7, Aug = 8, Sep = 9,
+      Oct = 10, Nov = 11, Dec = 12 }
+    if not d or not months[mon] then return nil end
+    local t = { year = tonumber(y), month = months[mon], day = tonumber(d), hour = tonumber(h),
+      min = tonumber(mi), sec = tonumber(s), isdst = false }
+    -- os.time reads the table as local time; correct by the local offset from UTC.
+    local now = os.time()
+    local offset = os.time(os.date("!*t", now)) - now
+    n = os.time(t) - offset - now
+  end
+  if n ~= n then return nil end
+  return math.max(0, math.min(n, cap))
+end
+
+local function snippet(s)
+  if not s or s == "" then return nil end
+  s = s:sub(1, 200):gsub("[%c]", " ")
+  return s
+end
+
+--- Result or error for a finished transfer: returns value, nil or nil, fields (Error fields).
+function Client:classify(req, res)
+  if res.kind then
+    local kind = res.kind == "timeout" and "timeout" or "transport"
+    local fields = {
+      kind = kind,
+      message = res.error or res.kind,
+      reason = res.kind,
+      status = res.status ~= 0 and res.status or nil,
+    }
+    if res.kind == "tls" or res.kind == "too_large" or res.kind == "file" then fields.retryable = false end
+    if res.kind == "auth" then fields.kind, fields.retryable = "auth", false end
+    return nil, fields
+  end
+  local status = res.status
+  local data = res.data
+  local headers = res.headers or {}
+  if status >= 200 and status < 300 then
+    if req.output and res.output then return res.output end
+    if data ~= nil then
+      local f = errors.parse_body(data, status)
+      if f then return nil, f end
+      return data
+    end
+    if res.json_error then
+      return nil, { kind = "decode", message = "response is not valid JSON: " .. res.json_error,
+        body = snippet(res.body), retryable = false }
+    end
+    if res.body and res.body ~= "" then return res.body end
+    return true
+  end
+  local fields = errors.parse_body(data, status)
+  if not fields then
+    local ct = headers["content-type"] or ""
+    fields = {
+      message = ("HTTP %d%s"):format(status, ct ~= "" and (" (" .. ct .. ")") or ""),
+      body = snippet(res.body),
+    }
+  end
+  if status == 401 or status == 403 and fields.category == "authentication_failed" then
+    fields.kind = "auth"
+  end
+  return nil, fields
+end
+
+------------------------------------------------------------------------------------------------
+-- Hooks.
+
+local function run_hook(hook, event)
+  local ok, err = pcall(hook, event)
+  if not ok then
+    -- A failing hook must not turn a completed billing call into an error (the caller might
+    -- retry a create that already happened), so it is reported and the call goes on.
+    io.stderr:write("zuora: hook failed: ", tostring(err), "\n")
+  end
+end
+
+function Client:redacted_url(u)
+  return self.auth:redact(redact.url(u))
+end
+
+------------------------------------------------------------------------------------------------
+-- Credentials: make sure the auth object holds a usable token, fetching one if needed. Only one
+-- token request is in flight: other callers wait for its outcome instead of sending their own.
+
+function Client:ensure_token()
+  local auth, rt = self.auth, self.rt
+  while true do
+    local state = auth:state(rt.now())
+    if state == "ready" then return true end
+    if state == "pending" then
+      local epoch = self.token_epoch
+      rt:wait_until(function() return auth:state(rt.now()) ~= "pending" end)
+      if auth:state(rt.now()) ~= "ready" and self.token_epoch == epoch and self.token_error then
+        return nil, self.token_error
+      end
+    else
+      local ok, err = self:fetch_token()
+      if not ok then return nil, err end
+    end
+  end
+end
+
+function Client:fetch_token()
+  local auth, rt = self.auth, self.rt
+  self.token_epoch = (self.token_epoch or 0) + 1
+  self.token_error = nil
+  local attempt = 0
+  while true do
+    attempt = attempt + 1
+    local req = auth:token_request(rt.now())
+    req.timeout, req.connect_timeout = self.timeout, self.connect_timeout
+    local hook_url = self:redacted_url(req.url)
+    if self.on_request then
+      run_hook(self.on_request, { method = req.method, url = hook_url, headers = redact.header_lines(req.headers),
+        attempt = attempt, token_request = true })
+    end
+    local t0 = rt.now()
+    local res = rt:send(req)
+    local _, fields
+    if auth:state(rt.now()) ~= "ready" then
+      if res.kind and res.kind ~= "auth" then
+        _, fields = self:classify(req, res) -- the token request never got an answer
+      else
+        -- The token endpoint answered but gave no token. Its body stays in C (it may echo
+        -- credentials); the status decides: 429 and 5xx are worth another try, the rest is final.
+        local status = res.status or 0
+        fields = {
+          kind = "auth", status = status ~= 0 and status or nil,
+          message = (res.error and res.error:find("token", 1, true)) and res.error
+            or ("token request failed: " .. (res.error or ("HTTP " .. status))),
+          retryable = (errors.retryable_statuses[status] or status >= 500) and true or false,
+        }
+      end
+      fields.method, fields.url = req.method, hook_url
+      fields.request_id = res.headers and res.headers["zuora-request-id"]
+    end
+    local err = fields and errors.new(fields)
+    local retry_in
+    if err and err.retryable and attempt <= self.max_retries then
+      retry_in = self:backoff(attempt, retry_after_seconds(res.headers and res.headers["retry-after"],
+        self.retry_after_cap))
+    end
+    if self.on_response then
+      run_hook(self.on_response, { method = req.method, url = hook_url, status = res.status, attempt = attempt,
+        headers = redact.header_map(res.headers), elapsed = rt.now() - t0, token_request = true,
+        request_id = res.headers and res.headers["zuora-request-id"], error = err, retry_in = retry_in })
+    end
+    if not err then return true end
+    if not retry_in then
+      err.attempts = attempt
+      if auth:state(rt.now()) == "pending" then auth:fail(err.message) end
+      self.token_error = err
+      return nil, err
+    end
+    if auth:state(rt.now()) == "pending" then auth:fail(err.message) end
+    rt:sleep(retry_in)
+    if auth:state(rt.now()) == "ready" then return true end
+  end
+end
+
+------------------------------------------------------------------------------------------------
+-- Retries.
+
+--- Seconds to wait before attempt `attempt + 1`: Retry-After when the server gave one, else
+-- exponential backoff with full jitter (uniform in [0, min(cap, base * 2^(attempt-1))]).
+function Client:backoff(attempt, retry_after)
+  if retry_after then return retry_after end
+  local ceiling = math.min(self.retry_cap, self.retry_base * 2 ^ (attempt - 1))
+  return math.random() * ceiling
+end
+
+------------------------------------------------------------------------------------------------
+-- The pipeline.
+
+--- Sends a prepared request with credentials, hooks and retries. Returns result, nil, meta or
+-- nil, err (a zuora.Error).
+function Client:send(req)
+  local rt = self.rt
+  local attempt, refreshed = 0, false
+  local op = req.op and (req.op.group and (req.op.group .. "." .. req.op.name) or req.op.name) or nil
+  local hook_url = (self.on_request or self.on_response) and self:redacted_url(req.url)
+  while true do
+    attempt = attempt + 1
+    local ok, aerr = self:ensure_token()
+    if not ok then
+      aerr.attempts = attempt
+      return nil, aerr
+    end
+    local generation = self.auth:generation()
+    if self.on_request then
+      run_hook(self.on_request, { method = req.method, url = hook_url, headers = redact.header_lines(req.headers),
+        attempt = attempt, op = op, idempotency_key = req.idempotency_key })
+    end
+    local t0 = rt.now()
+    local res = rt:send(req)
+    local elapsed = rt.now() - t0
+    local value, fields = self:classify(req, res)
+    local headers = res.headers
+    local request_id = headers and headers["zuora-request-id"]
+
+    if value ~= nil then
+      if self.on_response then
+        run_hook(self.on_response, { method = req.method, url = hook_url, status = res.status, attempt = attempt,
+          headers = redact.header_map(headers), elapsed = elapsed, request_id = request_id, op = op })
+      end
+      return value, nil, { status = res.status, headers = headers, request_id = request_id,
+        attempts = attempt, elapsed = elapsed }
+    end
+
+    fields.status = fields.status or (res.status ~= 0 and res.status or nil)
+    fields.method = req.method
+    fields.url = self:redacted_url(req.url)
+    fields.request_id = request_id
+    fields.attempts = attempt
+    if fields.message then fields.message = self.auth:redact(fields.message) end
+    if fields.body then fields.body = self.auth:redact(fields.body) end
+    local err = errors.new(fields)
+
+    local again, retry_in = false, nil
+    if res.status == 401 and self.mode == "oauth" and not refreshed then
+      -- The token was revoked or expired early: get a new one once, without counting an attempt.
+      refreshed, again, retry_in = true, true, 0
+      self.auth:invalidate(generation)
+    elseif err.retryable and attempt <= self.max_retries then
+      again = true
+      retry_in = self:backoff(attempt, retry_after_seconds(headers and headers["retry-after"], self.retry_after_cap))
+    end
+    if self.on_response then
+      run_hook(self.on_response, { method = req.method, url = hook_url, status = res.status, attempt = attempt,
+        headers = redact.header_map(headers), elapsed = elapsed, request_id = request_id, op = op,
+        error = err, retry_in = retry_in })
+    end
+    if not again then return nil, err end
+    if res.status == 401 then attempt = attempt - 1 end
+    if retry_in > 0 then rt:sleep(retry_in) end
+  end
+end
+
+--- Calls any endpoint: `client:request("GET", "/v1/accounts/{key}", {path = {key = "A1"}})`.
+-- opts: path, query, body (table -> JSON, or a string with content_type), headers,
+-- idempotency_key, zuora_version, track_id, timeout, output (stream a 2xx body to this file and
+-- return the path), raw (return the body undecoded), multipart, body_file.
+-- Returns result, nil, meta ({status, headers, request_id, attempts, elapsed}) or nil, err.
+function Client:request(method, path, opts)
+  local req = self:prepare(method, path, opts, 2)
+  return self:send(req)
+end
+
+------------------------------------------------------------------------------------------------
+-- Concurrency (see zuora.async).
+
+--- Runs fn(...) as a task; calls inside it yield instead of blocking. Returns the task.
+function Client:spawn(fn, ...)
+  return self.rt:spawn(fn, ...)
+end
+
+--- Runs the functions concurrently; returns an array of packed returns in the same order.
+function Client:gather(fns)
+  if type(fns) ~= "table" then error("gather: expected an array of functions", 2) end
+  return self.rt:gather(fns)
+end
+
+--- Calls fn(item, i) for every item, at most opts.concurrency at once (default 8).
+-- Returns results, errs indexed like items.
+function Client:map(items, fn, opts)
+  if type(items) ~= "table" or type(fn) ~= "function" then error("map: expected items and a function", 2) end
+  return self.rt:map(items, fn, opts)
+end
+
+--- Sleeps without blocking other tasks.
+function Client:sleep(seconds)
+  return self.rt:sleep(seconds)
+end
+
+--- Waits for every task and transfer to finish.
+function Client:run()
+  return self.rt:run()
+end
+
+--- Releases the transport (connections, handles). The client is unusable afterwards.
+function Client:close()
+  if self.transport then
+    self.transport:close()
+    self.transport = nil
+  end
+end
+
+M.retry_after_seconds = retry_after_seconds
+
+return M

@@ -1,0 +1,110 @@
+--- Validation of `zuora.new{...}` options: types, ranges, one credential set, and a helpful error
+-- for unknown names (a typo such as `timout` raises instead of being ignored).
+local M = {}
+
+local function is_int(v) return type(v) == "number" and v == math.floor(v) end
+
+local function check_type(want)
+  return function(v) return type(v) == want, "a " .. want end
+end
+
+local function positive(v) return type(v) == "number" and v > 0, "a positive number" end
+local function nonneg_int(v) return is_int(v) and v >= 0, "an integer >= 0" end
+local function pos_int(v) return is_int(v) and v >= 1, "an integer >= 1" end
+local function str_or_num(v)
+  return type(v) == "string" or type(v) == "number", "a string or number"
+end
+local function str_or_list(v)
+  if type(v) == "string" then return true end
+  if type(v) ~= "table" then return false, "a string or an array of strings" end
+  for _, x in ipairs(v) do
+    if type(x) ~= "string" then return false, "a string or an array of strings" end
+  end
+  return true
+end
+
+M.spec = {
+  environment = check_type("string"), base_url = check_type("string"),
+  client_id = check_type("string"), client_secret = check_type("string"),
+  username = check_type("string"), password = check_type("string"),
+  access_key_id = check_type("string"), secret_access_key = check_type("string"),
+  token = check_type("string"), token_url = check_type("string"),
+  entity_ids = str_or_list, zuora_version = str_or_num, track_id = check_type("string"),
+  timeout = positive, connect_timeout = positive, max_retries = nonneg_int, max_concurrency = pos_int,
+  retry_base = positive, retry_cap = positive, retry_after_cap = positive, refresh_margin = positive,
+  ca_file = check_type("string"), ca_path = check_type("string"), insecure = check_type("boolean"),
+  http2 = check_type("boolean"), max_body = pos_int,
+  on_request = check_type("function"), on_response = check_type("function"),
+  user_agent = check_type("string"), transport = check_type("string"),
+}
+
+local function distance(a, b)
+  local prev = {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    local cur = { [0] = i }
+    for j = 1, #b do
+      local cost = a:sub(i, i) == b:sub(j, j) and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+    end
+    prev = cur
+  end
+  return prev[#b]
+end
+
+local function suggest(name)
+  local best, bestd
+  for known in pairs(M.spec) do
+    local d = distance(name, known)
+    if not bestd or d < bestd or (d == bestd and known < best) then best, bestd = known, d end
+  end
+  if bestd and bestd <= 3 then return " (did you mean '" .. best .. "'?)" end
+  return ""
+end
+
+local CREDENTIAL_SETS = {
+  { mode = "oauth", keys = { "client_id", "client_secret" } },
+  { mode = "basic", keys = { "username", "password" } },
+  { mode = "apikey", keys = { "access_key_id", "secret_access_key" } },
+  { mode = "bearer", keys = { "token" } },
+}
+
+--- Checks `opts` and returns the credential mode; raises (at `level`) on any mistake.
+function M.check(opts, level)
+  level = (level or 1) + 1
+  if type(opts) ~= "table" then error("zuora.new: expected an options table", level) end
+  for k, v in pairs(opts) do
+    if type(k) ~= "string" then error("zuora.new: option names must be strings", level) end
+    local check = M.spec[k]
+    if not check then error("zuora.new: unknown option '" .. k .. "'" .. suggest(k), level) end
+    local ok, want = check(v)
+    if not ok then error("zuora.new: option '" .. k .. "' must be " .. want, level) end
+  end
+  local mode
+  for _, set in ipairs(CREDENTIAL_SETS) do
+    local present = 0
+    for _, key in ipairs(set.keys) do
+      if opts[key] ~= nil then present = present + 1 end
+    end
+    if present > 0 then
+      if present < #set.keys then
+        error("zuora.new: " .. set.mode .. " credentials need " .. table.concat(set.keys, " and "), level)
+      end
+      if mode then error("zuora.new: give one set of credentials, not " .. mode .. " and " .. set.mode, level) end
+      mode = set.mode
+    end
+  end
+  if not mode then
+    error("zuora.new: no credentials: give client_id and client_secret (OAuth), username and password, "
+      .. "access_key_id and secret_access_key, or token", level)
+  end
+  if opts.environment and opts.base_url then
+    error("zuora.new: give environment or base_url, not both", level)
+  end
+  if not opts.environment and not opts.base_url then
+    error("zuora.new: give environment (e.g. \"us-cloud2-sandbox\") or base_url", level)
+  end
+  return mode
+end
+
+return M

@@ -1,0 +1,490 @@
+-- The client pipeline against zuora-sim over real HTTP: credentials, headers, errors, retries,
+-- idempotency, encoding, redaction and TLS.
+local zuora = require "zuora"
+local simh = require "spec.support.sim"
+local core = require "zuora.core"
+
+local sj = require "sim.json"
+
+local now = core.http.now
+
+describe("zuora client", function()
+  local s
+
+  lazy_setup(function() s = simh.start() end)
+  lazy_teardown(function() if s then s:stop() end end)
+  before_each(function() s:reset() end)
+
+  -- A client on the simulator with OAuth (unless `creds` says otherwise) and fast backoff.
+  local function client(opts, creds)
+    local o = { base_url = s.url, retry_base = 0.01, retry_cap = 0.05 }
+    creds = creds or { client_id = s.client_id, client_secret = s.client_secret }
+    for k, v in pairs(creds) do o[k] = v end
+    for k, v in pairs(opts or {}) do o[k] = v end
+    return zuora.new(o)
+  end
+
+  local function log(method, path)
+    return s:requests{ method = method, path = path }
+  end
+
+  local function count(method, path)
+    return #log(method, path)
+  end
+
+  local ACCOUNT = {
+    name = "Acme", currency = "USD", billCycleDay = 1, autoPay = false,
+    billToContact = { firstName = "Ada", lastName = "Lovelace", country = "United States", state = "CA" },
+  }
+
+  describe("credentials", function()
+    it("fetches one OAuth token and reuses it across many calls", function()
+      local c = client()
+      for _ = 1, 25 do assert(c:request("GET", "/v1/catalog/products")) end
+      assert.equals(1, count("POST", "/oauth/token"))
+      assert.equals(25, count("GET", "/v1/catalog/products"))
+      for _, r in ipairs(log("GET", "/v1/catalog/products")) do
+        assert.matches("^Bearer ", r.headers.authorization)
+      end
+    end)
+
+    it("refreshes a short-lived token before it expires, so no call meets a 401", function()
+      s:config{ token_ttl = 2 }
+      local c = client()
+      assert(c:request("GET", "/v1/catalog/products"))
+      -- lifetime 2 s: the client treats it as expired after 1 s (half its life), before Zuora does
+      c:sleep(1.2)
+      assert(c:request("GET", "/v1/catalog/products"))
+      assert.equals(2, count("POST", "/oauth/token"))
+      for _, r in ipairs(log("GET", "/v1/catalog/products")) do assert.equals(200, sj.tonumber(r.status)) end
+    end)
+
+    it("gets a new token once when the current one is revoked, and retries the call", function()
+      local c = client()
+      assert(c:request("GET", "/v1/catalog/products"))
+      s:request{ method = "POST", path = "/__sim/tokens/revoke", json = {} }
+      local res, err = c:request("GET", "/v1/catalog/products")
+      assert.is_nil(err)
+      assert.is_table(res)
+      assert.equals(2, count("POST", "/oauth/token"))
+      local statuses = {}
+      for _, r in ipairs(log("GET", "/v1/catalog/products")) do statuses[#statuses + 1] = sj.tonumber(r.status) end
+      assert.same({ 200, 401, 200 }, statuses)
+    end)
+
+    it("refreshes only once per call: a second 401 is an auth error", function()
+      local c = client()
+      s:fault{ method = "GET", path = "/v1/catalog/products", status = 401,
+        body = { message = "Authentication error" }, count = 2 }
+      local res, err = c:request("GET", "/v1/catalog/products")
+      assert.is_nil(res)
+      assert.equals("auth", err.kind)
+      assert.equals(401, err.status)
+      assert.equals("Authentication error", err.message)
+      assert.equals(2, count("GET", "/v1/catalog/products"))
+      assert.equals(2, count("POST", "/oauth/token"))
+    end)
+
+    it("reports rejected client credentials as an auth error without retrying", function()
+      local c = client(nil, { client_id = s.client_id, client_secret = "wrong-secret" })
+      local res, err = c:request("GET", "/v1/catalog/products")
+      assert.is_nil(res)
+      assert.equals("auth", err.kind)
+      assert.equals(401, err.status)
+      assert.is_false(err.retryable)
+      assert.equals(1, count("POST", "/oauth/token"))
+      assert.equals(0, count("GET", "/v1/catalog/products"))
+    end)
+
+    it("retries a token request that meets a 503", function()
+      s:fault{ method = "POST", path = "/oauth/token", status = 503, count = 1 }
+      local c = client()
+      assert(c:request("GET", "/v1/catalog/products"))
+      assert.equals(2, count("POST", "/oauth/token"))
+    end)
+
+    it("sends HTTP basic credentials", function()
+      local c = client(nil, { username = s.username, password = s.password })
+      assert(c:request("GET", "/v1/catalog/products"))
+      local r = log("GET", "/v1/catalog/products")[1]
+      assert.matches("^Basic ", r.headers.authorization)
+      assert.equals(0, count("POST", "/oauth/token"))
+    end)
+
+    it("sends apiAccessKeyId and apiSecretAccessKey headers", function()
+      local c = client(nil, { access_key_id = s.username, secret_access_key = s.password })
+      assert(c:request("GET", "/v1/catalog/products"))
+      local r = log("GET", "/v1/catalog/products")[1]
+      assert.equals(s.username, r.headers.apiaccesskeyid)
+      assert.equals(s.password, r.headers.apisecretaccesskey)
+      assert.is_nil(r.headers.authorization)
+    end)
+
+    it("sends a fixed bearer token", function()
+      local minted = s:request{ method = "POST", path = "/__sim/tokens", json = { ttl = 60 } }.json
+      local c = client(nil, { token = minted.token })
+      assert(c:request("GET", "/v1/catalog/products"))
+      assert.equals("Bearer " .. minted.token, log("GET", "/v1/catalog/products")[1].headers.authorization)
+    end)
+  end)
+
+  describe("requests", function()
+    it("percent-encodes hostile path parameters and encodes array queries as repeated keys", function()
+      local c = client()
+      c:request("GET", "/v1/accounts/{account-key}", { path = { ["account-key"] = "A 1/../x?y#z" },
+        query = { ["filter[]"] = { "a=1", "b&2" }, pageSize = 5 } })
+      local r = log("GET")[1]
+      assert.equals("/v1/accounts/A%201%2F..%2Fx%3Fy%23z", r.path)
+      assert.same({ "a=1", "b&2" }, r.args["filter[]"])
+      assert.equals("5", r.args.pageSize)
+    end)
+
+    it("sends the library's User-Agent, zuora-version, entity ids and track id", function()
+      local c = client{ zuora_version = "2025-08-12", entity_ids = "E1", track_id = "trace-1" }
+      assert(c:request("GET", "/v1/catalog/products"))
+      assert(c:request("GET", "/v1/catalog/products", { zuora_version = "211.0", track_id = "trace-2" }))
+      local a, b = log("GET", "/v1/catalog/products")[1], log("GET", "/v1/catalog/products")[2]
+      assert.matches("^lua%-zuora/" .. zuora.version:gsub("%.", "%%.") .. " %(Lua", a.headers["user-agent"])
+      assert.equals("2025-08-12", a.headers["zuora-version"])
+      assert.equals("211.0", b.headers["zuora-version"])
+      assert.equals("E1", a.headers["zuora-entity-ids"])
+      assert.equals("trace-1", a.headers["zuora-track-id"])
+      assert.equals("trace-2", b.headers["zuora-track-id"])
+    end)
+
+    it("refuses CR or LF in a header value before anything is sent", function()
+      local c = client()
+      assert.has_error(function()
+        c:request("GET", "/v1/catalog/products", { headers = { ["X-Note"] = "a\r\nX-Evil: 1" } })
+      end, "header 'X-Note' contains CR or LF")
+      assert.has_error(function()
+        c:request("POST", "/v1/accounts", { body = ACCOUNT, idempotency_key = "k\n" })
+      end, "header 'Idempotency-Key' contains CR or LF")
+      assert.equals(0, #log())
+    end)
+
+    it("raises for missing or mistyped path parameters", function()
+      local c = client()
+      assert.has_error(function() c:request("GET", "/v1/accounts/{account-key}", {}) end,
+        "missing path parameter 'account-key'")
+      assert.has_error(function()
+        c:request("GET", "/v1/accounts/{account-key}", { path = { ["account-key"] = {} } })
+      end, "path parameter 'account-key' must be a string or number, got table")
+    end)
+
+    it("refuses an absolute URL on another origin", function()
+      local c = client()
+      assert.has_error(function() c:request("GET", "https://evil.example.com/v1/accounts") end)
+      assert.equals(0, #log())
+    end)
+
+    it("returns decoded JSON with exact numbers, and a meta table with the request id", function()
+      local c = client()
+      local acct, err, meta = c:request("POST", "/v1/accounts", { body = ACCOUNT })
+      assert.is_nil(err)
+      assert.is_true(acct.success)
+      assert.is_string(acct.accountNumber)
+      assert.equals(200, meta.status)
+      assert.equals(log("POST", "/v1/accounts")[1].request_id, meta.request_id)
+      local got = assert(c:request("GET", "/v1/accounts/{k}", { path = { k = acct.accountNumber } }))
+      assert.equals(acct.accountId, got.basicInfo.id)
+      assert.equals(math.type and "integer" or "number", math.type and math.type(got.billingAndPayment.billCycleDay)
+        or type(got.billingAndPayment.billCycleDay))
+    end)
+  end)
+
+  describe("errors", function()
+    it("turns a 200 with success false into an api error with code, category and request id", function()
+      local c = client()
+      local res, err = c:request("GET", "/v1/accounts/{k}", { path = { k = "NOPE" } })
+      assert.is_nil(res)
+      assert.equals("api", err.kind)
+      assert.equals("not_found", err.category)
+      assert.is_number(err.code)
+      assert.equals(log("GET")[1].request_id, err.request_id)
+      assert.equals("GET", err.method)
+      assert.matches("/v1/accounts/NOPE$", err.url)
+      assert.matches("^zuora api error %d+ not_found %(%d+%): ", tostring(err))
+    end)
+
+    it("reads the CRUD Errors shape", function()
+      local c = client()
+      s:fault{ method = "POST", path = "/v1/object/account", status = 200,
+        body = { Success = false, Errors = { { Code = "INVALID_VALUE", Message = "bad name" } } } }
+      local res, err = c:request("POST", "/v1/object/account", { body = { Name = "x" } })
+      assert.is_nil(res)
+      assert.equals("INVALID_VALUE", err.code)
+      assert.equals("invalid_value", err.category)
+      assert.equals("bad name", err.message)
+    end)
+
+    it("turns a gateway's HTML page into an api error carrying the status and the first bytes", function()
+      local c = client{ max_retries = 0 }
+      s:fault{ method = "GET", path = "/v1/catalog/products", action = "html", status = 502 }
+      local res, err = c:request("GET", "/v1/catalog/products")
+      assert.is_nil(res)
+      assert.equals("api", err.kind)
+      assert.equals(502, err.status)
+      assert.matches("<", err.body)
+      assert.is_true(err.retryable)
+    end)
+
+    it("gives a decode error for a truncated JSON body", function()
+      local c = client{ max_retries = 0 }
+      s:fault{ method = "GET", path = "/v1/catalog/products", status = 200, body = '{"products": [1, 2' }
+      local res, err = c:request("GET", "/v1/catalog/products")
+      assert.is_nil(res)
+      assert.equals("decode", err.kind)
+    end)
+  end)
+
+  describe("retries", function()
+    local retryable = {
+      { name = "429", fault = { status = 429 } },
+      { name = "502", fault = { status = 502 } },
+      { name = "503", fault = { status = 503 } },
+      { name = "504", fault = { status = 504 } },
+      { name = "lock contention (category 50)", fault = { status = 200,
+        body = { success = false, reasons = { { code = 50000050, message = "locked" } } } } },
+      { name = "temporary error (category 61)", fault = { status = 200,
+        body = { success = false, reasons = { { code = 50000061, message = "try again" } } } } },
+      { name = "rate limited (category 70)", fault = { status = 200,
+        body = { success = false, reasons = { { code = 50000070, message = "slow down" } } } } },
+      { name = "a connection reset", fault = { action = "reset" } },
+      { name = "a truncated body", fault = { action = "truncate", status = 200 } },
+    }
+    for _, case in ipairs(retryable) do
+      it("retries " .. case.name .. " and succeeds", function()
+        local c = client()
+        local f = { method = "GET", path = "/v1/catalog/products", count = 2 }
+        for k, v in pairs(case.fault) do f[k] = v end
+        s:fault(f)
+        local res, err, meta = c:request("GET", "/v1/catalog/products")
+        assert.is_nil(err)
+        assert.is_table(res)
+        assert.equals(3, count("GET", "/v1/catalog/products"))
+        if case.fault.action then
+          -- libcurl itself resends once when a reused keep-alive connection dies before any byte
+          -- of the answer, so a reset can cost the client one attempt less than the server saw.
+          assert.is_true(meta.attempts == 2 or meta.attempts == 3, "attempts " .. meta.attempts)
+        else
+          assert.equals(3, meta.attempts)
+        end
+      end)
+    end
+
+    it("gives up after max_retries and reports the attempts", function()
+      local c = client{ max_retries = 2 }
+      s:fault{ method = "GET", path = "/v1/catalog/products", status = 503 }
+      local res, err = c:request("GET", "/v1/catalog/products")
+      assert.is_nil(res)
+      assert.equals(503, err.status)
+      assert.equals(3, err.attempts)
+      assert.equals(3, count("GET", "/v1/catalog/products"))
+    end)
+
+    it("never retries a 400 or a 500 without a retryable category", function()
+      local c = client()
+      s:fault{ method = "GET", path = "/v1/catalog/products", status = 400, count = 1 }
+      local _, err = c:request("GET", "/v1/catalog/products")
+      assert.equals(400, err.status)
+      assert.equals(1, count("GET", "/v1/catalog/products"))
+      s:clear_requests()
+      s:fault{ method = "GET", path = "/v1/catalog/products", status = 500, count = 1,
+        body = { success = false, reasons = { { code = 50000060, message = "boom" } } } }
+      _, err = c:request("GET", "/v1/catalog/products")
+      assert.equals(500, err.status)
+      assert.equals("internal_error", err.category)
+      assert.equals(1, count("GET", "/v1/catalog/products"))
+    end)
+
+    it("waits as long as Retry-After says (seconds)", function()
+      local c = client()
+      s:fault{ method = "GET", path = "/v1/catalog/products", status = 429, headers = { ["Retry-After"] = 1 },
+        count = 1 }
+      local t0 = now()
+      assert(c:request("GET", "/v1/catalog/products"))
+      local waited = now() - t0
+      assert.is_true(waited >= 1 and waited < 1.8, "waited " .. waited)
+    end)
+
+    it("waits as long as Retry-After says (an HTTP date)", function()
+      local c = client()
+      local at = os.date("!%a, %d %b %Y %H:%M:%S GMT", os.time() + 2)
+      s:fault{ method = "GET", path = "/v1/catalog/products", status = 503, headers = { ["Retry-After"] = at },
+        count = 1 }
+      local t0 = now()
+      assert(c:request("GET", "/v1/catalog/products"))
+      local waited = now() - t0
+      -- the date has one-second resolution: between 1 and 2 seconds from now
+      assert.is_true(waited >= 0.9 and waited < 2.6, "waited " .. waited)
+    end)
+
+    it("caps Retry-After", function()
+      local c = client{ retry_after_cap = 0.3 }
+      s:fault{ method = "GET", path = "/v1/catalog/products", status = 429, headers = { ["Retry-After"] = 999999 },
+        count = 1 }
+      local t0 = now()
+      assert(c:request("GET", "/v1/catalog/products"))
+      assert.is_true(now() - t0 < 1)
+    end)
+
+    it("retries a timed-out call", function()
+      local c = client{ timeout = 0.3 }
+      s:fault{ method = "GET", path = "/v1/catalog/products", latency = 1, count = 1 }
+      local res, err, meta = c:request("GET", "/v1/catalog/products")
+      assert.is_nil(err)
+      assert.is_table(res)
+      assert.equals(2, meta.attempts)
+    end)
+
+    it("reports a timeout as a timeout error when retries run out", function()
+      local c = client{ timeout = 0.2, max_retries = 0 }
+      s:fault{ method = "GET", path = "/v1/catalog/products", latency = 1, count = 1 }
+      local t0 = now()
+      local _, err = c:request("GET", "/v1/catalog/products")
+      local took = now() - t0
+      assert.equals("timeout", err.kind)
+      assert.is_true(took >= 0.2 and took < 0.5, "took " .. took)
+    end)
+  end)
+
+  describe("idempotency", function()
+    it("creates one account when a POST's response is lost and the call is retried", function()
+      local c = client()
+      s:fault{ method = "POST", path = "/v1/accounts", phase = "after", status = 502, count = 1 }
+      local acct, err, meta = c:request("POST", "/v1/accounts", { body = ACCOUNT })
+      assert.is_nil(err)
+      assert.equals(2, meta.attempts)
+      local posts = log("POST", "/v1/accounts")
+      assert.equals(2, #posts)
+      assert.equals(posts[1].headers["idempotency-key"], posts[2].headers["idempotency-key"])
+      assert.is_true(posts[2].replayed)
+      assert.equals(1, sj.tonumber(s:state().accounts))
+      assert.is_string(acct.accountId)
+    end)
+
+    it("uses the caller's key, and a new key for every call", function()
+      local c = client()
+      assert(c:request("POST", "/v1/accounts", { body = ACCOUNT, idempotency_key = "my-key-1" }))
+      assert(c:request("POST", "/v1/accounts", { body = ACCOUNT }))
+      assert(c:request("POST", "/v1/accounts", { body = ACCOUNT }))
+      local posts = log("POST", "/v1/accounts")
+      assert.equals("my-key-1", posts[1].headers["idempotency-key"])
+      assert.matches("^%x+%-%x+%-4%x+%-[89ab]%x+%-%x+$", posts[2].headers["idempotency-key"])
+      assert.are_not.equal(posts[2].headers["idempotency-key"], posts[3].headers["idempotency-key"])
+      assert.equals(3, sj.tonumber(s:state().accounts))
+      assert.is_nil(log("GET")[1])
+    end)
+
+    it("sends no Idempotency-Key on GET, PUT and DELETE", function()
+      local c = client()
+      c:request("GET", "/v1/catalog/products")
+      c:request("PUT", "/v1/accounts/{k}", { path = { k = "A1" }, body = {} })
+      c:request("DELETE", "/v1/accounts/{k}", { path = { k = "A1" } })
+      for _, r in ipairs(log()) do
+        if r.method ~= "POST" then assert.is_nil(r.headers["idempotency-key"], r.method) end
+      end
+    end)
+
+    it("refuses keys over 255 characters", function()
+      local c = client()
+      assert.has_error(function()
+        c:request("POST", "/v1/accounts", { body = ACCOUNT, idempotency_key = string.rep("k", 256) })
+      end)
+    end)
+  end)
+
+  describe("configuration", function()
+    it("refuses plain http for hosts other than loopback", function()
+      assert.has_error(function()
+        zuora.new{ base_url = "http://rest.zuora.com", client_id = "a", client_secret = "b" }
+      end, "zuora.new: base_url must use https (plain http is allowed only for loopback hosts)")
+      for _, u in ipairs { "http://127.0.0.1:1", "http://localhost:1", "http://[::1]:1", "http://127.9.9.9" } do
+        assert.is_table(zuora.new{ base_url = u, client_id = "a", client_secret = "b" })
+      end
+    end)
+
+    it("raises on unknown options and suggests the likely one", function()
+      assert.has_error(function()
+        zuora.new{ base_url = s.url, client_id = "a", client_secret = "b", timout = 5 }
+      end, "zuora.new: unknown option 'timout' (did you mean 'timeout'?)")
+    end)
+
+    it("raises on incomplete or mixed credentials and on unknown environments", function()
+      assert.has_error(function() zuora.new{ base_url = s.url, client_id = "a" } end)
+      assert.has_error(function()
+        zuora.new{ base_url = s.url, client_id = "a", client_secret = "b", token = "t" }
+      end)
+      assert.has_error(function() zuora.new{ environment = "moon", token = "t" } end)
+      assert.equals("https://rest.apisandbox.zuora.com",
+        zuora.new{ environment = "us-cloud2-sandbox", token = "t" }.base_url)
+    end)
+
+    it("reads ZUORA_* variables in from_env, with overrides winning", function()
+      local env = { ZUORA_BASE_URL = s.url, ZUORA_CLIENT_ID = "id", ZUORA_CLIENT_SECRET = "secret",
+        ZUORA_MAX_RETRIES = "5", ZUORA_ENTITY_IDS = "E9" }
+      local opts = zuora.env_options({ max_retries = 1 }, function(k) return env[k] end)
+      assert.same({ base_url = s.url, client_id = "id", client_secret = "secret", max_retries = 1,
+        entity_ids = "E9" }, opts)
+    end)
+  end)
+
+  describe("redaction", function()
+    it("keeps secrets and tokens out of tostring, errors and hooks", function()
+      local seen = {}
+      local function record(e) seen[#seen + 1] = e end
+      local c = client{ on_request = record, on_response = record, max_retries = 1 }
+      assert(c:request("GET", "/v1/catalog/products"))
+      s:fault{ method = "GET", path = "/v1/catalog/products", status = 503, count = 2 }
+      local _, err = c:request("GET", "/v1/catalog/products")
+      s:request{ method = "POST", path = "/__sim/tokens/revoke", json = {} }
+      assert(c:request("GET", "/v1/catalog/products"))
+
+      local tokens = {}
+      for _, t in ipairs(s:request{ path = "/__sim/tokens" }.json.tokens) do tokens[#tokens + 1] = t.token end
+      assert.is_true(#tokens >= 2)
+
+      local text = { tostring(c), tostring(err), tostring(c.auth) }
+      local function dump(v, depth)
+        if depth > 6 then return end
+        if type(v) == "table" then
+          for k, x in pairs(v) do dump(k, depth + 1); dump(x, depth + 1) end
+        else
+          text[#text + 1] = tostring(v)
+        end
+      end
+      dump(seen, 0)
+      dump(err, 0)
+      local all = table.concat(text, "\n")
+      assert.is_nil(all:find(s.client_secret, 1, true))
+      for _, t in ipairs(tokens) do assert.is_nil(all:find(t, 1, true), "token leaked") end
+      -- the hooks did see the calls
+      assert.is_true(#seen >= 8)
+      assert.equals(true, seen[1].token_request)
+    end)
+  end)
+end)
+
+describe("zuora client over TLS", function()
+  local s
+
+  lazy_setup(function() s = simh.start{ args = { "--tls" } } end)
+  lazy_teardown(function() if s then s:stop() end end)
+
+  it("refuses a server whose certificate it cannot verify, without retrying", function()
+    local c = zuora.new{ base_url = s.url, client_id = s.client_id, client_secret = s.client_secret,
+      retry_base = 0.01 }
+    local res, err = c:request("GET", "/v1/catalog/products")
+    assert.is_nil(res)
+    assert.equals("transport", err.kind)
+    assert.equals("tls", err.reason)
+    assert.is_false(err.retryable)
+  end)
+
+  it("talks to it when given its CA", function()
+    local c = zuora.new{ base_url = s.url, client_id = s.client_id, client_secret = s.client_secret,
+      ca_file = s.ca_file }
+    assert(c:request("GET", "/v1/catalog/products"))
+  end)
+end)

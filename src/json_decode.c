@@ -1,0 +1,514 @@
+/* core.json decoding: strict RFC 8259 text -> Lua values, from any (pointer, length) buffer.
+ *
+ * The parser is iterative: open containers live on the Lua stack (an object also keeps its
+ * pending key there) and a small frame array remembers each one's kind and element count, so
+ * deep input costs no C stack and the depth limit is the only limit. Strings without escapes
+ * are pushed straight from the input; numbers without a fraction or exponent that fit become
+ * integers (Lua 5.3+). */
+#include <stdio.h>
+#include <string.h>
+#include "json.h"
+
+typedef struct {
+  lua_Integer n;      /* elements (arrays) or members (objects) so far */
+  int is_array;
+  int hint;           /* size of the last container closed at this depth */
+} frame;
+
+#define INLINE_FRAMES 32
+
+typedef struct {
+  lua_State *L;
+  const unsigned char *start, *end;
+  int mt_idx;         /* stack index of array_mt */
+  int frames_slot;    /* stack index anchoring a grown frame array */
+  int max_depth;
+  frame *frames;
+  size_t frames_cap;
+  const char *reason;
+  const unsigned char *at;
+  char reason_buf[64];
+  frame inline_frames[INLINE_FRAMES];
+} dec;
+
+/* Records the first failure; the parser then unwinds. Always returns -1. */
+static int fail(dec *d, const unsigned char *at, const char *reason) {
+  d->reason = reason;
+  d->at = at;
+  return -1;
+}
+
+/* "unexpected character 'x'" / "unexpected byte 0xNN" / "unexpected end of input". */
+static int fail_char(dec *d, const unsigned char *at, const char *expected) {
+  if (at >= d->end) {
+    snprintf(d->reason_buf, sizeof d->reason_buf, "unexpected end of input%s%s",
+             expected ? ", expected " : "", expected ? expected : "");
+    d->at = d->end;
+  } else {
+    if (*at >= 0x20 && *at < 0x7F)
+      snprintf(d->reason_buf, sizeof d->reason_buf, "unexpected character '%c'%s%s", *at,
+               expected ? ", expected " : "", expected ? expected : "");
+    else
+      snprintf(d->reason_buf, sizeof d->reason_buf, "unexpected byte 0x%02X%s%s", *at,
+               expected ? ", expected " : "", expected ? expected : "");
+    d->at = at;
+  }
+  d->reason = d->reason_buf;
+  return -1;
+}
+
+static inline const unsigned char *skip_ws(const unsigned char *p, const unsigned char *end) {
+  while (p < end && *p <= ' ' && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
+  return p;
+}
+
+/* Word-at-a-time test: does any of 8 bytes need a closer look inside a string (a control
+ * character, '"', '\\' or a byte >= 0x80)? False positives only cost the slow loop. */
+#define ONES  0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+static inline uint64_t special8(uint64_t x) {
+  uint64_t q = x ^ (ONES * '"'), b = x ^ (ONES * '\\');
+  return (x | ((x - ONES * 0x20) & ~x) | ((q - ONES) & ~q) | ((b - ONES) & ~b)) & HIGHS;
+}
+
+/* Output of a string with escapes: a stack chunk, spilling into a luaL_Buffer only for long
+ * strings. Nothing else is pushed while a string is built, as luaL_Buffer requires. */
+typedef struct {
+  lua_State *L;
+  size_t n;
+  int spilled;
+  luaL_Buffer b;
+  char chunk[512];
+} sbuf;
+
+static void sb_add(sbuf *sb, const void *s, size_t n) {
+  if (sb->n + n <= sizeof sb->chunk) {
+    memcpy(sb->chunk + sb->n, s, n);
+    sb->n += n;
+    return;
+  }
+  if (!sb->spilled) {
+    luaL_buffinit(sb->L, &sb->b);
+    sb->spilled = 1;
+  }
+  luaL_addlstring(&sb->b, sb->chunk, sb->n);
+  sb->n = 0;
+  if (n > sizeof sb->chunk) {
+    luaL_addlstring(&sb->b, (const char *)s, n);
+  } else {
+    memcpy(sb->chunk, s, n);
+    sb->n = n;
+  }
+}
+
+static void sb_push(sbuf *sb) {
+  if (!sb->spilled) {
+    lua_pushlstring(sb->L, sb->chunk, sb->n);
+  } else {
+    luaL_addlstring(&sb->b, sb->chunk, sb->n);
+    luaL_pushresult(&sb->b);
+  }
+}
+
+/* Four hex digits at p: 0 and the value, -1 for a non-hex byte, -2 if the input ends first. */
+static int hex4(const unsigned char *p, const unsigned char *end, unsigned *out) {
+  unsigned v = 0;
+  int i;
+  for (i = 0; i < 4; i++) {
+    unsigned c;
+    if (p + i >= end) return -2;
+    c = p[i];
+    v <<= 4;
+    if (c >= '0' && c <= '9') v |= c - '0';
+    else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f') v |= (c | 0x20) - 'a' + 10;
+    else return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+static size_t utf8_encode(unsigned cp, unsigned char *o) {
+  if (cp < 0x80) {
+    o[0] = (unsigned char)cp;
+    return 1;
+  }
+  if (cp < 0x800) {
+    o[0] = (unsigned char)(0xC0 | (cp >> 6));
+    o[1] = (unsigned char)(0x80 | (cp & 0x3F));
+    return 2;
+  }
+  if (cp < 0x10000) {
+    o[0] = (unsigned char)(0xE0 | (cp >> 12));
+    o[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+    o[2] = (unsigned char)(0x80 | (cp & 0x3F));
+    return 3;
+  }
+  o[0] = (unsigned char)(0xF0 | (cp >> 18));
+  o[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+  o[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+  o[3] = (unsigned char)(0x80 | (cp & 0x3F));
+  return 4;
+}
+
+/* The rest of a string from its first escape at p (run = start of bytes not yet copied). */
+static int string_escaped(dec *d, const unsigned char *run, const unsigned char *p,
+                          const unsigned char **next) {
+  const unsigned char *end = d->end;
+  sbuf sb;
+  sb.L = d->L;
+  sb.n = 0;
+  sb.spilled = 0;
+  for (;;) {
+    unsigned c;
+    while (end - p >= 8) {
+      uint64_t x;
+      memcpy(&x, p, 8);
+      if (special8(x)) break;
+      p += 8;
+    }
+    while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') p++;
+    if (p > run) sb_add(&sb, run, (size_t)(p - run));
+    if (p >= end) goto bad_end;
+    c = *p;
+    if (c == '"') break;
+    if (c == '\\') {
+      unsigned char out[4];
+      unsigned cp, lo;
+      if (end - p < 2) goto bad_end;
+      switch (p[1]) {
+      case '"': case '\\': case '/': out[0] = p[1]; sb_add(&sb, out, 1); p += 2; break;
+      case 'b': sb_add(&sb, "\b", 1); p += 2; break;
+      case 'f': sb_add(&sb, "\f", 1); p += 2; break;
+      case 'n': sb_add(&sb, "\n", 1); p += 2; break;
+      case 'r': sb_add(&sb, "\r", 1); p += 2; break;
+      case 't': sb_add(&sb, "\t", 1); p += 2; break;
+      case 'u':
+        switch (hex4(p + 2, end, &cp)) {
+        case -1: fail(d, p, "invalid \\u escape (4 hex digits expected)"); goto bad;
+        case -2: goto bad_end;
+        default: break;
+        }
+        if (cp >= 0xDC00 && cp <= 0xDFFF) { fail(d, p, "lone low surrogate in \\u escape"); goto bad; }
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+          if (end - p < 12 || p[6] != '\\' || p[7] != 'u' || hex4(p + 8, end, &lo) != 0 ||
+              lo < 0xDC00 || lo > 0xDFFF) {
+            fail(d, p, "high surrogate not followed by a low surrogate \\u escape");
+            goto bad;
+          }
+          cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+          p += 6;
+        }
+        sb_add(&sb, out, utf8_encode(cp, out));
+        p += 6;
+        break;
+      default:
+        fail(d, p, "invalid escape in string");
+        goto bad;
+      }
+    } else if (c < 0x20) {
+      fail(d, p, "control character in string (must be escaped)");
+      goto bad;
+    } else {
+      int k = zz_json_utf8_len(p, end);
+      if (!k) { fail(d, p, "invalid UTF-8 in string"); goto bad; }
+      p += k;
+      run = p - k;
+      continue;
+    }
+    run = p;
+  }
+  sb_push(&sb);
+  *next = p + 1;
+  return 0;
+bad_end:
+  fail(d, end, "unterminated string");
+bad:
+  return -1;   /* the caller resets the stack, luaL_Buffer's entries included */
+}
+
+/* A string starting at the '"' at q; pushes it and returns the position after the closing quote. */
+static int string_value(dec *d, const unsigned char *q, const unsigned char **next) {
+  const unsigned char *p = q + 1, *end = d->end;
+  for (;;) {
+    unsigned c;
+    while (end - p >= 8) {
+      uint64_t x;
+      memcpy(&x, p, 8);
+      if (special8(x)) break;
+      p += 8;
+    }
+    while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') p++;
+    if (p >= end) return fail(d, end, "unterminated string");
+    c = *p;
+    if (c == '"') {
+      lua_pushlstring(d->L, (const char *)(q + 1), (size_t)(p - q - 1));
+      *next = p + 1;
+      return 0;
+    }
+    if (c == '\\') return string_escaped(d, q + 1, p, next);
+    if (c < 0x20) return fail(d, p, "control character in string (must be escaped)");
+    {
+      int k = zz_json_utf8_len(p, end);
+      if (!k) return fail(d, p, "invalid UTF-8 in string");
+      p += k;
+    }
+  }
+}
+
+static int number_value(dec *d, const unsigned char *p, const unsigned char **next) {
+  const unsigned char *start = p, *end = d->end;
+  uint64_t m = 0;
+  int nd = 0, neg = 0, is_float = 0, many = 0;
+  double v;
+  if (*p == '-') {
+    neg = 1;
+    p++;
+  }
+  if (p < end && *p == '0') {
+    p++;
+    if (p < end && *p >= '0' && *p <= '9') return fail(d, p - 1, "leading zero in number");
+  } else if (p < end && *p >= '1' && *p <= '9') {
+    for (; p < end && *p >= '0' && *p <= '9'; p++) {
+      if (nd < 19) {
+        m = m * 10 + (uint64_t)(*p - '0');
+        nd++;
+      } else {
+        many = 1;
+      }
+    }
+  } else {
+    return fail_char(d, p, "a digit");
+  }
+  if (p < end && *p == '.') {
+    is_float = 1;
+    p++;
+    if (p >= end || *p < '0' || *p > '9') return fail_char(d, p, "a digit after '.'");
+    while (p < end && *p >= '0' && *p <= '9') p++;
+  }
+  if (p < end && (*p == 'e' || *p == 'E')) {
+    is_float = 1;
+    p++;
+    if (p < end && (*p == '+' || *p == '-')) p++;
+    if (p >= end || *p < '0' || *p > '9') return fail_char(d, p, "a digit in the exponent");
+    while (p < end && *p >= '0' && *p <= '9') p++;
+  }
+  *next = p;
+#if ZZ_HAVE_INTEGERS
+  if (!is_float && !many) {
+    if (!neg && m <= (uint64_t)LUA_MAXINTEGER) {
+      lua_pushinteger(d->L, (lua_Integer)m);
+      return 0;
+    }
+    if (neg && m <= (uint64_t)LUA_MAXINTEGER + 1) {
+      lua_pushinteger(d->L, m == (uint64_t)LUA_MAXINTEGER + 1 ? LUA_MININTEGER : -(lua_Integer)m);
+      return 0;
+    }
+  }
+#else
+  if (!is_float && !many && m <= 9007199254740992ull) {
+    lua_pushnumber(d->L, neg ? -(double)m : (double)m);
+    return 0;
+  }
+#endif
+  if (zz_json_strtod((const char *)start, (size_t)(p - start), &v) != 0)
+    return luaL_error(d->L, "not enough memory");
+  if (v - v != 0) return fail(d, start, "number out of range for a double");
+  lua_pushnumber(d->L, v);
+  return 0;
+}
+
+static int literal(dec *d, const unsigned char *p, const char *word, size_t n,
+                   const unsigned char **next) {
+  if ((size_t)(d->end - p) < n || memcmp(p, word, n) != 0) return fail(d, p, "invalid literal");
+  *next = p + n;
+  return 0;
+}
+
+/* Makes room for one more open container. */
+static int push_frame(dec *d, size_t depth, const unsigned char *p) {
+  if (depth >= (size_t)d->max_depth) {
+    snprintf(d->reason_buf, sizeof d->reason_buf, "nesting deeper than the limit of %d", d->max_depth);
+    return fail(d, p, d->reason_buf);
+  }
+  if (!lua_checkstack(d->L, 4)) return fail(d, p, "nesting too deep for the Lua stack");
+  if (depth == d->frames_cap) {
+    size_t cap = d->frames_cap * 4;
+    frame *nf;
+    if (cap > (size_t)d->max_depth) cap = (size_t)d->max_depth;
+    nf = (frame *)zz_newudata(d->L, cap * sizeof(frame));
+    memcpy(nf, d->frames, d->frames_cap * sizeof(frame));
+    memset(nf + d->frames_cap, 0, (cap - d->frames_cap) * sizeof(frame));
+    lua_replace(d->L, d->frames_slot);    /* the old array, if a userdata, becomes garbage */
+    d->frames = nf;
+    d->frames_cap = cap;
+  }
+  return 0;
+}
+
+static int parse(dec *d) {
+  lua_State *L = d->L;
+  const unsigned char *p = d->start, *end = d->end;
+  size_t depth = 0;
+  frame *f;
+
+  if (end - p >= 3 && p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF) p += 3;  /* UTF-8 BOM */
+
+value:
+  p = skip_ws(p, end);
+  if (p >= end) return fail_char(d, p, "a value");
+  switch (*p) {
+  case '{':
+    if (push_frame(d, depth, p)) return -1;
+    /* Siblings tend to share a shape (a list of invoices): size the table like the last one. */
+    f = &d->frames[depth];
+    lua_createtable(L, 0, f->hint);
+    f->is_array = 0;
+    f->n = 0;
+    depth++;
+    p = skip_ws(p + 1, end);
+    if (p < end && *p == '}') {
+      p++;
+      depth--;
+      goto done;
+    }
+    goto key;
+  case '[':
+    if (push_frame(d, depth, p)) return -1;
+    f = &d->frames[depth];
+    lua_createtable(L, f->hint, 0);
+    lua_pushvalue(L, d->mt_idx);
+    lua_setmetatable(L, -2);
+    f->is_array = 1;
+    f->n = 0;
+    depth++;
+    p = skip_ws(p + 1, end);
+    if (p < end && *p == ']') {
+      p++;
+      depth--;
+      goto done;
+    }
+    goto value;
+  case '"':
+    if (string_value(d, p, &p)) return -1;
+    goto done;
+  case 't':
+    if (literal(d, p, "true", 4, &p)) return -1;
+    lua_pushboolean(L, 1);
+    goto done;
+  case 'f':
+    if (literal(d, p, "false", 5, &p)) return -1;
+    lua_pushboolean(L, 0);
+    goto done;
+  case 'n':
+    if (literal(d, p, "null", 4, &p)) return -1;
+    lua_pushlightuserdata(L, NULL);
+    goto done;
+  case '-': case '0': case '1': case '2': case '3': case '4':
+  case '5': case '6': case '7': case '8': case '9':
+    if (number_value(d, p, &p)) return -1;
+    goto done;
+  default:
+    return fail_char(d, p, "a value");
+  }
+
+done:   /* a value is on top of the stack */
+  if (depth == 0) {
+    p = skip_ws(p, end);
+    if (p < end) return fail(d, p, "unexpected data after the JSON value");
+    return 0;
+  }
+  f = &d->frames[depth - 1];
+  p = skip_ws(p, end);
+  if (f->is_array) {
+    lua_rawseti(L, -2, ++f->n);
+    if (p < end && *p == ',') {
+      p++;
+      goto value;
+    }
+    if (p < end && *p == ']') {
+      p++;
+      f->hint = f->n < 64 ? (int)f->n : 64;
+      depth--;
+      goto done;
+    }
+    return fail_char(d, p, "',' or ']'");
+  }
+  lua_rawset(L, -3);
+  f->n++;
+  if (p < end && *p == ',') {
+    p = skip_ws(p + 1, end);
+    goto key;
+  }
+  if (p < end && *p == '}') {
+    p++;
+    f->hint = f->n < 64 ? (int)f->n : 64;
+    depth--;
+    goto done;
+  }
+  return fail_char(d, p, "',' or '}'");
+
+key:
+  if (p >= end || *p != '"') return fail_char(d, p, "a string key");
+  if (string_value(d, p, &p)) return -1;
+  p = skip_ws(p, end);
+  if (p >= end || *p != ':') return fail_char(d, p, "':'");
+  p++;
+  goto value;
+}
+
+/* Decodes with array_mt at stack index mt_idx; leaves the stack as it found it plus the
+ * results (value, or nil and message). */
+static int decode_with(lua_State *L, const char *s, size_t n, int max_depth, int mt_idx) {
+  dec d;
+  int base;
+  char pos[24];
+  d.L = L;
+  d.start = (const unsigned char *)s;
+  d.end = d.start + n;
+  d.mt_idx = lua_absindex(L, mt_idx);
+  d.max_depth = max_depth > 0 ? max_depth : ZZ_JSON_MAX_DEPTH;
+  d.frames = d.inline_frames;
+  d.frames_cap = INLINE_FRAMES;
+  memset(d.inline_frames, 0, sizeof d.inline_frames);
+  d.reason = NULL;
+  d.at = NULL;
+  luaL_checkstack(L, 8, "json.decode");
+  lua_pushnil(L);                       /* slot for a grown frame array */
+  base = lua_gettop(L);
+  d.frames_slot = base;
+  if (parse(&d) == 0) {
+    lua_replace(L, base);               /* the value takes the slot's place */
+    return 1;
+  }
+  lua_settop(L, base - 1);
+  lua_pushnil(L);
+  snprintf(pos, sizeof pos, "%zu", (size_t)(d.at - d.start) + 1);
+  lua_pushfstring(L, "%s at byte %s", d.reason, pos);
+  return 0;
+}
+
+int zz_json_decode(lua_State *L, const char *s, size_t n, int max_depth) {
+  int ok;
+  zz_json_push_array_mt(L);
+  ok = decode_with(L, s, n, max_depth, -1);
+  lua_remove(L, ok ? -2 : -3);          /* array_mt */
+  return ok;
+}
+
+int zz_json_l_decode(lua_State *L) {
+  size_t n;
+  const char *s;
+  int max_depth = ZZ_JSON_MAX_DEPTH;
+  if (lua_type(L, 1) != LUA_TSTRING)
+    return luaL_argerror(L, 1, lua_pushfstring(L, "string expected, got %s", luaL_typename(L, 1)));
+  s = lua_tolstring(L, 1, &n);
+  if (!lua_isnoneornil(L, 2)) {
+    lua_Number md;
+    luaL_checktype(L, 2, LUA_TTABLE);
+    md = zz_optnumfield(L, 2, "max_depth", ZZ_JSON_MAX_DEPTH);
+    if (!(md >= 1 && md <= 0x7FFFFFFF) || md != (lua_Number)(int)md)
+      return luaL_error(L, "option 'max_depth' must be a positive integer");
+    max_depth = (int)md;
+  }
+  return decode_with(L, s, n, max_depth, lua_upvalueindex(1)) ? 1 : 2;
+}
