@@ -70,7 +70,7 @@ deps:
 # The whole busted suite against the Lua 5.4 build from the checkout.
 test: check-deps
 	$(MAKE) --no-print-directory build LUA=lua5.4
-	$(RUN_ENV) lua5.4 $(BUSTED) $(BUSTED_ARGS)
+	$(RUN_ENV) ZUORA_LUA=lua5.4 lua5.4 $(BUSTED) $(BUSTED_ARGS)
 
 # The C core and the pure-Lua layer under OpenResty's LuaJIT (busted's 5.1 modules).
 test-luajit: check-deps
@@ -78,7 +78,7 @@ test-luajit: check-deps
 	$(MAKE) --no-print-directory run-luajit-specs LUA=luajit
 
 run-luajit-specs:
-	$(RUN_ENV) luajit $(BUSTED) --tags=luajit $(BUSTED_ARGS)
+	$(RUN_ENV) ZUORA_LUA=luajit luajit $(BUSTED) --tags=luajit $(BUSTED_ARGS)
 
 $(ASAN_DIR)/lua-asan: tools/lua-asan.c | $(ASAN_DIR)/obj
 	$(CC) -O1 -g $(SAN_FLAGS) $(shell $(PKG) --cflags lua5.4) $< -o $@ $(shell $(PKG) --libs lua5.4) -lm
@@ -90,7 +90,8 @@ test-asan: check-deps $(ASAN_DIR)/lua-asan
 	$(MAKE) --no-print-directory build LUA=lua5.4 BUILD=$(ASAN_DIR) CFLAGS="-O1 -g $(SAN_FLAGS)" \
 	  LIBS="$(LIBS) $(SAN_FLAGS)"
 	$(ASAN_ENV) LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/?.lua;;" \
-	  LUA_CPATH="$(CURDIR)/$(ASAN_DIR)/?.so;;" $(ASAN_DIR)/lua-asan $(BUSTED) --exclude-tags=noasan $(BUSTED_ARGS)
+	  LUA_CPATH="$(CURDIR)/$(ASAN_DIR)/?.so;;" ZUORA_LUA="$(CURDIR)/$(ASAN_DIR)/lua-asan" \
+	  $(ASAN_DIR)/lua-asan $(BUSTED) --exclude-tags=noasan $(BUSTED_ARGS)
 
 lint: check-deps
 	luacheck --no-color -q $(wildcard lua spec tools bench examples sim bin)

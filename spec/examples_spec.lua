@@ -1,9 +1,10 @@
 -- Every script in examples/ runs against zuora-sim out of the box, as `make demo` runs them.
 local simh = require "spec.support.sim"
+local LUA = require "spec.support.lua"
 
 local function run(script, s)
-  local cmd = ("ZUORA_BASE_URL=%q ZUORA_CLIENT_ID=%q ZUORA_CLIENT_SECRET=%q lua5.4 %s 2>&1; echo \"exit=$?\"")
-    :format(s.url, s.client_id, s.client_secret, script)
+  local cmd = ("ZUORA_BASE_URL=%q ZUORA_CLIENT_ID=%q ZUORA_CLIENT_SECRET=%q %s %s 2>&1; echo \"exit=$?\"")
+    :format(s.url, s.client_id, s.client_secret, LUA, script)
   local p = assert(io.popen(cmd))
   local out = p:read("a")
   p:close()
