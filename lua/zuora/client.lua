@@ -100,9 +100,14 @@ function M.new(opts, level)
     groups = {},
   }, Client)
   for k, v in pairs(DEFAULTS) do self[k] = opts[k] or v end
-  self.on_request, self.on_response = opts.on_request, opts.on_response
-  self.track_id = opts.track_id
+  -- Absent optional fields are false, not nil: reading a nil field would fall through __index
+  -- into the group lookup on every call.
+  self.on_request, self.on_response = opts.on_request or false, opts.on_response or false
+  self.track_id = opts.track_id or false
+  self.token_epoch, self.token_error = 0, false
 
+  -- Modes whose credentials are tokens the client fetches (and must refresh) itself.
+  self.uses_tokens = mode == "oauth"
   self.auth = core.auth.new{
     mode = mode,
     client_id = opts.client_id, client_secret = opts.client_secret,
@@ -160,27 +165,63 @@ end
 
 --- The full URL for `path` (a template such as "/v1/accounts/{account-key}", or an absolute URL
 -- on the client's own origin), with path parameters filled in and the query appended.
+-- Path templates split once into literal text and parameter names: {"/v1/accounts/", "account-key",
+-- "/summary"} (odd entries literal, even entries names). Bounded: paths built by callers with the
+-- values already inside them have no braces and are never cached.
+local templates, ntemplates = {}, 0
+
+local function compile(path)
+  local t = templates[path]
+  if t then return t end
+  t = {}
+  local pos = 1
+  while true do
+    local a, b, name = path:find("{([^}]+)}", pos)
+    if not a then break end
+    t[#t + 1] = path:sub(pos, a - 1)
+    t[#t + 1] = name
+    pos = b + 1
+  end
+  t[#t + 1] = path:sub(pos)
+  if ntemplates < 4096 then
+    templates[path], ntemplates = t, ntemplates + 1
+  end
+  return t
+end
+
+--- The full URL for `path` (a template such as "/v1/accounts/{account-key}", or an absolute URL
+-- on the client's own origin), with path parameters filled in and the query appended.
 function Client:url_for(path, params, query, level)
   level = (level or 1) + 1
   local u
-  if path:match("^https?://") then
+  if path:find("^https?://") then
     if url.origin(path) ~= self.origin then
       error("refusing to send credentials to another origin: " .. redact.url(path), level)
     end
     u = path
   else
-    if path:sub(1, 1) ~= "/" then path = "/" .. path end
-    u = self.base_url .. path
-  end
-  if u:find("{", 1, true) then
-    u = u:gsub("{([^}]+)}", function(name)
-      return url.escape(path_value(name, params and params[name], level + 2))
-    end)
+    if path:byte(1) ~= 47 then path = "/" .. path end -- "/"
+    if path:find("{", 1, true) then
+      local t = compile(path)
+      local parts = { self.base_url }
+      for i = 1, #t, 2 do
+        parts[#parts + 1] = t[i]
+        local name = t[i + 1]
+        if name then
+          parts[#parts + 1] = url.escape(path_value(name, params and params[name], level))
+        end
+      end
+      u = table.concat(parts)
+    else
+      u = self.base_url .. path
+    end
   end
   if query ~= nil then
     if type(query) ~= "table" then error("query must be a table", level) end
-    local q = url.encode_query(query)
-    if q ~= "" then u = u .. (u:find("?", 1, true) and "&" or "?") .. q end
+    if next(query) ~= nil then
+      local q = url.encode_query(query)
+      if q ~= "" then u = u .. (u:find("?", 1, true) and "&" or "?") .. q end
+    end
   end
   return u
 end
@@ -222,8 +263,14 @@ function Client:prepare(method, path, opts, level)
     error("timeout must be a positive number", level)
   end
 
-  local lines = {}
-  for i, line in ipairs(self.base_headers) do lines[i] = line end
+  -- The transport only reads the header array, so a call that adds nothing shares the client's.
+  local lines = self.base_headers
+  local track = opts.track_id or self.track_id
+  if opts.zuora_version ~= nil or track or opts.headers or BODY_METHODS[method] then
+    local copy = {}
+    for i = 1, #lines do copy[i] = lines[i] end
+    lines = copy
+  end
   if opts.zuora_version ~= nil then
     local v = version_string(opts.zuora_version)
     check_header_value("zuora-version", v, level)
@@ -234,7 +281,6 @@ function Client:prepare(method, path, opts, level)
     end
     lines[#lines + 1] = "zuora-version: " .. v
   end
-  local track = opts.track_id or self.track_id
   if track then
     M.check_track_id(track, level)
     lines[#lines + 1] = "Zuora-Track-Id: " .. track
@@ -385,8 +431,8 @@ end
 
 function Client:fetch_token()
   local auth, rt = self.auth, self.rt
-  self.token_epoch = (self.token_epoch or 0) + 1
-  self.token_error = nil
+  self.token_epoch = self.token_epoch + 1
+  self.token_error = false
   local attempt = 0
   while true do
     attempt = attempt + 1
@@ -460,23 +506,26 @@ end
 function Client:send(req)
   local rt = self.rt
   local attempt, refreshed = 0, false
-  local op = req.op and (req.op.group and (req.op.group .. "." .. req.op.name) or req.op.name) or nil
-  local hook_url = (self.on_request or self.on_response) and self:redacted_url(req.url)
+  local op, hook_url
+  if self.on_request or self.on_response then
+    op = req.op and (req.op.group and (req.op.group .. "." .. req.op.name) or req.op.name) or nil
+    hook_url = self:redacted_url(req.url)
+  end
   while true do
     attempt = attempt + 1
-    local ok, aerr = self:ensure_token()
-    if not ok then
-      aerr.attempts = attempt
-      return nil, aerr
+    if self.uses_tokens then
+      local ok, aerr = self:ensure_token()
+      if not ok then
+        aerr.attempts = attempt
+        return nil, aerr
+      end
     end
-    local generation = self.auth:generation()
     if self.on_request then
       run_hook(self.on_request, { method = req.method, url = hook_url, headers = redact.header_lines(req.headers),
         attempt = attempt, op = op, idempotency_key = req.idempotency_key })
     end
-    local t0 = rt.now()
     local res = rt:send(req)
-    local elapsed = rt.now() - t0
+    local elapsed = res.time or 0
     local value, fields = self:classify(req, res)
     local headers = res.headers
     local request_id = headers and headers["zuora-request-id"]
@@ -499,11 +548,12 @@ function Client:send(req)
     if fields.body then fields.body = self.auth:redact(fields.body) end
     local err = errors.new(fields)
 
-    local again, retry_in = false, nil
-    if res.status == 401 and self.mode == "oauth" and not refreshed then
+    local again, retry_in, free = false, nil, false
+    if res.status == 401 and self.uses_tokens and not refreshed then
       -- The token was revoked or expired early: get a new one once, without counting an attempt.
-      refreshed, again, retry_in = true, true, 0
-      self.auth:invalidate(generation)
+      refreshed, again, retry_in, free = true, true, 0, true
+      -- the generation whose credentials this attempt carried, so a newer token survives
+      self.auth:invalidate(res.auth_generation or self.auth:generation())
     elseif err.retryable and attempt <= self.max_retries then
       again = true
       retry_in = self:backoff(attempt, retry_after_seconds(headers and headers["retry-after"], self.retry_after_cap))
@@ -514,7 +564,7 @@ function Client:send(req)
         error = err, retry_in = retry_in })
     end
     if not again then return nil, err end
-    if res.status == 401 then attempt = attempt - 1 end
+    if free then attempt = attempt - 1 end
     if retry_in > 0 then rt:sleep(retry_in) end
   end
 end
