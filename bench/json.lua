@@ -23,6 +23,7 @@ local libs = {
 local docs = {
   { name = "invoices x400", value = data.invoices(400) },
   { name = "account", value = data.account() },
+  { name = "doubles x10000", value = data.doubles(10000) },
 }
 
 -- Same data? (numbers compare by value: cjson reads 1 as 1.0)
