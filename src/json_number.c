@@ -9,7 +9,6 @@
 #include <float.h>
 #include <locale.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -349,17 +348,29 @@ size_t zz_json_format_double(double v, char *out, int int_suffix) {
 }
 
 /* Parsing. strtod follows LC_NUMERIC, which a host program may have changed; strtod_l with a
- * "C" locale object does not. */
-static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
+ * "C" locale object does not. The object is made once per process; two threads racing to make
+ * it keep one and free the other. */
 static locale_t c_locale = (locale_t)0;
 
-static void make_c_locale(void) {
-  c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+static locale_t get_c_locale(void) {
+  locale_t l = __atomic_load_n(&c_locale, __ATOMIC_ACQUIRE);
+  if (l == (locale_t)0) {
+    locale_t fresh = newlocale(LC_ALL_MASK, "C", (locale_t)0), expected = (locale_t)0;
+    if (fresh == (locale_t)0) return fresh;
+    if (__atomic_compare_exchange_n(&c_locale, &expected, fresh, 0, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE)) {
+      l = fresh;
+    } else {
+      freelocale(fresh);
+      l = expected;
+    }
+  }
+  return l;
 }
 
 static double parse_text(char *buf) {
-  pthread_once(&c_locale_once, make_c_locale);
-  if (c_locale != (locale_t)0) return strtod_l(buf, NULL, c_locale);
+  locale_t c = get_c_locale();
+  if (c != (locale_t)0) return strtod_l(buf, NULL, c);
   {
     /* No locale object: write the radix character the current locale expects. */
     const char *dp = localeconv()->decimal_point;
