@@ -12,11 +12,7 @@ libcurl4-openssl-dev libssl-dev
 lua-cjson lua-dkjson lua-busted lua-check lua-argparse lua-readline
 nginx libnginx-mod-http-lua lua-resty-core
 clang libclang-rt-14-dev cppcheck valgrind
-<<<<<<< HEAD
-brotli zstd lua-posix
-=======
-locales
->>>>>>> json
+brotli zstd lua-posix locales
 "
 
 missing=""
