@@ -226,8 +226,13 @@ describe("catalogue #luajit", function()
         assert.equal(e.path, call.path, id)
         assert.same(want_path, call.opts.path, id)
         assert.equal(e, call.opts.op, id)
-        assert.same({ ["X-Probe"] = "1" }, call.opts.headers, id)
-        if e.method == "POST" or e.method == "PUT" or e.method == "PATCH" then
+        assert.same({ ["X-Probe"] = "1", Accept = e.accept }, call.opts.headers, id)
+        if e.content == "application/x-www-form-urlencoded" then
+          assert.equal("probe=" .. e.name, call.opts.body, id)
+        elseif e.content == "multipart/form-data" then
+          assert.same({ { name = "probe", data = e.name } }, call.opts.multipart, id)
+          assert.is_nil(call.opts.body, id)
+        elseif e.method == "POST" or e.method == "PUT" or e.method == "PATCH" then
           assert.same({ probe = e.name }, call.opts.body, id)
           assert.is_nil(call.opts.query, id)
         else

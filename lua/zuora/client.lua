@@ -174,7 +174,11 @@ function Client:url_for(path, params, query, level)
   end
   if u:find("{", 1, true) then
     u = u:gsub("{([^}]+)}", function(name)
-      return url.escape(path_value(name, params and params[name], level + 2))
+      local seg = url.escape(path_value(name, params and params[name], level + 2))
+      -- "." and ".." would be dot segments (libcurl and servers remove them: ".." would climb
+      -- to the parent resource), so their dots are percent-encoded too.
+      if seg == "." or seg == ".." then seg = seg:gsub("%.", "%%2E") end
+      return seg
     end)
   end
   if query ~= nil then
@@ -191,6 +195,11 @@ local function add_headers(lines, headers, level)
   for name, value in pairs(headers) do
     if type(name) ~= "string" then error("header names must be strings", level + 1) end
     check_header_value(name, value, level + 1)
+    -- The caller's header replaces the client's own (Accept, Content-Type, ...) instead of doubling it.
+    local prefix = name:lower() .. ":"
+    for i = #lines, 1, -1 do
+      if lines[i]:sub(1, #prefix):lower() == prefix then table.remove(lines, i) end
+    end
     lines[#lines + 1] = name .. ": " .. value
   end
 end
@@ -251,6 +260,8 @@ function Client:prepare(method, path, opts, level)
       lines[#lines + 1] = "Content-Type: " .. (opts.content_type or "application/json")
     end
     req.body = body
+  elseif opts.body_file and opts.content_type then
+    lines[#lines + 1] = "Content-Type: " .. opts.content_type
   elseif BODY_METHODS[method] and not opts.multipart and not opts.body_file then
     req.body = ""
   end
@@ -522,7 +533,7 @@ end
 --- Calls any endpoint: `client:request("GET", "/v1/accounts/{key}", {path = {key = "A1"}})`.
 -- opts: path, query, body (table -> JSON, or a string with content_type), headers,
 -- idempotency_key, zuora_version, track_id, timeout, output (stream a 2xx body to this file and
--- return the path), raw (return the body undecoded), multipart, body_file.
+-- return the path), raw (return the body undecoded), multipart, body_file (with content_type).
 -- Returns result, nil, meta ({status, headers, request_id, attempts, elapsed}) or nil, err.
 function Client:request(method, path, opts)
   local req = self:prepare(method, path, opts, 2)
