@@ -500,7 +500,7 @@ function Client:send(req)
     local err = errors.new(fields)
 
     local again, retry_in = false, nil
-    if res.status == 401 and self.mode == "oauth" and not refreshed then
+    if res.status == 401 and (self.mode == "oauth" or self.refresh_on_401) and not refreshed then
       -- The token was revoked or expired early: get a new one once, without counting an attempt.
       refreshed, again, retry_in = true, true, 0
       self.auth:invalidate(generation)
@@ -569,5 +569,9 @@ function Client:close()
 end
 
 M.retry_after_seconds = retry_after_seconds
+-- For clients of other Zuora products built on this pipeline (zuora.revenue).
+M.DEFAULTS = DEFAULTS
+M.make_runtime = make_runtime
+M.run_hook = run_hook
 
 return M
