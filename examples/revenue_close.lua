@@ -56,14 +56,16 @@ if not path then
 end
 
 -- 2. Upload: parts of at most 20,000 lines, two in flight; each part reported as it goes.
+-- File names must be unique in the tenant: one per run.
+local filename = ("close-%s-%s.csv"):format(today, require("zuora.core").crypto.uuid4():sub(1, 8))
 local report = assert(rev:upload_csv{
-  template = template, filename = "close-" .. today .. ".csv", path = path,
+  template = template, filename = filename, path = path,
   on_part = function(p)
     if p.status == "uploaded" then
       print(("upload part %d: records %d-%d, %d lines, uploaded (id %s)"):format(p.index, p.first, p.last, p.lines,
         tostring(p.id)))
     else
-      print(("upload part %d: %s (%s)"):format(p.index, p.status, tostring(p.message)))
+      print(("upload part %d: %s (%s)"):format(p.index, p.status, tostring(p.err and p.err.message or p.message)))
     end
   end,
 })

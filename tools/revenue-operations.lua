@@ -51,8 +51,10 @@ return {
       { name = "update_batch_status", method = "PUT", path = "/api/integration/v1/journal/batch/status/{batch_id}",
         id = "PUT_TransferBatchStatus", title = "Mark a GL transfer batch as transferred" },
     } },
-    { name = "transfer_accounting_files", title = "Transfer Accounting Files", tag = "transfer-accounting-files", ops = {
-      { name = "download_batch_file", method = "GET", path = "/api/integration/v1/download/transferbatchfile/{batch_id}",
+    { name = "transfer_accounting_files", title = "Transfer Accounting Files", tag = "transfer-accounting-files",
+      ops = {
+      { name = "download_batch_file", method = "GET",
+        path = "/api/integration/v1/download/transferbatchfile/{batch_id}",
         id = "GET_TransferBatchFile", title = "Download the file of a GL transfer batch" },
     } },
     { name = "reports", title = "Reports", tag = "reports", ops = {
@@ -74,8 +76,8 @@ return {
         id = "GET_RevenueJobStatus", title = "Get the status of a submitted job" },
     } },
     { name = "data_collection", title = "Data Collection", tag = "data-collection", ops = {
-      { name = "submit_job", method = "POST", path = "/api/integration/v1/job/collection/template", id = "POST_Collection",
-        title = "Start a data collection job for an RC template" },
+      { name = "submit_job", method = "POST", path = "/api/integration/v1/job/collection/template",
+        id = "POST_Collection", title = "Start a data collection job for an RC template" },
       { name = "retrieve_job", method = "GET", path = "/api/integration/v1/job/collection/template/{job_id}",
         id = "GET_CollectionDetails", title = "Get the status of a data collection job" },
     } },
@@ -88,14 +90,14 @@ return {
         query = { "clientId", "fromDate", "toDate", "pagenum", "count" }, confirmed = false },
     } },
     { name = "bi_views_v2", title = "BI Views v2", tag = "bi-views-v2", ops = {
-      { name = "list_task_status", method = "GET", path = "/api/integration/v2/biviews-status", id = "GET_AllTaskStatus",
-        title = "List the status of every BI view task" },
+      { name = "list_task_status", method = "GET", path = "/api/integration/v2/biviews-status",
+        id = "GET_AllTaskStatus", title = "List the status of every BI view task" },
       { name = "retrieve_task", method = "GET", path = "/api/integration/v2/biviews-status/{task_id}",
         id = "GET_TaskDetails", title = "Get the tasks of a continuation token" },
       { name = "cancel_task", method = "DELETE", path = "/api/integration/v2/biviews-status/{task_id}",
         id = "DELETE_Task", title = "Cancel the tasks of a continuation token" },
-      { name = "count_rows", method = "GET", path = "/api/integration/v2/biviews/count/{tmpl_name}", id = "GET_RowCount",
-        title = "Count the rows of a BI view", query = { "clientId", "fromDate", "toDate" } },
+      { name = "count_rows", method = "GET", path = "/api/integration/v2/biviews/count/{tmpl_name}",
+        id = "GET_RowCount", title = "Count the rows of a BI view", query = { "clientId", "fromDate", "toDate" } },
       { name = "download", method = "GET", path = "/api/integration/v2/biviews/{view_name}", id = "GET_BIView",
         title = "Download a page of a BI view as CSV or gzip", headers = { "continuation-token" },
         query = { "clientId", "fromDate", "toDate", "pagenum", "pageSize", "outputType" } },

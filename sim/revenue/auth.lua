@@ -64,7 +64,8 @@ function M.oauth2_token(req)
   local form = util.parse_query(req.body or "")
   local s = state.settings
   if form.grant_type ~= "client_credentials" then
-    return 400, json.object("error", "unsupported_grant_type", "error_description", "grant_type must be client_credentials")
+    return 400, json.object("error", "unsupported_grant_type",
+      "error_description", "grant_type must be client_credentials")
   end
   if form.client_id ~= s.client_id or form.client_secret ~= s.client_secret then
     req.entry.auth_error = "bad client credentials"

@@ -28,7 +28,9 @@ end
 -- Checks the CSV against the template; returns {template, rows (as name -> value maps)}.
 local function check_csv(text, template_name, limit)
   local lines = rcsv.count_lines(text)
-  if lines > limit then fail(400, ("The upload has %d lines; at most %d are accepted per request"):format(lines, limit)) end
+  if lines > limit then
+    fail(400, ("The upload has %d lines; at most %d are accepted per request"):format(lines, limit))
+  end
   local tpl = store.TEMPLATES[template_name]
   if not tpl then fail(400, "Upload template '" .. tostring(template_name) .. "' does not exist") end
   local rows, err = rcsv.parse(text)
@@ -64,7 +66,9 @@ end
 
 local function new_upload(route, template_name, filename, tpl, rows)
   local r = store.get()
-  if r.filenames[filename] then fail(400, "File name '" .. filename .. "' was already used; file names must be unique") end
+  if r.filenames[filename] then
+    fail(400, "File name '" .. filename .. "' was already used; file names must be unique")
+  end
   local id = store.next("upload")
   local up = { id = id, route = route, template = template_name, kind = tpl.kind, filename = filename, rows = rows,
     status = "In Progress", message = "Data Received", reads = 0, staged = 0, errors = 0, created = state.now_iso() }
@@ -191,7 +195,9 @@ end
 local function file_status(req)
   local id = tonumber(req.params.file_request_id)
   local up = id and store.get().uploads[id]
-  if not up or up.route ~= "file" then fail(400, "No file upload with request id " .. tostring(req.params.file_request_id)) end
+  if not up or up.route ~= "file" then
+    fail(400, "No file upload with request id " .. tostring(req.params.file_request_id))
+  end
   advance(up)
   return 200, obj("Result", arr{ status_json(up) }, "message", up.message, "status", "Success")
 end

@@ -88,8 +88,8 @@ end
 local function job_status(req)
   local job = store.get().jobs[tonumber(req.params.jobId) or -1]
   if not job or tonumber(req.params.orgId) ~= job.org_id then
-    return 400, obj("error", "No job " .. tostring(req.params.jobId) .. " for organization " .. tostring(req.params.orgId),
-      "success", false)
+    return 400, obj("error", "No job " .. tostring(req.params.jobId) .. " for organization "
+      .. tostring(req.params.orgId), "success", false)
   end
   advance(job)
   return 200, obj("data", job_json(job), "success", true)
@@ -120,7 +120,9 @@ end
 -- GET /api/integration/v1/job/collection/template/{job_id}
 local function collection(req)
   local job = store.get().collections[tonumber(req.params.job_id) or -1]
-  if not job then return 400, obj("message", "No data collection job " .. tostring(req.params.job_id), "success", false) end
+  if not job then
+    return 400, obj("message", "No data collection job " .. tostring(req.params.job_id), "success", false)
+  end
   advance(job)
   return 200, obj("data", job_json(job), "success", true)
 end

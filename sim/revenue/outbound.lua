@@ -183,7 +183,9 @@ end
 local function download(req)
   local r = store.get()
   local rid = r.report_files[req.params.filename]
-  if not rid then return 404, obj("status", "Failure", "message", "The file " .. req.params.filename .. " does not exist") end
+  if not rid then
+    return 404, obj("status", "Failure", "message", "The file " .. req.params.filename .. " does not exist")
+  end
   return 200, r.reports[rid].content, { ["Content-Type"] = "text/csv" }
 end
 

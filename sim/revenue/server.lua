@@ -61,7 +61,9 @@ local function dispatch(req, path)
   req.params, req.route = params, route
   local ok, status, body, headers = xpcall(route.handler, function(e)
     if type(e) == "table" and e.revenue_error then return e end
-    if type(e) == "table" and e.sim_error then return { revenue_error = true, status = e.status, message = e.message } end
+    if type(e) == "table" and e.sim_error then
+      return { revenue_error = true, status = e.status, message = e.message }
+    end
     return { internal = true, message = tostring(e), trace = debug.traceback(tostring(e), 2) }
   end, req)
   if ok then return response(status, body, headers) end

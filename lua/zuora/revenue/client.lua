@@ -33,6 +33,7 @@ local HELPERS = {
   run_program = { "zuora.revenue.gl", "run_program" },
   download = { "zuora.revenue.download", "fetch" },
 }
+M.HELPERS = HELPERS
 
 function RevenueClient:__index(key)
   local method = RevenueClient[key]

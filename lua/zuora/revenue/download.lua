@@ -75,7 +75,8 @@ function M.fetch(client, signed_url, opts)
     end
     if client.on_response then
       client_mod.run_hook(client.on_response, { method = "GET", url = shown, status = status, attempt = attempt,
-        download = true, headers = redact.header_map(res.headers), elapsed = elapsed, error = err, retry_in = retry_in })
+        download = true, headers = redact.header_map(res.headers), elapsed = elapsed, error = err,
+        retry_in = retry_in })
     end
     if not err then
       local meta = { status = status, headers = res.headers, attempts = attempt, elapsed = elapsed }

@@ -62,7 +62,8 @@ function M.rows(client, batch_id, opts)
       if done then return nil end
       page = page + 1
       local reply, err = client:request("GET", "/api/integration/v1/journal/batch/{batchid}/{pagenum}",
-        { path = { batchid = tostring(batch_id), pagenum = tostring(page) }, query = { pagesize = pagesize }, op = entry })
+        { path = { batchid = tostring(batch_id), pagenum = tostring(page) }, query = { pagesize = pagesize },
+          op = entry })
       if not reply then
         done = true
         error(err, 0)
@@ -141,7 +142,8 @@ function M.run_program(client, org_id, program_id, parameters, opts)
     end
     if client.rt.now() >= deadline then
       return nil, errors.new{ kind = "timeout", retryable = false,
-        message = ("job %s still %s after %gs"):format(tostring(job_id), tostring(data.status), opts.wait_timeout or 900) }
+        message = ("job %s still %s after %gs"):format(tostring(job_id), tostring(data.status),
+          opts.wait_timeout or 900) }
     end
     client:sleep(interval)
     interval = math.min(interval * 1.5, 10)

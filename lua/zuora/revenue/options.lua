@@ -63,7 +63,9 @@ function M.check(opts, level)
       if present < #set.keys then
         error("zuora.revenue.new: " .. set.mode .. " credentials need " .. table.concat(set.keys, " and "), level)
       end
-      if mode then error("zuora.revenue.new: give one set of credentials, not " .. mode .. " and " .. set.mode, level) end
+      if mode then
+        error("zuora.revenue.new: give one set of credentials, not " .. mode .. " and " .. set.mode, level)
+      end
       mode = set.mode
     end
   end
@@ -93,7 +95,9 @@ function M.check(opts, level)
     base = "https://" .. opts.tenant:lower() .. ".revprooncloud.com"
   elseif opts.environment then
     base = M.environments[opts.environment]
-    if not base then error("zuora.revenue.new: unknown environment '" .. opts.environment .. "' (known: one)", level) end
+    if not base then
+      error("zuora.revenue.new: unknown environment '" .. opts.environment .. "' (known: one)", level)
+    end
   end
   base = base:gsub("/+$", "")
   local parsed = url.parse(base)
@@ -103,7 +107,9 @@ function M.check(opts, level)
   if parsed.scheme == "http" and not url.is_loopback(parsed.host) then
     error("zuora.revenue.new: base_url must use https (plain http is allowed only for loopback hosts)", level)
   end
-  if parsed.query or parsed.fragment then error("zuora.revenue.new: base_url must not have a query or fragment", level) end
+  if parsed.query or parsed.fragment then
+    error("zuora.revenue.new: base_url must not have a query or fragment", level)
+  end
   return mode, base, parsed
 end
 

@@ -80,7 +80,9 @@ local function check_opts(client, o)
   for k in pairs(o) do
     if not KNOWN[k] then error("upload_csv: unknown option " .. tostring(k), 3) end
   end
-  if type(o.template) ~= "string" or o.template == "" then error("upload_csv: template (the upload template's name) is required", 3) end
+  if type(o.template) ~= "string" or o.template == "" then
+    error("upload_csv: template (the upload template's name) is required", 3)
+  end
   if type(o.filename) ~= "string" or o.filename == "" or o.filename:find("[\r\n]") then
     error("upload_csv: filename (shown in Zuora Revenue) is required", 3)
   end
@@ -253,7 +255,9 @@ end
 -- answers 204 (none). Returns rows, nil, meta or nil, err.
 function M.stage_errors(client, kind)
   kind = kind or "transaction"
-  if kind ~= "transaction" and kind ~= "event" then error("stage_errors: kind must be \"transaction\" or \"event\"", 2) end
+  if kind ~= "transaction" and kind ~= "event" then
+    error("stage_errors: kind must be \"transaction\" or \"event\"", 2)
+  end
   local reply, err, meta = client:request("GET", "/api/integration/v1/stage/error/{errortype}",
     { path = { errortype = kind }, op = rclient.entry("stage_error", "list") })
   if not reply then return nil, err end
