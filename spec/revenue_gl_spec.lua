@@ -107,10 +107,13 @@ describe("zuora.revenue GL batches", function()
   end)
 
   it("reports an expired or unknown signed URL clearly, and refuses plain http off loopback", function()
-    local id = seed(10)
+    local _, report_id = seed(10)
     s:config{ file_url_ttl = 0 }
-    local res, err = rev:gl_csv(id)
+    local signed = assert(rev.reports.retrieve_signed_url(report_id)).signed_url
+    rev:sleep(0.05) -- past its (zero) lifetime
+    local res, err = rev:download(signed)
     assert.is_nil(res)
+    assert.equals(1, err.attempts)
     assert.equals(403, err.status)
     assert.equals("AccessDenied", err.code)
     assert.matches("expired", err.message)
