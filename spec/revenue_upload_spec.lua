@@ -195,6 +195,19 @@ describe("zuora.revenue uploads", function()
     assert.has_error(function() rev:stage_errors("invoice") end)
   end)
 
+  it("stages event uploads and keeps their errors apart", function()
+    local data = "EVENT_NAME,SO_NUM,SO_LINE_NUM,EVENT_DATE,PERCENTAGE\n"
+      .. "Go-live,SO-1,1,2024-01-31,100\nGo-live,SO-2,1,31-JAN-2024,50\nGo-live,SO-3,1,someday,10\n"
+    local report = assert(rev:upload_csv{ template = "SIM Events", filename = "events.csv", data = data,
+      poll_interval = 0.01 })
+    assert.equals("2 rows staged, 1 rows in error", report.parts[1].message)
+    local rows = assert(rev:stage_errors("event"))
+    assert.equals(1, #rows)
+    assert.equals("EVENT_DATE is not a date: someday", rows[1].error_message)
+    assert.same({}, assert(rev:stage_errors("transaction")))
+    assert.equals(2, sj.tonumber(sim_revenue().staged.event))
+  end)
+
   it("stops at a refused part and says which parts made it", function()
     s:fault{ method = "POST", path = "/api/integration/v1/csv/upload", skip = 1, count = 1, status = 400,
       body = '{"status":"Failure","message":"Template is locked"}' }
