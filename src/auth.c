@@ -947,19 +947,10 @@ static int l_fail(lua_State *L) {
   return 0;
 }
 
-static int l_headers(lua_State *L) {
-  zz_auth *a = check(L, 1);
-  double now = check_now(L, 2);
-  struct curl_slist *list = NULL, *p;
-  long long gen;
-  const char *err;
+/* Pushes the header lines of `list` as an array and frees (wipes) the list. */
+static int push_lines(lua_State *L, struct curl_slist *list) {
+  struct curl_slist *p;
   int i = 1;
-  if (zz_auth_add_headers(a, now, &list, &gen, &err) != 0) {
-    zz_slist_wipe(list);
-    lua_pushnil(L);
-    lua_pushstring(L, err);
-    return 2;
-  }
   lua_newtable(L);
   for (p = list; p; p = p->next) {
     lua_pushstring(L, p->data);
@@ -969,22 +960,30 @@ static int l_headers(lua_State *L) {
   return 1;
 }
 
+static int l_headers(lua_State *L) {
+  zz_auth *a = check(L, 1);
+  double now = check_now(L, 2);
+  struct curl_slist *list = NULL;
+  long long gen;
+  const char *err;
+  if (zz_auth_add_headers(a, now, &list, &gen, &err) != 0) {
+    zz_slist_wipe(list);
+    lua_pushnil(L);
+    lua_pushstring(L, err);
+    return 2;
+  }
+  return push_lines(L, list);
+}
+
 static int l_token_headers(lua_State *L) {
   zz_auth *a = check(L, 1);
-  struct curl_slist *list = NULL, *p;
-  int i = 1;
+  struct curl_slist *list = NULL;
   if (!exchanges(a)) return luaL_error(L, "auth:token_headers: mode '%s' has no token request", mode_names[a->mode]);
   if (zz_auth_token_headers(a, &list) != 0) {
     zz_slist_wipe(list);
     return luaL_error(L, "auth:token_headers: out of memory");
   }
-  lua_newtable(L);
-  for (p = list; p; p = p->next) {
-    lua_pushstring(L, p->data);
-    lua_rawseti(L, -2, i++);
-  }
-  zz_slist_wipe(list);
-  return 1;
+  return push_lines(L, list);
 }
 
 static int l_token_body(lua_State *L) {

@@ -7,15 +7,11 @@
 -- API's token operations (/__sim/tokens/expire, revoke) reach them too.
 local state = require "sim.state"
 local json = require "sim.json"
-local util = require "sim.util"
+local billing_auth = require "sim.auth"
 
 local M = {}
 
-local function random_hex(n)
-  local t = {}
-  for i = 1, n do t[i] = string.format("%x", math.random(0, 15)) end
-  return table.concat(t)
-end
+local random_hex = billing_auth.random_hex
 
 local function b64url(s) return (ngx.encode_base64(s, true):gsub("+", "-"):gsub("/", "_")) end
 
@@ -58,18 +54,10 @@ end
 
 --- POST /oauth2/token (Zuora OneID, client credentials).
 function M.oauth2_token(req)
-  if req.method ~= "POST" then
-    return 405, json.object("error", "invalid_request", "error_description", "use POST")
-  end
-  local form = util.parse_query(req.body or "")
-  local s = state.settings
-  if form.grant_type ~= "client_credentials" then
-    return 400, json.object("error", "unsupported_grant_type",
-      "error_description", "grant_type must be client_credentials")
-  end
-  if form.client_id ~= s.client_id or form.client_secret ~= s.client_secret then
-    req.entry.auth_error = "bad client credentials"
-    return 401, json.object("error", "invalid_client", "error_description", "Bad client credentials")
+  local status, body = billing_auth.refuse_client(req)
+  if status then
+    if status == 401 then req.entry.auth_error = "bad client credentials" end
+    return status, body
   end
   local token = random_hex(48)
   local t = store(token, "oneid")
