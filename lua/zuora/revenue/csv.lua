@@ -47,29 +47,37 @@ Reader.__index = Reader
 function M.reader(source)
   if type(source) ~= "function" then error("csv.reader: expected a source function", 2) end
   return setmetatable({ source = source, buf = "", pos = 1, start = 1, quoted = false, lines = 0, line = 1,
-    eof = false }, Reader)
+    eof = false, q = nil }, Reader)
 end
+
+local find = string.find
 
 --- The next record (its bytes, including its line break) and the number of physical lines it
 -- spans; nil at the end. Raises on a quoted field that never ends.
 function Reader:next()
   while true do
     local buf = self.buf
-    local i = buf:find('["\n]', self.pos)
+    -- Plain searches: the next line break, and the quotes before it (each opens or closes a quoted
+    -- field; "" toggles twice). `q` caches the next quote's position (false: none in the buffer).
+    local i = find(buf, "\n", self.pos, true)
     if i then
-      if buf:byte(i) == 34 then -- a quote opens or closes a quoted field ("" toggles twice)
+      local q = self.q
+      if q == nil or (q and q < self.pos) then
+        q = find(buf, '"', self.pos, true) or false
+      end
+      while q and q < i do
         self.quoted = not self.quoted
-        self.pos = i + 1
-      else
-        self.lines = self.lines + 1
-        self.pos = i + 1
-        if not self.quoted then
-          local rec, n = buf:sub(self.start, i), self.lines
-          self.start, self.lines = i + 1, 0
-          local first = self.line
-          self.line = self.line + n
-          if not rec:find("^\r?\n$") then return rec, n, first end
-        end
+        q = find(buf, '"', q + 1, true) or false
+      end
+      self.q = q
+      self.lines = self.lines + 1
+      self.pos = i + 1
+      if not self.quoted then
+        local rec, n = buf:sub(self.start, i), self.lines
+        self.start, self.lines = i + 1, 0
+        local first = self.line
+        self.line = self.line + n
+        if not (n == 1 and #rec <= 2 and find(rec, "^\r?\n$")) then return rec, n, first end -- skip blank lines
       end
     elseif not self.eof then
       local chunk = self.source()
@@ -82,8 +90,15 @@ function Reader:next()
         self.buf = buf:sub(self.start) .. chunk
         self.pos = self.pos - self.start + 1
         self.start = 1
+        self.q = nil
       end
     else
+      local q = find(buf, '"', self.pos, true)
+      while q do
+        self.quoted = not self.quoted
+        q = find(buf, '"', q + 1, true)
+      end
+      self.pos = #buf + 1
       if self.quoted then
         error(("CSV: the quoted field of the record starting on line %d never ends"):format(self.line), 0)
       end
