@@ -71,12 +71,12 @@ deps:
 	tools/deps.sh
 
 # The whole busted suite against the Lua 5.4 build from the checkout.
-test: check-deps
+test: check-deps build/faultproxy
 	$(MAKE) --no-print-directory build LUA=lua5.4
 	$(RUN_ENV) ZUORA_LUA=lua5.4 lua5.4 $(BUSTED) $(BUSTED_ARGS)
 
 # The C core and the pure-Lua layer under OpenResty's LuaJIT (busted's 5.1 modules).
-test-luajit: check-deps
+test-luajit: check-deps build/faultproxy
 	$(MAKE) --no-print-directory build LUA=luajit
 	$(MAKE) --no-print-directory run-luajit-specs LUA=luajit
 
@@ -89,7 +89,7 @@ $(ASAN_DIR)/lua-asan: tools/lua-asan.c | $(ASAN_DIR)/obj
 $(ASAN_DIR)/obj:
 	mkdir -p $@
 
-test-asan: check-deps $(ASAN_DIR)/lua-asan
+test-asan: check-deps $(ASAN_DIR)/lua-asan build/faultproxy
 	$(MAKE) --no-print-directory build LUA=lua5.4 BUILD=$(ASAN_DIR) CFLAGS="-O1 -g $(SAN_FLAGS)" \
 	  LIBS="$(LIBS) $(SAN_FLAGS)"
 	$(ASAN_ENV) LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/?.lua;;" \
@@ -112,6 +112,11 @@ bench: check-deps build build/bench/raw_curl
 build/bench/raw_curl: bench/raw_curl.c
 	mkdir -p build/bench
 	$(CC) -std=c99 -D_GNU_SOURCE -O2 $(WARN) $< -o $@ $(shell $(PKG) --cflags --libs libcurl)
+
+# The TCP fault proxy the reliability specs put between the client and zuora-sim (spec/faults_spec.lua).
+build/faultproxy: spec/support/faultproxy.c
+	mkdir -p build
+	$(CC) -std=c99 -D_GNU_SOURCE -O2 -g $(WARN) $< -o $@
 
 install: build
 	install -d $(DESTDIR)$(LUA_CMOD)/zuora $(DESTDIR)$(LUA_LMOD)/zuora

@@ -242,6 +242,7 @@ static void push_result(lua_State *L, zz_xfer *x) {
     lua_setfield(L, -2, "reused");
   }
   if (x->has_auth_gen) set_int(L, "auth_generation", (lua_Integer)x->auth_gen);
+  set_int(L, "sends", x->sends);
 }
 
 static int l_results(lua_State *L) {

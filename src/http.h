@@ -51,6 +51,7 @@ typedef struct zz_xfer {
   zz_auth *token_for;
   long long auth_gen;
   int has_auth_gen;
+  int sends;                /* times libcurl put the request on the wire (it resends on a dead reused connection) */
 } zz_xfer;
 
 typedef struct {
@@ -106,6 +107,7 @@ double zz_now(void);
 size_t zz_http_write_cb(char *ptr, size_t size, size_t nmemb, void *ud);
 size_t zz_http_header_cb(char *ptr, size_t size, size_t nitems, void *ud);
 size_t zz_http_read_cb(char *ptr, size_t size, size_t nitems, void *ud);
+int zz_http_prereq_cb(void *ud, char *conn_primary_ip, char *conn_local_ip, int conn_primary_port, int conn_local_port);
 int zz_http_socket_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp);
 int zz_http_timer_cb(CURLM *m, long timeout_ms, void *userp);
 

@@ -36,7 +36,7 @@ typedef struct {
   const char *method, *url, *body, *body_file, *output;
   size_t body_len;
   double timeout, connect_timeout, max_body;
-  int decode, has_auth, has_token_for, nheaders, nparts;
+  int decode, fresh, has_auth, has_token_for, nheaders, nparts;
 } reqspec;
 
 static int token_char(unsigned char c) {
@@ -138,6 +138,7 @@ static void validate(lua_State *L, int r, reqspec *q, zz_transport *t) {
   q->connect_timeout = zz_http_check_seconds(L, r, "connect_timeout", t->connect_timeout);
   q->max_body = zz_http_check_max_body(L, r, t->max_body);
   q->decode = zz_optboolfield(L, r, "decode", 0);
+  q->fresh = zz_optboolfield(L, r, "fresh_connect", 0);
   if (zz_getfield(L, r, "auth") != LUA_TNIL) {
     zz_auth_check(L, -1);
     q->has_auth = 1;
@@ -248,6 +249,8 @@ zz_xfer *zz_http_submit(lua_State *L, zz_transport *t, int r) {
   curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, zz_http_header_cb);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+  curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, zz_http_prereq_cb);
+  curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
@@ -261,6 +264,9 @@ zz_xfer *zz_http_submit(lua_State *L, zz_transport *t, int r) {
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)ceil(q.timeout * 1000.0));
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)ceil(q.connect_timeout * 1000.0));
   curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)q.max_body);
+  /* A request that must not reach the server twice gets a connection of its own: libcurl resends
+   * a request by itself only when a reused connection died before any byte of the answer. */
+  if (q.fresh) curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
 
   /* Headers: the caller's, then credentials added here in C. */
   if (q.nheaders) {

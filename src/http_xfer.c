@@ -110,6 +110,16 @@ size_t zz_http_read_cb(char *ptr, size_t size, size_t nitems, void *ud) {
   return n;
 }
 
+/* Called each time libcurl is about to send the request: once normally, twice when a reused
+ * connection turned out to be dead before any byte of the answer and libcurl sent it again on a
+ * new one. The count lets the client tell how many times the server may have seen a request. */
+int zz_http_prereq_cb(void *ud, char *conn_primary_ip, char *conn_local_ip, int conn_primary_port, int conn_local_port) {
+  zz_xfer *x = (zz_xfer *)ud;
+  (void)conn_primary_ip, (void)conn_local_ip, (void)conn_primary_port, (void)conn_local_port;
+  x->sends++;
+  return CURL_PREREQFUNC_OK;
+}
+
 /* libcurl's socketp remembers whether a socket is already in the epoll set (we assign the
  * transport to it on ADD; libcurl forgets it when the socket is removed), so each change is one
  * epoll_ctl call. */

@@ -397,6 +397,13 @@ function Client:classify(req, res)
       body = snippet(res.body),
     }
   end
+  if status >= 300 and status < 400 then
+    -- Not followed (another origin, or a method other than GET/HEAD): say where it pointed.
+    local loc = headers.location
+    fields.message = ("HTTP %d redirect to %s not followed"):format(status,
+      type(loc) == "string" and redact.url(snippet(loc)) or "nowhere")
+    fields.retryable = false
+  end
   if status == 401 or status == 403 and fields.category == "authentication_failed" then
     fields.kind = "auth"
   end
@@ -465,11 +472,13 @@ function Client:fetch_token()
         -- The token endpoint answered but gave no token. Its body stays in C (it may echo
         -- credentials); the status decides: 429 and 5xx are worth another try, the rest is final.
         local status = res.status or 0
+        local busy = errors.retryable_statuses[status] or status >= 500
         fields = {
-          kind = "auth", status = status ~= 0 and status or nil,
+          -- a refusal of the credentials is `auth`; an overloaded or failing endpoint is not
+          kind = busy and "api" or "auth", status = status ~= 0 and status or nil,
           message = (res.error and res.error:find("token", 1, true)) and res.error
             or ("token request failed: " .. (res.error or ("HTTP " .. status))),
-          retryable = (errors.retryable_statuses[status] or status >= 500) and true or false,
+          retryable = busy and true or false,
         }
       end
       fields.method, fields.url = req.method, hook_url
@@ -513,12 +522,70 @@ end
 ------------------------------------------------------------------------------------------------
 -- The pipeline.
 
+-- Methods whose request must not reach the server twice unless an Idempotency-Key makes a repeat
+-- harmless; without a key they travel on a connection of their own, where libcurl never resends.
+local UNSAFE_METHODS = { POST = true, PATCH = true }
+-- Redirects are followed only for these methods, only on the client's own origin, at most this often.
+local FOLLOW_METHODS = { GET = true, HEAD = true }
+local MAX_REDIRECTS = 5
+
+--- The absolute URL a Location header points at, resolved against the request's URL, or nil.
+local function resolve_location(base, loc)
+  if type(loc) ~= "string" or loc == "" or loc:find("[%c ]") then return nil end
+  local target
+  if loc:find("^%a[%w+.-]*:") then
+    target = loc
+  elseif loc:sub(1, 2) == "//" then
+    target = base:match("^(%a[%w+.-]*:)") .. loc
+  elseif loc:sub(1, 1) == "/" then
+    target = url.origin(base) .. loc
+  else
+    target = base:gsub("[?#].*$", ""):gsub("[^/]*$", "") .. loc
+  end
+  return url.parse(target) and target or nil
+end
+M.resolve_location = resolve_location
+
+--- Follows same-origin redirects of GET and HEAD requests (credentials go only where they came
+-- from). Returns the final result and the requests libcurl put on the wire on the way.
+function Client:follow(req, res)
+  local sends, hops = 0, 0
+  while res.status and res.status >= 300 and res.status < 400 and not res.kind and FOLLOW_METHODS[req.method]
+    and hops < MAX_REDIRECTS do
+    local target = resolve_location(req.url, res.headers and res.headers.location)
+    if not target or url.origin(target) ~= self.origin then break end
+    hops = hops + 1
+    local hop = {}
+    for k, v in pairs(req) do hop[k] = v end
+    hop.url = target
+    res = self.rt:send(hop)
+    sends = sends + (res.sends or 1)
+  end
+  return res, sends
+end
+
+-- Whether a failed attempt may have done its work on the server without our learning of it: the
+-- request went out (or the transport cannot say) and no real answer came back, or a gateway gave
+-- up on it (502, 504: the work may go on behind it).
+local function outcome_unknown(res)
+  if res.kind then
+    return res.kind ~= "auth" and res.kind ~= "file" and (res.sends == nil or res.sends > 0)
+  end
+  return res.status == 502 or res.status == 504
+end
+
 --- Sends a prepared request with credentials, hooks and retries. Returns result, nil, meta or
 -- nil, err (a zuora.Error).
 function Client:send(req)
   local rt = self.rt
   local attempt, refreshed = 0, false
+  -- sends: requests put on the wire over all attempts (libcurl may resend one by itself);
+  -- unsure: an earlier attempt may have done the work although we never heard the answer.
+  local sends, unsure = 0, false
   local op, hook_url
+  if req.fresh_connect == nil then
+    req.fresh_connect = (UNSAFE_METHODS[req.method] and not req.idempotency_key) or false
+  end
   if self.on_request or self.on_response then
     op = req.op and (req.op.group and (req.op.group .. "." .. req.op.name) or req.op.name) or nil
     hook_url = self:redacted_url(req.url)
@@ -528,7 +595,7 @@ function Client:send(req)
     if self.uses_tokens then
       local ok, aerr = self:ensure_token()
       if not ok then
-        aerr.attempts = attempt
+        aerr.attempts, aerr.sends = attempt, sends
         return nil, aerr
       end
     end
@@ -537,18 +604,31 @@ function Client:send(req)
         attempt = attempt, op = op, idempotency_key = req.idempotency_key })
     end
     local res = rt:send(req)
+    local resent = res.sends and res.sends > 1 -- libcurl repeated it on a new connection
+    sends = sends + (res.sends or 1)
+    if res.status and res.status >= 300 and res.status < 400 and not res.kind then
+      local hop_sends
+      res, hop_sends = self:follow(req, res)
+      sends = sends + hop_sends
+    end
     local elapsed = res.time or 0
     local value, fields = self:classify(req, res)
     local headers = res.headers
     local request_id = headers and headers["zuora-request-id"]
+    local gone = false
+    if value == nil and req.method == "DELETE" and res.status == 404 and (unsure or resent) then
+      -- An earlier send of this DELETE may have removed the object: it is gone, as asked.
+      value, fields, gone = true, nil, true
+    end
 
     if value ~= nil then
       if self.on_response then
         run_hook(self.on_response, { method = req.method, url = hook_url, status = res.status, attempt = attempt,
-          headers = redact.header_map(headers), elapsed = elapsed, request_id = request_id, op = op })
+          headers = redact.header_map(headers), elapsed = elapsed, request_id = request_id, op = op,
+          sends = res.sends })
       end
       return value, nil, { status = res.status, headers = headers, request_id = request_id,
-        attempts = attempt, elapsed = elapsed }
+        attempts = attempt, sends = sends, elapsed = elapsed, gone = gone or nil }
     end
 
     fields.status = fields.status or (res.status ~= 0 and res.status or nil)
@@ -556,9 +636,11 @@ function Client:send(req)
     fields.url = self:redacted_url(req.url)
     fields.request_id = request_id
     fields.attempts = attempt
+    fields.sends = sends
     if fields.message then fields.message = self.auth:redact(fields.message) end
     if fields.body then fields.body = self.auth:redact(fields.body) end
     local err = errors.new(fields)
+    if outcome_unknown(res) then unsure = true end
 
     local again, retry_in, free = false, nil, false
     if res.status == 401 and self.uses_tokens and not refreshed then
@@ -573,7 +655,7 @@ function Client:send(req)
     if self.on_response then
       run_hook(self.on_response, { method = req.method, url = hook_url, status = res.status, attempt = attempt,
         headers = redact.header_map(headers), elapsed = elapsed, request_id = request_id, op = op,
-        error = err, retry_in = retry_in })
+        error = err, retry_in = retry_in, sends = res.sends })
     end
     if not again then return nil, err end
     if free then attempt = attempt - 1 end

@@ -1,0 +1,364 @@
+-- The fault matrix: transport faults (build/faultproxy between the client and zuora-sim) and
+-- HTTP-level faults (zuora-sim's control API) × {GET, POST create, PUT, DELETE, the OAuth token
+-- request} × {plain Lua, inside a task}. Each cell asserts the outcome the client promises
+-- (recovered within the retry budget, or a clear transport/timeout error), the attempts, the
+-- requests the server saw (the simulator's log), the requests libcurl put on the wire (`sends`:
+-- libcurl resends a request once by itself when a reused keep-alive connection died before any
+-- byte of the answer), and for writes the objects created or removed: exactly one when the call
+-- succeeds, at most one ever. Cells that time out must do so within 10% of `timeout`.
+--
+-- With ZUORA_MATRIX_OUT=path the results are also written there as a Markdown table
+-- (`make fault-matrix` regenerates docs/fault-matrix.md that way).
+local zuora = require "zuora"
+local core = require "zuora.core"
+local simh = require "spec.support.sim"
+local simctl = require "spec.support.simctl"
+local fp = require "spec.support.faultproxy"
+
+local now = core.http.now
+
+-- The timeout of every cell: large enough that 10% (100 ms) is meaningful on a loaded 2-core machine.
+local T = 1.0
+
+local ACCOUNT = { name = "Matrix Co", currency = "USD", billCycleDay = 1, autoPay = false,
+  billToContact = { firstName = "Ada", lastName = "Lovelace", country = "US" } }
+
+-- The operations. `x.acct` is an account number created for the cell.
+local OPS = {
+  { name = "GET", method = "GET", path = function(x) return "/v1/accounts/" .. x.acct end,
+    call = function(c, x) return c.accounts.retrieve(x.acct) end },
+  { name = "POST create", method = "POST", path = function() return "/v1/accounts" end, delta = 1,
+    call = function(c) return c.accounts.create(ACCOUNT) end },
+  { name = "PUT", method = "PUT", path = function(x) return "/v1/accounts/" .. x.acct end,
+    call = function(c, x) return c.accounts.update(x.acct, { name = "Renamed Co" }) end },
+  { name = "DELETE", method = "DELETE", path = function(x) return "/v1/accounts/" .. x.acct end, delta = -1,
+    call = function(c, x) return c.accounts.delete(x.acct) end },
+  -- The fault hits the token request the call needs first; the call itself is a GET.
+  { name = "OAuth token", method = "POST", path = function() return "/oauth/token" end, token = true,
+    call = function(c, x) return c.accounts.retrieve(x.acct) end },
+}
+
+local function is_token(op) return op.token == true end
+
+-- Rows. `setup(x)` installs the fault for the cell's method and path; `expect(op)` is what the
+-- client promises for that operation. Fields of an expectation:
+--   ok | kind, reason, status, retryable   the outcome
+--   attempts   the call's attempts (token cells: the call's own, the token retries are inside it)
+--   server     requests of the operation the simulator saw (token cells: token requests)
+--   sends      requests libcurl put on the wire for the call (meta.sends / err.sends)
+--   proxy      requests the proxy saw (all of the cell's, token cells include the GET)
+--   timed      attempts that ended in a timeout (each within 10% of T)
+--   gone       a DELETE answered 404 after an earlier send may have done it: counted as done
+-- Unless a row says `fresh`, the call's request travels on the kept-alive connection the token
+-- request opened (the natural flow), so a connection that dies before any answer byte makes
+-- libcurl send it once more on a new one; the token request itself is on a fresh connection.
+local function rule(fault, count)
+  return function(x) x.proxy:rule{ fault = fault, method = x.method, path = x.path, count = count } end
+end
+local function sim_fault(f)
+  return function(x)
+    local r = { method = x.method, path = x.path }
+    for k, v in pairs(f) do r[k] = v end
+    x.ctl:fault(r)
+  end
+end
+
+local ONCE = {
+  { name = "connection refused", why = "no listener until the first failure is reported",
+    setup = function(x)
+      x.proxy:refuse()
+      x.on_error = function() x.proxy:listen() end
+    end,
+    expect = function(op)
+      if is_token(op) then return { ok = true, token_attempts = 2, attempts = 1, server = 1, proxy = 2 } end
+      return { ok = true, attempts = 2, server = 1, sends = 1, proxy = 1 }
+    end },
+  { name = "reset before the request is sent", setup = rule("reset_before", 1),
+    expect = function(op)
+      if is_token(op) then return { ok = true, token_attempts = 2, attempts = 1, server = 1, proxy = 3 } end
+      return { ok = true, attempts = 1, server = 1, sends = 2, proxy = 2 } -- libcurl's own resend
+    end },
+  { name = "reset after the request is sent", setup = rule("reset_after", 1),
+    expect = function(op)
+      if is_token(op) then return { ok = true, token_attempts = 2, attempts = 1, server = 2, proxy = 3 } end
+      return { ok = true, attempts = 1, server = 2, sends = 2, proxy = 2, gone = op.name == "DELETE" }
+    end },
+  { name = "reset mid-body", setup = rule("reset_body", 1),
+    expect = function(op)
+      if is_token(op) then return { ok = true, token_attempts = 2, attempts = 1, server = 2, proxy = 3 } end
+      return { ok = true, attempts = 2, server = 2, sends = 2, proxy = 2, gone = op.name == "DELETE" }
+    end },
+  { name = "stalled server (headers, then silence)", setup = rule("stall", 1), timing = true,
+    expect = function(op)
+      if is_token(op) then return { ok = true, token_attempts = 2, attempts = 1, server = 2, proxy = 3, timed = 1 } end
+      return { ok = true, attempts = 2, server = 2, sends = 2, proxy = 2, timed = 1, gone = op.name == "DELETE" }
+    end },
+  { name = "trickling server (1 byte/s)", setup = rule("trickle", 1), timing = true,
+    expect = function(op)
+      if is_token(op) then return { ok = true, token_attempts = 2, attempts = 1, server = 2, proxy = 3, timed = 1 } end
+      return { ok = true, attempts = 2, server = 2, sends = 2, proxy = 2, timed = 1, gone = op.name == "DELETE" }
+    end },
+  { name = "truncated chunked body", setup = rule("truncate_chunked", 1),
+    expect = function(op)
+      if is_token(op) then return { ok = true, token_attempts = 2, attempts = 1, server = 2, proxy = 3 } end
+      return { ok = true, attempts = 2, server = 2, sends = 2, proxy = 2, gone = op.name == "DELETE" }
+    end },
+  { name = "TLS handshake failure", tls = true, why = "an https URL whose server answers the ClientHello with an alert",
+    expect = function(op)
+      return { kind = "transport", reason = "tls", retryable = false, attempts = 1, server = 0, sends = 0,
+        token_attempts = is_token(op) and 1 or nil }
+    end },
+  { name = "HTTP 503 (not processed)", setup = sim_fault{ status = 503, count = 1 },
+    expect = function(op)
+      if is_token(op) then return { ok = true, token_attempts = 2, attempts = 1, server = 2 } end
+      return { ok = true, attempts = 2, server = 2, sends = 2 }
+    end },
+  { name = "HTTP 502 after processing", setup = sim_fault{ status = 502, phase = "after", count = 1 },
+    expect = function(op)
+      if is_token(op) then return { ok = true, token_attempts = 2, attempts = 1, server = 2 } end
+      return { ok = true, attempts = 2, server = 2, sends = 2, gone = op.name == "DELETE" }
+    end },
+  { name = "HTML gateway page 502", setup = sim_fault{ action = "html", count = 1 },
+    expect = function(op)
+      if is_token(op) then return { ok = true, token_attempts = 2, attempts = 1, server = 2 } end
+      return { ok = true, attempts = 2, server = 2, sends = 2 }
+    end },
+  { name = "429 with Retry-After: 999999", client = { retry_after_cap = 0.2 },
+    why = "Retry-After is capped by retry_after_cap (0.2 s here, 60 s by default)",
+    setup = sim_fault{ status = 429, headers = { ["Retry-After"] = 999999 }, count = 1 },
+    expect = function(op)
+      if is_token(op) then return { ok = true, token_attempts = 2, attempts = 1, server = 2, retry_in = 0.2 } end
+      return { ok = true, attempts = 2, server = 2, sends = 2, retry_in = 0.2 }
+    end },
+  { name = "empty reply after processing", setup = sim_fault{ action = "reset", phase = "after", count = 1 },
+    expect = function(op)
+      if is_token(op) then return { ok = true, token_attempts = 2, attempts = 1, server = 2 } end
+      return { ok = true, attempts = 1, server = 2, sends = 2, gone = op.name == "DELETE" } -- libcurl's resend
+    end },
+  { name = "truncated body after processing", setup = sim_fault{ action = "truncate", phase = "after", count = 1 },
+    expect = function(op)
+      if is_token(op) then return { ok = true, token_attempts = 2, attempts = 1, server = 2 } end
+      return { ok = true, attempts = 2, server = 2, sends = 2, gone = op.name == "DELETE" }
+    end },
+  { name = "HTTP 500 (not retryable)", setup = sim_fault{ status = 500, count = 1 },
+    expect = function(op)
+      -- The token endpoint's 5xx is retried (a token request changes nothing); an API 500 is final.
+      if is_token(op) then return { ok = true, token_attempts = 2, attempts = 1, server = 2 } end
+      return { kind = "api", status = 500, retryable = false, attempts = 1, server = 1, sends = 1 }
+    end },
+}
+
+-- The same faults on a fresh connection (HTTP basic, nothing sent before): libcurl cannot resend.
+local FRESH = {
+  { name = "reset before the request is sent (fresh connection)", fresh = true, setup = rule("reset_before", 1),
+    expect = function() return { ok = true, attempts = 2, server = 1, sends = 2, proxy = 2 } end },
+  { name = "reset after the request is sent (fresh connection)", fresh = true, setup = rule("reset_after", 1),
+    expect = function(op)
+      return { ok = true, attempts = 2, server = 2, sends = 2, proxy = 2, gone = op.name == "DELETE" }
+    end },
+}
+
+-- Faults that do not go away: the retry budget (max_retries = 2) runs out with a clear error, and
+-- a write still happened at most once.
+local FOREVER = {
+  { name = "connection refused (persistent)", client = { max_retries = 2 },
+    setup = function(x) x.proxy:refuse() end,
+    expect = function(op)
+      if is_token(op) then return { kind = "transport", token_attempts = 3, attempts = 1, server = 0, proxy = 0 } end
+      return { kind = "transport", retryable = true, attempts = 3, server = 0, sends = 0, proxy = 0 }
+    end },
+  { name = "reset before the request is sent (persistent)", client = { max_retries = 2 }, setup = rule("reset_before"),
+    expect = function(op)
+      if is_token(op) then return { kind = "transport", token_attempts = 3, attempts = 1, server = 0, proxy = 3 } end
+      -- the first attempt is resent by libcurl (it was on a reused connection), the others are fresh
+      return { kind = "transport", attempts = 3, server = 0, sends = 4, proxy = 4 }
+    end },
+  { name = "reset after the request is sent (persistent)", client = { max_retries = 2 }, setup = rule("reset_after"),
+    expect = function(op)
+      if is_token(op) then return { kind = "transport", token_attempts = 3, attempts = 1, server = 3, proxy = 3 } end
+      return { kind = "transport", attempts = 3, server = 4, sends = 4, proxy = 4 }
+    end },
+  { name = "stalled server (persistent)", client = { max_retries = 1 }, setup = rule("stall"), timing = true,
+    ops = { GET = true, ["POST create"] = true, ["OAuth token"] = true },
+    expect = function(op)
+      if is_token(op) then return { kind = "timeout", token_attempts = 2, attempts = 1, server = 2, proxy = 2, timed = 2 } end
+      return { kind = "timeout", retryable = true, attempts = 2, server = 2, sends = 2, proxy = 2, timed = 2 }
+    end },
+  { name = "HTTP 503 (persistent)", client = { max_retries = 2 }, setup = sim_fault{ status = 503 },
+    expect = function(op)
+      if is_token(op) then return { kind = "api", status = 503, retryable = true, token_attempts = 3, attempts = 1, server = 3 } end
+      return { kind = "api", status = 503, retryable = true, attempts = 3, server = 3, sends = 3 }
+    end },
+}
+
+local results = {} -- for ZUORA_MATRIX_OUT
+
+describe("fault matrix", function()
+  local s, ctl, proxy, tlsproxy
+
+  lazy_setup(function()
+    s = simh.start()
+    ctl = simctl.new(s)
+    proxy = fp.start(s.url)
+    tlsproxy = fp.start(s.url)
+    tlsproxy:rule{ fault = "tls_alert" }
+  end)
+
+  lazy_teardown(function()
+    if proxy then proxy:stop() end
+    if tlsproxy then tlsproxy:stop() end
+    if ctl then ctl:close() end
+    if s then s:stop() end
+    local out = os.getenv("ZUORA_MATRIX_OUT")
+    if out and #results > 0 then
+      require("spec.support.matrix_doc").write(out, results)
+    end
+  end)
+
+  -- Runs one cell; returns what happened (the fields of an expectation) and a label.
+  local function run_cell(row, op, mode)
+    ctl:reset()
+    proxy:clear()
+    proxy:listen()
+    local x = { ctl = ctl, proxy = proxy, method = op.method }
+    x.acct = ctl:account().accountNumber
+    x.path = op.path(x)
+    local before = ctl:state().accounts
+
+    local events, open = {}, {}
+    local opts = { base_url = row.tls and tlsproxy.https_url or proxy.url, timeout = T, connect_timeout = T,
+      retry_base = 0.01, retry_cap = 0.02 }
+    if (row.fresh or row.tls) and not is_token(op) then
+      opts.username, opts.password = s.username, s.password
+    else
+      opts.client_id, opts.client_secret = s.client_id, s.client_secret
+    end
+    for k, v in pairs(row.client or {}) do opts[k] = v end
+    opts.on_request = function(ev)
+      open[ev.token_request and "token" or "call"] = now()
+    end
+    opts.on_response = function(ev)
+      local key = ev.token_request and "token" or "call"
+      events[#events + 1] = { token = ev.token_request, attempt = ev.attempt, error = ev.error, retry_in = ev.retry_in,
+        took = now() - (open[key] or now()) }
+      if ev.error and x.on_error then
+        local f = x.on_error
+        x.on_error = nil
+        f()
+      end
+    end
+    local c = zuora.new(opts)
+    if not is_token(op) and not row.fresh and not row.tls then assert(c:ensure_token()) end
+    ctl:clear_requests()
+    proxy:clear()
+    if row.setup then row.setup(x) end
+
+    local res, err, meta
+    if mode == "task" then
+      res, err, meta = c:spawn(function() return op.call(c, x) end):wait()
+    else
+      res, err, meta = op.call(c, x)
+    end
+    c:close()
+
+    local got = {
+      ok = res ~= nil or nil,
+      kind = err and err.kind, reason = err and err.reason, status = err and err.status,
+      retryable = err and err.retryable,
+      attempts = (meta or err or {}).attempts,
+      sends = (meta or err or {}).sends,
+      server = ctl:count(op.method, x.path),
+      proxy = proxy:stats().requests,
+      objects = ctl:state().accounts - before,
+      gone = meta and meta.gone or false,
+      timed = 0, took = {}, err = err, res = res, x = x, token_attempts = 0,
+    }
+    if row.tls then got.proxy = nil end
+    for _, ev in ipairs(events) do
+      if ev.token then got.token_attempts = got.token_attempts + 1 end
+      if ev.error and ev.error.kind == "timeout" then
+        got.timed = got.timed + 1
+        got.took[#got.took + 1] = ev.took
+      end
+      if ev.retry_in and ev.retry_in > 0.1 then got.retry_in = ev.retry_in end
+    end
+    if is_token(op) then got.get = ctl:count("GET", "/v1/accounts/" .. x.acct) end
+    return got
+  end
+
+  local function check(row, op, mode, got)
+    local want = row.expect(op)
+    local label = ("[%s | %s | %s]"):format(row.name, op.name, mode)
+    local function eq(field, expected)
+      assert(got[field] == expected, ("%s %s: expected %s, got %s (%s)"):format(label, field, tostring(expected),
+        tostring(got[field]), tostring(got.err)))
+    end
+    if want.ok then
+      eq("ok", true)
+    else
+      eq("ok", nil)
+      eq("kind", want.kind)
+      if want.reason then eq("reason", want.reason) end
+      if want.status then eq("status", want.status) end
+      if want.retryable ~= nil then eq("retryable", want.retryable) end
+      assert(not tostring(got.err):find(s.client_secret, 1, true), label .. " error shows the secret")
+    end
+    eq("attempts", want.attempts)
+    eq("server", want.server)
+    if want.sends and not is_token(op) then eq("sends", want.sends) end
+    if want.proxy then eq("proxy", want.proxy) end
+    eq("timed", want.timed or 0)
+    for _, took in ipairs(got.took) do
+      assert(took >= T * 0.99 and took <= T * 1.1, ("%s a timeout fired after %.3f s (timeout %.1f s)"):format(label, took, T))
+    end
+    if want.retry_in then
+      assert(got.retry_in and math.abs(got.retry_in - want.retry_in) < 1e-9, label .. " retry_in " .. tostring(got.retry_in))
+    end
+    -- Objects: exactly the operation's effect when it succeeded, at most one ever.
+    local delta = op.delta or 0
+    if want.ok then
+      eq("objects", delta)
+    else
+      assert(got.objects == 0 or got.objects == delta, label .. " objects " .. got.objects)
+      local processed = got.server > 0 and not (want.status == 503 or want.status == 500)
+      if op.delta and processed then eq("objects", delta) end
+      if not processed then eq("objects", 0) end
+    end
+    if op.name == "DELETE" then eq("gone", want.gone or false) end
+    if is_token(op) then
+      eq("get", want.ok and 1 or 0)
+      eq("token_attempts", want.token_attempts)
+    end
+    if op.name == "POST create" and want.ok then
+      -- every answer the server gave (first or replayed) names the one account the call returned
+      for _, e in ipairs(ctl:requests{ method = "POST", path = "/v1/accounts" }) do
+        local body = e.response_body and core.json.decode(e.response_body)
+        if body and body.success then assert.equals(got.res.accountId, body.accountId) end
+      end
+    end
+    results[#results + 1] = { row = row.name, op = op.name, mode = mode, want = want, got = got }
+  end
+
+  local function matrix(title, rows)
+    describe(title, function()
+      for _, row in ipairs(rows) do
+        for _, mode in ipairs{ "plain", "task" } do
+          local tag = row.timing and " #timing" or ""
+          it(row.name .. " (" .. mode .. ")" .. tag, function()
+            for _, op in ipairs(OPS) do
+              if not row.ops or row.ops[op.name] then
+                if not (row.fresh and is_token(op)) then
+                  check(row, op, mode, run_cell(row, op, mode))
+                end
+              end
+            end
+          end)
+        end
+      end
+    end)
+  end
+
+  matrix("faults that happen once", ONCE)
+  matrix("faults on a fresh connection", FRESH)
+  matrix("faults that persist", FOREVER)
+end)
