@@ -181,12 +181,16 @@ local FOREVER = {
   { name = "stalled server (persistent)", client = { max_retries = 1 }, setup = rule("stall"), timing = true,
     ops = { GET = true, ["POST create"] = true, ["OAuth token"] = true },
     expect = function(op)
-      if is_token(op) then return { kind = "timeout", token_attempts = 2, attempts = 1, server = 2, proxy = 2, timed = 2 } end
+      if is_token(op) then
+        return { kind = "timeout", token_attempts = 2, attempts = 1, server = 2, proxy = 2, timed = 2 }
+      end
       return { kind = "timeout", retryable = true, attempts = 2, server = 2, sends = 2, proxy = 2, timed = 2 }
     end },
   { name = "HTTP 503 (persistent)", client = { max_retries = 2 }, setup = sim_fault{ status = 503 },
     expect = function(op)
-      if is_token(op) then return { kind = "api", status = 503, retryable = true, token_attempts = 3, attempts = 1, server = 3 } end
+      if is_token(op) then
+        return { kind = "api", status = 503, retryable = true, token_attempts = 3, attempts = 1, server = 3 }
+      end
       return { kind = "api", status = 503, retryable = true, attempts = 3, server = 3, sends = 3 }
     end },
 }
@@ -309,10 +313,12 @@ describe("fault matrix", function()
     if want.proxy then eq("proxy", want.proxy) end
     eq("timed", want.timed or 0)
     for _, took in ipairs(got.took) do
-      assert(took >= T * 0.99 and took <= T * 1.1, ("%s a timeout fired after %.3f s (timeout %.1f s)"):format(label, took, T))
+      assert(took >= T * 0.99 and took <= T * 1.1,
+        ("%s a timeout fired after %.3f s (timeout %.1f s)"):format(label, took, T))
     end
     if want.retry_in then
-      assert(got.retry_in and math.abs(got.retry_in - want.retry_in) < 1e-9, label .. " retry_in " .. tostring(got.retry_in))
+      assert(got.retry_in and math.abs(got.retry_in - want.retry_in) < 1e-9,
+        label .. " retry_in " .. tostring(got.retry_in))
     end
     -- Objects: exactly the operation's effect when it succeeded, at most one ever.
     local delta = op.delta or 0
@@ -357,6 +363,53 @@ describe("fault matrix", function()
       end
     end)
   end
+
+  describe("requests that must not be repeated", function()
+    -- Zuora Revenue honours no Idempotency-Key, so an upload that reached the server must not be
+    -- sent again: not by the client, and not by libcurl's own resend on a dead reused connection.
+    -- Such requests travel on a connection of their own (fresh_connect).
+    local CSV = "SO_NUM,SO_LINE_NUM,SO_BOOK_DATE,EXT_SELL_PRICE,CURRENCY\nSO-1,1,2024-01-31,10.00,USD\n"
+
+    for _, mode in ipairs{ "plain", "task" } do
+      it("sends a Revenue upload once when the answer is lost (" .. mode .. ")", function()
+        ctl:reset()
+        proxy:clear()
+        local rev = zuora.revenue.new{ base_url = proxy.url, username = s.username, password = s.password,
+          retry_base = 0.01, retry_cap = 0.02, timeout = T }
+        assert(rev:request("GET", "/api/integration/v1/revenue-orgs")) -- authenticated, connection kept alive
+        proxy:clear()
+        proxy:rule{ fault = "reset_after", method = "POST", path = "/api/integration/v1/csv/upload", count = 1 }
+        local function upload()
+          return rev:request("POST", "/api/integration/v1/csv/upload", { body = CSV, content_type = "text/plain",
+            headers = { templatename = "SIM Transactions", filename = "f.csv" } })
+        end
+        local res, err
+        if mode == "task" then res, err = rev:spawn(upload):wait() else res, err = upload() end
+        rev:close()
+        assert.is_nil(res)
+        assert.equals("transport", err.kind)
+        assert.is_false(err.retryable)
+        assert.equals(1, err.sends)
+        assert.equals(1, ctl:count("POST", "/api/integration/v1/csv/upload"))
+        assert.equals(1, proxy:stats().requests)
+      end)
+    end
+
+    it("lets libcurl resend a Billing create, whose Idempotency-Key makes the repeat harmless", function()
+      ctl:reset()
+      proxy:clear()
+      local c = zuora.new{ base_url = proxy.url, client_id = s.client_id, client_secret = s.client_secret }
+      assert(c:ensure_token())
+      proxy:clear()
+      proxy:rule{ fault = "reset_after", method = "POST", path = "/v1/accounts", count = 1 }
+      local res, _, meta = c.accounts.create(ACCOUNT)
+      c:close()
+      assert.is_table(res)
+      assert.equals(2, meta.sends)
+      assert.equals(2, ctl:count("POST", "/v1/accounts"))
+      assert.equals(1, ctl:state().accounts)
+    end)
+  end)
 
   matrix("faults that happen once", ONCE)
   matrix("faults on a fresh connection", FRESH)

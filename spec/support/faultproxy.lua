@@ -72,9 +72,12 @@ function Proxy:ctl(cmd, params)
   local parts = {}
   for k, v in pairs(params or {}) do parts[#parts + 1] = k .. "=" .. core.url.escape(tostring(v)) end
   table.sort(parts)
-  local u = ("http://127.0.0.1:%d/%s%s"):format(self.control_port, cmd, #parts > 0 and ("?" .. table.concat(parts, "&")) or "")
+  local query = #parts > 0 and ("?" .. table.concat(parts, "&")) or ""
+  local u = ("http://127.0.0.1:%d/%s%s"):format(self.control_port, cmd, query)
   local r = self.t:perform{ url = u, timeout = 5 }
-  if r.status ~= 200 then error("faultproxy " .. cmd .. ": " .. tostring(r.status) .. " " .. tostring(r.body or r.error), 2) end
+  if r.status ~= 200 then
+    error("faultproxy " .. cmd .. ": " .. tostring(r.status) .. " " .. tostring(r.body or r.error), 2)
+  end
   return assert(core.json.decode(r.body))
 end
 
