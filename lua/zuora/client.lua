@@ -386,7 +386,16 @@ function Client:classify(req, res)
       return nil, { kind = "decode", message = "response is not valid JSON: " .. res.json_error,
         body = snippet(res.body), retryable = false }
     end
-    if res.body and res.body ~= "" then return res.body end
+    if res.body and res.body ~= "" then
+      -- A catalogue operation that answers JSON got a web page (a captive portal, a login proxy):
+      -- handing the page back as the result would only fail later, further from the cause.
+      local ct = headers["content-type"]
+      if req.op and not req.op.accept and ct and ct:lower():find("text/html", 1, true) then
+        return nil, { kind = "decode", message = "expected JSON, got " .. ct, body = snippet(res.body),
+          retryable = false }
+      end
+      return res.body
+    end
     return true
   end
   local fields = errors.parse_body(data, status)
