@@ -22,8 +22,8 @@ OPT      ?= -O2
 CFLAGS   ?= $(OPT) -g
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 ALL_CFLAGS = -std=c99 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) $(CFLAGS) \
-             $(shell $(PKG) --cflags $(LUA_PC) libcurl libssl libcrypto)
-LIBS     = $(shell $(PKG) --libs libcurl libssl libcrypto) -lm
+             $(shell $(PKG) --cflags $(LUA_PC) libcurl libssl libcrypto zlib)
+LIBS     = $(shell $(PKG) --libs libcurl libssl libcrypto zlib) -lm
 
 SRCS     := $(wildcard src/*.c)
 HDRS     := $(wildcard src/*.h)

@@ -22,6 +22,7 @@ local BODY_METHODS = { POST = true, PUT = true, PATCH = true }
 local OPTION_TYPES = {
   query = "table", headers = "table", idempotency_key = "string", zuora_version = "string",
   timeout = "number", output = "string", multipart = "table", body_file = "string",
+  on_progress = "function", -- transfer progress (docs/bulk.md)
 }
 
 local index_cache -- { groups = {...}, by_name = {[name] = group info} }, loaded on first use
@@ -82,8 +83,8 @@ local function check_options(entry, options)
   for k, v in pairs(options) do
     local want = OPTION_TYPES[k]
     if not want then
-      error(("%s: unknown option %s (known: body_file, headers, idempotency_key, multipart, output, query, "
-        .. "timeout, zuora_version)"):format(full_name(entry), tostring(k)), 4)
+      error(("%s: unknown option %s (known: body_file, headers, idempotency_key, multipart, on_progress, output, "
+        .. "query, timeout, zuora_version)"):format(full_name(entry), tostring(k)), 4)
     end
     if type(v) ~= want then
       error(("%s: option %s must be a %s, got %s"):format(full_name(entry), k, want, type(v)), 4)
