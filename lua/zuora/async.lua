@@ -65,7 +65,10 @@ end
 
 local function heap_pop(h)
   local top, n = h[1], #h
-  h[1], h[n] = h[n], nil
+  -- Two statements: in `h[1], h[n] = h[n], nil` the order of the stores is unspecified, and with
+  -- one element the item would stay in the heap.
+  h[1] = h[n]
+  h[n] = nil
   n = n - 1
   local i = 1
   while true do
@@ -236,50 +239,11 @@ function Loop:_release()
   end
 end
 
--- Waits for transfer `id` while reporting its progress about every PROGRESS_EVERY seconds through
--- fn(dl_now, dl_total, ul_now, ul_total, finished); the result lands in `finished` (nobody is
--- registered as waiting for it). A callback that raises cancels the transfer and the error goes on.
-local PROGRESS_EVERY = 0.25
-
-function Loop:_watch(id, fn)
-  local t, finished = self.t, self.finished
-  local last = { 0, nil, 0, nil }
-  while true do
-    local tick = now() + PROGRESS_EVERY
-    local pred = function() return finished[id] ~= nil or now() >= tick end
-    if self:current() then self:wait_until(pred) else self:_block_until(pred, tick) end
-    local res = finished[id]
-    local ok, err
-    if res then
-      finished[id] = nil
-      last[1] = res.bytes or last[1]
-      if res.kind == nil and last[2] == nil then last[2] = last[1] end
-      ok, err = pcall(fn, last[1], last[2], last[3], last[4], true)
-      if not ok then
-        self:_release()
-        error(err, 0)
-      end
-      return res
-    end
-    local dl, dlt, ul, ult = t:progress(id)
-    last = { dl or last[1], dlt or last[2], ul or last[3], ult or last[4] }
-    ok, err = pcall(fn, last[1], last[2], last[3], last[4], false)
-    if not ok then
-      t:cancel(id)
-      self:_release()
-      error(err, 0)
-    end
-  end
-end
-
---- Submits a core.http request and returns its result table once finished. A function in
--- `req.on_progress` is called with (dl_now, dl_total, ul_now, ul_total, finished) while the transfer
--- runs (zuora.progress turns that into the documented events).
+--- Submits a core.http request and returns its result table once finished.
 function Loop:send(req)
-  local watch = req.on_progress
   -- Fast path: a call outside any task while nothing else is going on has nobody to share the
   -- loop with, so the transport's own blocking perform drives it (fewer turns through Lua).
-  if not watch and #self.ready == 0 and self.inflight == 0 and self.sleepers[1] == nil and #self.conds == 0
+  if #self.ready == 0 and self.inflight == 0 and self.sleepers[1] == nil and #self.conds == 0
     and not self:current() and self.t:running() == 0 then
     return self.t:perform(req)
   end
@@ -290,11 +254,10 @@ function Loop:send(req)
     if not ok then error(id, 0) end -- bad arguments: the caller's mistake, raise it
     return { error = serr or "submit failed", kind = "transport", status = 0 }
   end
+  if req.on_submit then req.on_submit(id) end -- zuora.progress watches the transfer by its id
   local task = self:current()
   local res
-  if watch then
-    res = self:_watch(id, watch)
-  elseif task then
+  if task then
     self.waiting[id] = task
     res = self:_suspend()
   else

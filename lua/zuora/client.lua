@@ -530,7 +530,8 @@ function Client:send(req)
       run_hook(self.on_request, { method = req.method, url = hook_url, headers = redact.header_lines(req.headers),
         attempt = attempt, op = op, idempotency_key = req.idempotency_key })
     end
-    local res = rt:send(req)
+    local res
+    if req.on_progress then res = require("zuora.progress").send(rt, req) else res = rt:send(req) end
     local elapsed = res.time or 0
     local value, fields = self:classify(req, res)
     local headers = res.headers

@@ -112,7 +112,8 @@ function M.download(client, file_url, dest, opts)
       connect_timeout = client.connect_timeout, max_body = opts.max_bytes or M.DEFAULT_MAX_BYTES,
       on_progress = opts.on_progress and progress.transfer(opts.on_progress, shown) or nil,
     }
-    local res = client.rt:send(req)
+    local res
+    if req.on_progress then res = progress.send(client.rt, req) else res = client.rt:send(req) end
     if not res.kind and res.status >= 200 and res.status < 300 and res.output then return res end
     local err = file_error(res, shown, attempt)
     if not err.retryable or attempt > client.max_retries then return nil, err end

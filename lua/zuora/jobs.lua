@@ -91,8 +91,8 @@ function M.poll(client, spec)
     local lower = type(status) == "string" and status:lower() or nil
     local finished = lower ~= nil and (done_set[lower] or failed_set[lower]) or false
     if spec.on_progress then
-      spec.on_progress(progress.event("job", t0, { id = spec.id, status = status, polls = polls,
-        current = math.min(now() - t0, timeout), total = timeout, unit = "seconds", done = finished and true }))
+      progress.emit(spec.on_progress, "job", t0, { id = spec.id, status = status, polls = polls,
+        current = math.min(now() - t0, timeout), total = timeout, unit = "seconds", done = finished and true })
     end
     if lower and done_set[lower] then return body end
     if lower and failed_set[lower] then

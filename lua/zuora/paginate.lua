@@ -136,6 +136,11 @@ end
 
 --- The next page and its items, or nil when there are no more pages, or nil, err.
 function Pager:fetch()
+  if self.pending_err then
+    local err = self.pending_err
+    self.pending_err = nil
+    return nil, err
+  end
   if self.finished then return nil end
   local req = self.nxt or { method = self.method, path = self.path, opts = self.opts }
   local page, err = self.client:request(req.method, req.path, req.opts)
@@ -148,22 +153,20 @@ function Pager:fetch()
     self.finished = true
     return nil, ierr
   end
+  -- A page whose continuation is refused still counts: its items come first, the error next.
   local nxt, nerr = self:next_request(page)
-  if nerr then
-    self.finished = true
-    return nil, nerr
-  end
+  self.pending_err = nerr
   self.nxt = nxt
-  self.finished = nxt == nil
+  self.finished = nxt == nil or nerr ~= nil
   self.pages = self.pages + 1
   self.count = self.count + #items
   local fn = self.popts.on_progress
   if fn then
     local total = type(page) == "table" and not is_array(page) and tonumber(page.size) or nil
     local kind = self.popts.kind or "pages"
-    fn(progress.event(kind, self.t0, { current = self.count, total = total,
+    progress.emit(fn, kind, self.t0, { current = self.count, total = total,
       unit = kind == "query" and "records" or "items", pages = self.pages, items = self.count,
-      op = self.popts.name, done = self.finished }))
+      op = self.popts.name, done = self.finished })
   end
   return page, items
 end

@@ -4,11 +4,21 @@
 -- Every event has `kind` ("transfer", "pages", "query", "job", "rows"), `current` and `total`
 -- (a number, or nil when unknown) in `unit` ("bytes", "items", "records", "seconds"), `done`
 -- (true on the last event of the thing reported) and `elapsed` (seconds since it started); each kind
--- adds its own fields (docs/bulk.md lists them). A callback that raises stops what it watches:
--- the error propagates to the caller (for a transfer, the transfer is cancelled first).
+-- adds its own fields (docs/bulk.md lists them). Callbacks observe, like the client's hooks: one
+-- that raises is reported on stderr and the work goes on (a drawing bug must not abort a download
+-- of a million rows); to stop early, break out of the loop.
 local now = require("zuora.core").http.now
 
 local M = {}
+
+-- How often a running transfer's byte counts are reported.
+M.EVERY = 0.25
+
+--- Calls fn(event), reporting an error on stderr instead of raising it.
+function M.call(fn, event)
+  local ok, err = pcall(fn, event)
+  if not ok then io.stderr:write("zuora: on_progress failed: ", tostring(err), "\n") end
+end
 
 --- Checks an on_progress option: nil or a function. Raises (at `level`) otherwise.
 function M.check(fn, level)
@@ -18,34 +28,71 @@ function M.check(fn, level)
   return fn
 end
 
---- The raw transport callback (dl_now, dl_total, ul_now, ul_total, finished) -> the user's
+--- The raw transport callback (dl_now, dl_total, ul_now, ul_total, finished, ok) -> the user's
 -- callback with a "transfer" event. `u` is the URL shown (already redacted).
 function M.transfer(fn, u)
   local t0 = now()
   local last_dl, last_ul, last_dlt, last_ult = 0, 0, nil, nil
-  return function(dl, dlt, ul, ult, finished)
+  return function(dl, dlt, ul, ult, finished, ok)
     dl, ul = dl or last_dl, ul or last_ul
     dlt, ult = dlt or last_dlt, ult or last_ult
+    if finished and ok then
+      -- all of it went both ways
+      dlt = dlt or dl
+      if ult then ul = ult end
+    end
     last_dl, last_ul, last_dlt, last_ult = dl, ul, dlt, ult
-    -- While a request body is still going out the upload is what moves; then the download.
-    local up = ult ~= nil and ult > 0 and ul < ult and dl == 0
-    if finished and ult ~= nil and ult > 0 and dl == 0 then up = true end
-    fn{
+    -- An upload while the request body goes out, and at the end when more was sent than received.
+    local up = ult ~= nil and ult > 0 and (ul < ult or (finished and ult >= dl))
+    M.call(fn, {
       kind = "transfer", url = u,
       direction = up and "upload" or "download",
       received = dl, expected = dlt, sent = ul, to_send = ult,
       current = up and ul or dl, total = up and ult or dlt, unit = "bytes",
       done = finished and true or false, elapsed = now() - t0,
-    }
+    })
   end
 end
 
---- An event of `kind` with the given fields, stamped with `elapsed` since `t0`.
-function M.event(kind, t0, fields)
+--- Sends the transport request `req` through the runtime `rt` (the client's scheduler) while
+-- `req.on_progress` (a function made by M.transfer) is told the byte counts about every M.EVERY
+-- seconds, and once more when the transfer is over. A watcher task reads the counts from the
+-- transport; a runtime without them (OpenResty) gets the final report only.
+function M.send(rt, req)
+  local report = req.on_progress
+  local t = rt.t
+  local res
+  local watchable = (type(t) == "userdata" or type(t) == "table") and t.progress ~= nil
+  if not watchable then
+    res = rt:send(req)
+  else
+    local state = {}
+    req.on_submit = function(id) state.id = id end
+    -- spawned before the send, so the loop is busy and the transfer goes through submit
+    rt:spawn(function()
+      while true do
+        rt:sleep(M.EVERY)
+        if state.done then return end
+        if state.id then
+          local dl, dlt, ul, ult = t:progress(state.id)
+          if dl and not state.done then report(dl, dlt, ul, ult, false) end
+        end
+      end
+    end)
+    res = rt:send(req)
+    state.done = true
+    req.on_submit = nil
+  end
+  report(res.bytes, nil, nil, nil, true, res.kind == nil)
+  return res
+end
+
+--- Reports an event of `kind` with the given fields, stamped with `elapsed` since `t0`, to fn.
+function M.emit(fn, kind, t0, fields)
   fields.kind = kind
   fields.elapsed = now() - t0
   if fields.done == nil then fields.done = false end
-  return fields
+  M.call(fn, fields)
 end
 
 M.now = now

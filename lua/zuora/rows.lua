@@ -160,7 +160,7 @@ local function json_rows(self, src)
       if find(line, "%S") then
         local v, err = decode(line)
         if v == nil then error(decode_error("line " .. line_no .. " is not JSON: " .. err), 0) end
-        if type(v) ~= "table" then
+        if type(v) ~= "table" or getmetatable(v) == json.array_mt then
           error(decode_error("line " .. line_no .. " is not a JSON object"), 0)
         end
         return v
@@ -171,8 +171,7 @@ local function json_rows(self, src)
 end
 
 local function csv_rows(self, src, separator)
-  local ok, next_record = pcall(csv.reader, src, { separator = separator })
-  if not ok then error(next_record, 4) end
+  local next_record = csv.reader(src, { separator = separator })
   local header
   local ncol = 0
   local record_no = 0
@@ -249,8 +248,8 @@ function M.open(file, opts)
   local fn = opts.on_progress
   local t0 = progress.now()
   local function report(done)
-    fn(progress.event("rows", t0, { current = self.bytes, total = self.size, unit = "bytes", rows = self.count,
-      done = done }))
+    progress.emit(fn, "rows", t0, { current = self.bytes, total = self.size, unit = "bytes", rows = self.count,
+      done = done })
   end
   local counter = function(n)
     self.bytes = self.bytes + n
