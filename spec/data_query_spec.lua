@@ -85,7 +85,8 @@ describe("zuora.rows on local files #luajit", function()
     local text = 'id,name,amount\n1,"Acme, ""Inc""",10.10\n2,"two\nlines",\n'
     write(dir .. "/r.csv.gz", gzip(text))
     local it = assert(rows.open(dir .. "/r.csv.gz", { format = "CSV", compression = "GZIP" }))
-    assert.same({ { id = "1", name = 'Acme, "Inc"', amount = "10.10" }, { id = "2", name = "two\nlines", amount = "" } },
+    assert.same({ { id = "1", name = 'Acme, "Inc"', amount = "10.10" },
+      { id = "2", name = "two\nlines", amount = "" } },
       all_rows(it))
     assert.same({ "id", "name", "amount" }, it.columns)
   end)
@@ -217,7 +218,8 @@ describe("client:data_query", function()
   it("saves the file with output = path and returns the path", function()
     accounts()
     local dir = tmpdir()
-    local path, err, job = c:data_query(SQL, { output_format = "CSV", output = dir .. "/accounts.csv", interval = 0.01 })
+    local path, err, job = c:data_query(SQL, { output_format = "CSV", output = dir .. "/accounts.csv",
+      interval = 0.01 })
     assert.is_nil(err)
     assert.equals(dir .. "/accounts.csv", path)
     local f = assert(io.open(path, "rb"))

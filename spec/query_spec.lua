@@ -35,7 +35,8 @@ describe("ZOQL binding #luajit", function()
   end)
 
   it("raises for values with no ZOQL form and for a count mismatch", function()
-    assert.has_error(function() bind("a = ?", nil) end, "zoql: cannot bind a nil value (strings, numbers and booleans only)")
+    assert.has_error(function() bind("a = ?", nil) end,
+      "zoql: cannot bind a nil value (strings, numbers and booleans only)")
     assert.has_error(function() bind("a = ?", {}) end)
     assert.has_error(function() bind("a = ?", zuora.json.null) end)
     assert.has_error(function() bind("a = ?", 0 / 0) end)
@@ -154,10 +155,12 @@ describe("client:query", function()
 
   it("runs inside tasks without blocking others", function()
     seed(50)
-    local r = c:gather{
-      function() local n = 0 for _ in c:query{ zoql = "select Id from Account", batch_size = 7 } do n = n + 1 end return n end,
-      function() local n = 0 for _ in c:query{ zoql = "select Id from Account", batch_size = 9 } do n = n + 1 end return n end,
-    }
+    local function count(batch)
+      local n = 0
+      for _ in c:query{ zoql = "select Id from Account", batch_size = batch } do n = n + 1 end
+      return n
+    end
+    local r = c:gather{ function() return count(7) end, function() return count(9) end }
     assert.same({ 50, 50 }, { r[1][1], r[2][1] })
   end)
 end)

@@ -35,7 +35,8 @@ function M.transfer(fn, u)
   local last_dl, last_ul, last_dlt, last_ult = 0, 0, nil, nil
   return function(dl, dlt, ul, ult, finished, ok)
     dl, ul = dl or last_dl, ul or last_ul
-    dlt, ult = dlt or last_dlt, ult or last_ult
+    dlt = dlt or last_dlt
+    if last_ult and (not ult or last_ult > ult) then ult = last_ult end
     if finished and ok then
       -- all of it went both ways
       dlt = dlt or dl
@@ -52,6 +53,26 @@ function M.transfer(fn, u)
       done = finished and true or false, elapsed = now() - t0,
     })
   end
+end
+
+local function file_size(path)
+  local f = io.open(path, "rb")
+  if not f then return 0 end
+  local n = f:seek("end") or 0
+  f:close()
+  return n
+end
+
+-- The bytes of a request's payload: what an upload's total is when the transfer was too quick
+-- for the transport to be asked (libcurl's own count, when seen, also holds multipart framing).
+local function payload_size(req)
+  if type(req.body) == "string" then return #req.body end
+  if req.body_file then return file_size(req.body_file) end
+  local n = 0
+  for _, part in ipairs(req.multipart or {}) do
+    n = n + (part.data and #part.data or (part.path and file_size(part.path) or 0))
+  end
+  return n
 end
 
 --- Sends the transport request `req` through the runtime `rt` (the client's scheduler) while
@@ -83,7 +104,8 @@ function M.send(rt, req)
     state.done = true
     req.on_submit = nil
   end
-  report(res.bytes, nil, nil, nil, true, res.kind == nil)
+  local size = payload_size(req)
+  report(res.bytes, nil, nil, size > 0 and size or nil, true, res.kind == nil)
   return res
 end
 
