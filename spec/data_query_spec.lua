@@ -143,7 +143,7 @@ describe("zuora.rows on local files #luajit", function()
   end)
 end)
 
-describe("client:data_query", function()
+describe("client:data_query #luajit", function()
   local s, c
 
   lazy_setup(function() s = simh.start() end)

@@ -27,7 +27,7 @@ local function file_part(entry)
   return body:sub(head_end + 4, stop - 1)
 end
 
-describe("files and async jobs", function()
+describe("files and async jobs #luajit", function()
   local s, c, dir
 
   lazy_setup(function()

@@ -6,7 +6,7 @@ local paginate = require "zuora.paginate"
 
 local sj = simh.json
 
-describe("pagination", function()
+describe("pagination #luajit", function()
   local s, c
 
   lazy_setup(function() s = simh.start() end)

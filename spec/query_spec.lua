@@ -48,7 +48,7 @@ describe("ZOQL binding #luajit", function()
   end)
 end)
 
-describe("client:query", function()
+describe("client:query #luajit", function()
   local s, c
 
   lazy_setup(function() s = simh.start() end)

@@ -9,7 +9,7 @@
 -- quote) with the record number; a field is never dropped or altered silently.
 local M = {}
 
-local byte, find, sub, concat = string.byte, string.find, string.sub, table.concat
+local byte, find, sub, gsub, concat = string.byte, string.find, string.sub, string.gsub, table.concat
 
 local QUOTE, CR, LF = 34, 13, 10
 local CHUNK = 65536
@@ -25,7 +25,6 @@ function M.reader(read, opts)
   end
   local max_record = opts.max_record or 64 * 1024 * 1024
   local SEP = byte(sep)
-  local special = "[" .. (sep:find("%W") and "%" or "") .. sep .. "\r\n]"
   local buf, pos, eof, records = "", 1, false, 0
 
   local function fail(msg)
@@ -33,38 +32,40 @@ function M.reader(read, opts)
   end
 
   -- Parses one record starting at `pos`. Returns the fields and the position after the record,
-  -- or nil when the buffer ends before the record does (and more input may come).
+  -- or nil when the buffer ends before the record does (and more input may come). Plain searches
+  -- only (the line end once, then separators and quotes): patterns cost more per field.
   local function parse()
     local n = #buf
     local i = pos
     local fields, nf = {}, 0
+    local eol = find(buf, "\n", i, true)
     while true do
       local c = byte(buf, i)
       if c == QUOTE then
-        local parts, np = {}, 0
-        local j = i + 1
+        local j, doubled = i + 1, false
+        local q
         while true do
-          local q = find(buf, '"', j, true)
+          q = find(buf, '"', j, true)
           if not q then
             if eof then fail("unterminated quoted field") end
             return nil
           end
-          np = np + 1
-          parts[np] = sub(buf, j, q - 1)
           local nx = byte(buf, q + 1)
           if nx == QUOTE then
-            np = np + 1
-            parts[np] = '"'
+            doubled = true
             j = q + 2
           elseif nx == nil and not eof then
             return nil -- a doubled quote may straddle the chunk boundary
           else
-            i = q + 1
             break
           end
         end
+        local v = sub(buf, i + 1, q - 1)
+        if doubled then v = gsub(v, '""', '"') end
         nf = nf + 1
-        fields[nf] = concat(parts)
+        fields[nf] = v
+        i = q + 1
+        if eol and eol < i then eol = find(buf, "\n", i, true) end
         local d = byte(buf, i)
         if d == SEP then
           i = i + 1
@@ -82,26 +83,25 @@ function M.reader(read, opts)
           fail("unexpected character after a closing quote")
         end
       else
-        -- Unquoted: up to the next separator or line end. A quote inside is kept as it is.
-        local s = find(buf, special, i)
-        if not s then
-          if not eof then return nil end
+        -- Unquoted: up to the next separator on this line, or the line's end.
+        local s = find(buf, sep, i, true)
+        if s and (not eol or s < eol) then
           nf = nf + 1
-          fields[nf] = sub(buf, i)
-          return fields, n + 1
-        end
-        nf = nf + 1
-        fields[nf] = sub(buf, i, s - 1)
-        local d = byte(buf, s)
-        if d == SEP then
+          fields[nf] = sub(buf, i, s - 1)
           i = s + 1
-        elseif d == LF then
-          return fields, s + 1
-        else -- CR
-          local nx = byte(buf, s + 1)
-          if nx == LF then return fields, s + 2 end
-          if nx == nil and not eof then return nil end
-          return fields, s + 1
+        elseif eol then
+          local e = eol - 1
+          if e >= i and byte(buf, e) == CR then e = e - 1 end
+          nf = nf + 1
+          fields[nf] = sub(buf, i, e)
+          return fields, eol + 1
+        else
+          if not eof then return nil end
+          local e = n
+          if e >= i and byte(buf, e) == CR then e = e - 1 end
+          nf = nf + 1
+          fields[nf] = sub(buf, i, e)
+          return fields, n + 1
         end
       end
       if i > n then -- the line ended right after a separator
