@@ -579,7 +579,8 @@ end
 --- Calls any endpoint: `client:request("GET", "/v1/accounts/{key}", {path = {key = "A1"}})`.
 -- opts: path, query, body (table -> JSON, or a string with content_type), headers,
 -- idempotency_key, zuora_version, track_id, timeout, output (stream a 2xx body to this file and
--- return the path), raw (return the body undecoded), multipart, body_file.
+-- return the path), raw (return the body undecoded), multipart, body_file, on_progress (transfer
+-- progress events, docs/bulk.md).
 -- Returns result, nil, meta ({status, headers, request_id, attempts, elapsed}) or nil, err.
 function Client:request(method, path, opts)
   local req = self:prepare(method, path, opts, 2)

@@ -30,6 +30,8 @@ local PAGING_OPTIONS = { limit = "number", items = "string", on_progress = "func
 -- Options that carry over from the first request to the ones that fetch further pages.
 local CARRIED = { "headers", "zuora_version", "track_id", "timeout", "op" }
 
+local QUERY_MORE = { group = "actions", name = "query_more", method = "POST", path = "/v1/action/queryMore" }
+
 local function is_array(v)
   return type(v) == "table" and (getmetatable(v) == array_mt or (v[1] ~= nil and next(v, #v) == nil))
 end
@@ -129,6 +131,7 @@ function Pager:next_request(page)
     -- (no loop check here: a locator may legitimately name the same server-side cursor each time)
     local o = carry(self.opts)
     o.body = { queryLocator = loc }
+    o.op = QUERY_MORE
     return { method = "POST", path = "/v1/action/queryMore", opts = o }
   end
   return nil
