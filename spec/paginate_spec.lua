@@ -214,6 +214,23 @@ describe("pagination #luajit", function()
       assert.has_error(function() c.payments.list:all(nil, { limit = -1 }) end)
     end)
 
+    it("takes path parameters first and paging options in the options slot", function()
+      local acct = s:account()
+      for i = 1, 7 do
+        assert(c.subscriptions.create{ accountKey = acct.accountNumber, contractEffectiveDate = "2024-01-01",
+          termType = "EVERGREEN", notes = "sub " .. i,
+          subscribeToRatePlans = { { productRatePlanId = "8ad00000000000000000000000000201" } } })
+      end
+      -- paging options belong to each/pages/all; the plain call refuses them
+      assert.has_error(function() c.subscriptions.list_by_account_key(acct.accountNumber, nil, { limit = 3 }) end)
+      local notes = {}
+      local got = assert(c.subscriptions.list_by_account_key:all(acct.accountNumber, { pageSize = 3 },
+        { items = "subscriptions", limit = 7 }))
+      for i, sub in ipairs(got) do notes[i] = sub.notes end
+      assert.same({ "sub 1", "sub 2", "sub 3", "sub 4", "sub 5", "sub 6", "sub 7" }, notes)
+      assert.equals(3, #log("/v1/subscriptions/accounts/" .. acct.accountNumber))
+    end)
+
     it("pages any request with paginate.each_request", function()
       local acct = payments(0)
       for i = 1, 11 do
