@@ -3,6 +3,8 @@
 -- zuora-sim. Each case runs in a fresh child process, so its VmHWM (peak resident set, from
 -- /proc/self/status) is its own. Peers measured in the same run:
 --   * idle: the interpreter with zuora loaded and a client made (the RSS floor);
+--   * curl download: the result file fetched by the curl command line (the download's peer; the
+--     simulator generating the file is the bottleneck of both);
 --   * lines+cjson: the same result file saved with output = path, then io.lines + cjson.decode (the
 --     leanest hand-written loop: the lower bound for decoding JSON lines in Lua);
 --   * slurp: the saved file read whole, then split and decoded (what not streaming costs);
@@ -62,6 +64,20 @@ local function saved_file(url)
   local t0 = now()
   assert(c:data_query(SYNTHETIC, { output_format = "JSON", output = path, interval = 0.05 }))
   return path, now() - t0
+end
+
+-- The download alone by the curl command line (the setup column is the peer of dq-json's).
+children["curl download"] = function(url)
+  local c = client(url)
+  local job = assert(c:request("POST", "/query/jobs", { body = { query = SYNTHETIC, outputFormat = "JSON",
+    compression = "NONE" } })).data
+  while job.queryStatus ~= "completed" do
+    c:sleep(0.05)
+    job = assert(c:request("GET", "/query/jobs/{id}", { path = { id = job.id } })).data
+  end
+  local t0 = now()
+  assert(os.execute("curl -s -S -o /dev/null '" .. job.dataFile .. "'"))
+  return 0, 0, now() - t0
 end
 
 children["lines+cjson"] = function(url)
@@ -139,8 +155,8 @@ local ok, err = pcall(function()
   s:config{ job_polls = 1 }
   io.stderr:write(("seeded %d accounts in %.1f s\n"):format(RECORDS, now() - t0))
 
-  local order = { "idle", "dq-json", "lines+cjson", "slurp", "dq-json-gzip", "dq-csv", "dq-csv-gzip", "zoql",
-    "manual zoql" }
+  local order = { "idle", "curl download", "dq-json", "lines+cjson", "slurp", "dq-json-gzip", "dq-csv",
+    "dq-csv-gzip", "zoql", "manual zoql" }
   local wanted = {}
   for name in (os.getenv("CASES") or ""):gmatch("[^,]+") do wanted[name:match("^%s*(.-)%s*$")] = true end
   local cases = {}

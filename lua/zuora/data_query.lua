@@ -158,7 +158,8 @@ function M.run(client, sql, opts)
     final = job
   else
     local polled, perr = jobs.poll(client, {
-      id = id, timeout = timeout, interval = opts.interval or 0.5, max_interval = opts.max_interval or 10,
+      id = id, timeout = math.max(deadline - progress.now(), 0.001), interval = opts.interval or 0.5,
+      max_interval = opts.max_interval or 10,
       on_progress = opts.on_progress, done = TERMINAL, failed = {},
       fetch = function()
         local r, e = client:request("GET", "/query/jobs/{job-id}", { path = { ["job-id"] = id },
@@ -178,7 +179,9 @@ function M.run(client, sql, opts)
   job = final
   status = tostring(job.queryStatus):lower()
   if status ~= "completed" then
-    return nil, errors.new{ kind = "api", retryable = false, job = job, code = job.errorCode,
+    local code = job.errorCode
+    if type(code) ~= "string" and type(code) ~= "number" then code = nil end
+    return nil, errors.new{ kind = "api", retryable = false, job = job, code = code,
       message = ("data query %s %s: %s"):format(id, tostring(job.queryStatus),
         type(job.errorMessage) == "string" and job.errorMessage or "no reason given") }
   end

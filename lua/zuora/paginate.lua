@@ -165,8 +165,9 @@ function Pager:fetch()
   self.count = self.count + #items
   local fn = self.popts.on_progress
   if fn then
-    local total = type(page) == "table" and not is_array(page) and tonumber(page.size) or nil
     local kind = self.popts.kind or "pages"
+    -- an Actions query's `size` is its total; a v1 page's fields say nothing reliable about one
+    local total = kind == "query" and type(page) == "table" and tonumber(page.size) or nil
     progress.emit(fn, kind, self.t0, { current = self.count, total = total,
       unit = kind == "query" and "records" or "items", pages = self.pages, items = self.count,
       op = self.popts.name, done = self.finished })
