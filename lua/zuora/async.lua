@@ -65,8 +65,8 @@ end
 
 local function heap_pop(h)
   local top, n = h[1], #h
-  -- Two statements: in `h[1], h[n] = h[n], nil` the order of the stores is unspecified, and with
-  -- one element the item would stay in the heap.
+  -- two statements: in `h[1], h[n] = h[n], nil` the order of the stores is undefined, and with
+  -- one element Lua stores nil first, leaving the popped sleeper in place for ever
   h[1] = h[n]
   h[n] = nil
   n = n - 1

@@ -21,20 +21,32 @@ local BODY_METHODS = { POST = true, PUT = true, PATCH = true }
 -- `idempotencyKey` silently ignored could send a payment twice), so unknown keys raise.
 local OPTION_TYPES = {
   query = "table", headers = "table", idempotency_key = "string", zuora_version = "string",
-  timeout = "number", output = "string", multipart = "table", body_file = "string",
-  on_progress = "function", -- transfer progress (docs/bulk.md)
+  track_id = "string", timeout = "number", output = "string", raw = "boolean", multipart = "table",
+  body_file = "string", on_progress = "function", -- on_progress: transfer progress (docs/bulk.md)
 }
+local OPTION_NAMES = {}
+for k in pairs(OPTION_TYPES) do OPTION_NAMES[#OPTION_NAMES + 1] = k end
+table.sort(OPTION_NAMES)
+OPTION_NAMES = table.concat(OPTION_NAMES, ", ")
 
-local index_cache -- { groups = {...}, by_name = {[name] = group info} }, loaded on first use
+local FORM = "application/x-www-form-urlencoded"
+local MULTIPART = "multipart/form-data"
 
-local function catalog_index()
-  if not index_cache then
-    local cat = require "zuora.catalog"
+-- Per catalogue module ("zuora.catalog" for Billing, "zuora.catalog.revenue" for Revenue):
+-- { groups = {...}, by_name = {[name] = group info} }, loaded on first use.
+local index_cache = {}
+
+local function catalog_index(module)
+  module = module or "zuora.catalog"
+  local idx = index_cache[module]
+  if not idx then
+    local cat = require(module)
     local by_name = {}
     for _, g in ipairs(cat.groups) do by_name[g.name] = g end
-    index_cache = { groups = cat.groups, by_name = by_name, version = cat.version }
+    idx = { groups = cat.groups, by_name = by_name, version = cat.version }
+    index_cache[module] = idx
   end
-  return index_cache
+  return idx
 end
 
 -- Group tables hold only their operations as fields; what else a group knows lives here, keyed
@@ -83,8 +95,7 @@ local function check_options(entry, options)
   for k, v in pairs(options) do
     local want = OPTION_TYPES[k]
     if not want then
-      error(("%s: unknown option %s (known: body_file, headers, idempotency_key, multipart, on_progress, output, "
-        .. "query, timeout, zuora_version)"):format(full_name(entry), tostring(k)), 4)
+      error(("%s: unknown option %s (known: %s)"):format(full_name(entry), tostring(k), OPTION_NAMES), 4)
     end
     if type(v) ~= want then
       error(("%s: option %s must be a %s, got %s"):format(full_name(entry), k, want, type(v)), 4)
@@ -103,6 +114,52 @@ local function merge_query(entry, a, b)
     q[k] = v
   end
   return q
+end
+
+local function has_header(headers, lname)
+  for k in pairs(headers or {}) do
+    if type(k) == "string" and k:lower() == lname then return true end
+  end
+  return false
+end
+
+--- One multipart form field from a params value: text as is, other values as JSON text.
+local function form_field(entry, name, v)
+  if type(name) ~= "string" then
+    error(("%s: multipart field names must be strings, got %s"):format(full_name(entry), type(name)), 5)
+  end
+  if type(v) == "string" then return { name = name, data = v } end
+  if type(v) == "boolean" then return { name = name, data = tostring(v) } end
+  local text, err = require("zuora.core").json.encode(v)
+  if not text then error(("%s: multipart field %s: %s"):format(full_name(entry), name, err), 5) end
+  return { name = name, data = text }
+end
+
+--- Operations whose body is not JSON (the catalogue's `content`) send `params` the way the API takes
+--- it: a form-encoded string for application/x-www-form-urlencoded, form fields (before the parts of
+--- options.multipart) for multipart/form-data, a string as it is for anything else (text/csv).
+local function shape_body(entry, content, opts)
+  local params = opts.body
+  if content == FORM then
+    if type(params) == "table" then
+      opts.body = require("zuora.core").url.encode_query(params)
+      opts.content_type = FORM
+    end
+  elseif content == MULTIPART then
+    if type(params) == "table" then
+      local names, parts = {}, {}
+      for k in pairs(params) do names[#names + 1] = k end
+      table.sort(names, function(a, b) return tostring(a) < tostring(b) end)
+      for i, k in ipairs(names) do parts[i] = form_field(entry, k, params[k]) end
+      for _, part in ipairs(opts.multipart or {}) do parts[#parts + 1] = part end
+      opts.body, opts.multipart = nil, parts
+    end
+  elseif type(params) == "string" then
+    opts.content_type = content
+  elseif params ~= nil then
+    error(("%s: the body is %s: give it as a string, or a file with options.body_file"):format(
+      full_name(entry), content), 4)
+  end
 end
 
 --- Checks the arguments and builds the opts table of client:request. Raises on mistakes.
@@ -129,10 +186,14 @@ local function request_opts(op, ...)
   local params, options = select(np + 1, ...)
   local opts = { path = path, op = entry }
   local body = BODY_METHODS[entry.method]
+  local content = body and entry.content
   if params ~= nil then
-    if type(params) ~= "table" then
-      error(("%s: argument %d (%s) must be a table, got %s; expected %s"):format(full_name(entry), np + 1,
-        body and "body" or "query", type(params), signature(entry)), 3)
+    -- An operation whose body is a document of its own type (text/csv) takes it as a string.
+    local raw_body = content and content ~= FORM and content ~= MULTIPART and type(params) == "string"
+    if type(params) ~= "table" and not raw_body then
+      error(("%s: argument %d (%s) must be a table%s, got %s; expected %s"):format(full_name(entry), np + 1,
+        body and "body" or "query", content and content ~= FORM and content ~= MULTIPART
+          and (" or a string (" .. content .. ")") or "", type(params), signature(entry)), 3)
     end
     if body then opts.body = params else opts.query = params end
   end
@@ -149,6 +210,16 @@ local function request_opts(op, ...)
         opts[k] = v
       end
     end
+  end
+  if content then shape_body(entry, content, opts) end
+  if entry.accept and not has_header(opts.headers, "accept") then
+    -- An operation that answers something other than JSON (XML) asks for what it answers.
+    local headers = { Accept = entry.accept }
+    for k, v in pairs(opts.headers or {}) do headers[k] = v end
+    opts.headers = headers
+  end
+  if opts.body_file and not has_header(opts.headers, "content-type") then
+    opts.content_type = (content and content ~= MULTIPART) and content or "application/json"
   end
   return opts
 end
@@ -244,14 +315,15 @@ end
 
 --- The group `name` bound to `client`: a table whose fields are the group's operation objects.
 -- Returns nil if the catalogue has no such group. The same client and name give the same table.
--- The cache lives in the client itself, so it goes away with the client.
-function M.group(client, name)
+-- The cache lives in the client itself, so it goes away with the client. `catalog` names another
+-- catalogue module (default "zuora.catalog"; a revenue client passes "zuora.catalog.revenue").
+function M.group(client, name, catalog)
   if client == nil then error("operations.group: client expected", 2) end
   if type(name) ~= "string" then return nil end
   local cache = cache_of(client)
   local group = cache[name]
   if group then return group end
-  local gi = catalog_index().by_name[name]
+  local gi = catalog_index(catalog).by_name[name]
   if not gi then return nil end
   local entries = require(gi.module)
   group = {}
@@ -262,21 +334,21 @@ function M.group(client, name)
   return group
 end
 
---- The names of every group, in reference order.
-function M.groups()
+--- The names of every group, in reference order (of `catalog`, default "zuora.catalog").
+function M.groups(catalog)
   local out = {}
-  for i, g in ipairs(catalog_index().groups) do out[i] = g.name end
+  for i, g in ipairs(catalog_index(catalog).groups) do out[i] = g.name end
   return out
 end
 
 --- True if `name` is a catalogue group (without loading the group).
-function M.is_group(name)
-  return type(name) == "string" and catalog_index().by_name[name] ~= nil
+function M.is_group(name, catalog)
+  return type(name) == "string" and catalog_index(catalog).by_name[name] ~= nil
 end
 
 --- The catalogue entry of `group.name`, or nil.
-function M.entry(group, name)
-  local gi = catalog_index().by_name[group]
+function M.entry(group, name, catalog)
+  local gi = catalog_index(catalog).by_name[group]
   if not gi then return nil end
   for _, entry in ipairs(require(gi.module)) do
     if entry.name == name then return entry end
@@ -286,9 +358,9 @@ end
 
 --- Every catalogue operation as `{group, name, method, path, title}`, in reference order (a fresh
 -- array each call; loads every group). `zuora.operations()` returns this.
-function M.list()
+function M.list(catalog)
   local out = {}
-  for _, g in ipairs(catalog_index().groups) do
+  for _, g in ipairs(catalog_index(catalog).groups) do
     for _, e in ipairs(require(g.module)) do
       out[#out + 1] = { group = g.name, name = e.name, method = e.method, path = e.path, title = e.title }
     end
