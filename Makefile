@@ -22,8 +22,8 @@ OPT      ?= -O2
 CFLAGS   ?= $(OPT) -g
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 ALL_CFLAGS = -std=c99 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) $(CFLAGS) \
-             $(shell $(PKG) --cflags $(LUA_PC) libcurl libssl libcrypto)
-LIBS     = $(shell $(PKG) --libs libcurl libssl libcrypto) -lm
+             $(shell $(PKG) --cflags $(LUA_PC) libcurl libssl libcrypto zlib)
+LIBS     = $(shell $(PKG) --libs libcurl libssl libcrypto zlib) -lm
 
 SRCS     := $(wildcard src/*.c)
 HDRS     := $(wildcard src/*.h)
@@ -50,7 +50,7 @@ PREFIX      ?= /usr/local
 LUA_LMOD    ?= $(PREFIX)/share/lua/$(LUA_ABI)
 LUA_CMOD    ?= $(PREFIX)/lib/lua/$(LUA_ABI)
 
-.PHONY: all build test test-luajit test-asan lint install uninstall deps demo bench fuzz fuzz-json soak docs catalog clean check-deps
+.PHONY: all build test test-luajit test-asan lint install uninstall deps demo bench fuzz fuzz-json fuzz-inflate soak docs catalog clean check-deps
 
 all: build
 build: $(CORE)
@@ -171,4 +171,17 @@ fuzz-json: check-deps $(FUZZ_DIR)/json_decode
 	$(FUZZ_DIR)/json_decode -max_total_time=$(FUZZ_SECONDS) -dict=fuzz/json.dict -max_len=8192 \
 	  -artifact_prefix=fuzz/corpus/json/ $(FUZZ_DIR)/corpus/json fuzz/corpus/json
 
-fuzz: fuzz-json
+# core.inflate's streaming decompressor: whole vs chunked runs must agree (fuzz/inflate.c).
+INFLATE_FUZZ_SRCS := fuzz/inflate.c src/inflate.c
+
+$(FUZZ_DIR)/inflate: $(INFLATE_FUZZ_SRCS) $(HDRS)
+	mkdir -p $(FUZZ_DIR)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(shell $(PKG) --cflags lua5.4) $(INFLATE_FUZZ_SRCS) -o $@ \
+	  $(shell $(PKG) --libs lua5.4 zlib) -lm
+
+fuzz-inflate: check-deps $(FUZZ_DIR)/inflate
+	mkdir -p $(FUZZ_DIR)/corpus/inflate
+	$(FUZZ_DIR)/inflate -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
+	  -artifact_prefix=fuzz/corpus/inflate/ $(FUZZ_DIR)/corpus/inflate fuzz/corpus/inflate
+
+fuzz: fuzz-json fuzz-inflate

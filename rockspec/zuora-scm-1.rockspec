@@ -18,16 +18,17 @@ dependencies = {
 external_dependencies = {
   CURL = { header = "curl/curl.h" },
   OPENSSL = { header = "openssl/evp.h" },
+  ZLIB = { header = "zlib.h" },
 }
 build = {
   type = "builtin",
   modules = {
     ["zuora.core"] = {
-      sources = { "src/auth.c", "src/core.c", "src/crypto.c", "src/http.c", "src/http_submit.c", "src/http_xfer.c", "src/json.c", "src/json_decode.c", "src/json_encode.c", "src/json_number.c", "src/url.c" },
+      sources = { "src/auth.c", "src/core.c", "src/crypto.c", "src/http.c", "src/http_submit.c", "src/http_xfer.c", "src/inflate.c", "src/json.c", "src/json_decode.c", "src/json_encode.c", "src/json_number.c", "src/url.c" },
       defines = { "_GNU_SOURCE" },
-      libraries = { "curl", "ssl", "crypto" },
-      incdirs = { "$(CURL_INCDIR)", "$(OPENSSL_INCDIR)" },
-      libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)" },
+      libraries = { "curl", "ssl", "crypto", "z" },
+      incdirs = { "$(CURL_INCDIR)", "$(OPENSSL_INCDIR)", "$(ZLIB_INCDIR)" },
+      libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)", "$(ZLIB_LIBDIR)" },
     },
     ["zuora.async"] = "lua/zuora/async.lua",
     ["zuora.catalog.accounting_codes"] = "lua/zuora/catalog/accounting_codes.lua",
@@ -138,11 +139,18 @@ build = {
     ["zuora.catalog.workflows"] = "lua/zuora/catalog/workflows.lua",
     ["zuora.catalog.zuora_revenue_integration"] = "lua/zuora/catalog/zuora_revenue_integration.lua",
     ["zuora.client"] = "lua/zuora/client.lua",
+    ["zuora.csv"] = "lua/zuora/csv.lua",
+    ["zuora.data_query"] = "lua/zuora/data_query.lua",
     ["zuora.environments"] = "lua/zuora/environments.lua",
     ["zuora.errors"] = "lua/zuora/errors.lua",
+    ["zuora.files"] = "lua/zuora/files.lua",
     ["zuora"] = "lua/zuora/init.lua",
+    ["zuora.jobs"] = "lua/zuora/jobs.lua",
     ["zuora.operations"] = "lua/zuora/operations.lua",
     ["zuora.options"] = "lua/zuora/options.lua",
+    ["zuora.paginate"] = "lua/zuora/paginate.lua",
+    ["zuora.progress"] = "lua/zuora/progress.lua",
+    ["zuora.query"] = "lua/zuora/query.lua",
     ["zuora.redact"] = "lua/zuora/redact.lua",
     ["zuora.revenue.client"] = "lua/zuora/revenue/client.lua",
     ["zuora.revenue.csv"] = "lua/zuora/revenue/csv.lua",
@@ -151,6 +159,7 @@ build = {
     ["zuora.revenue"] = "lua/zuora/revenue/init.lua",
     ["zuora.revenue.options"] = "lua/zuora/revenue/options.lua",
     ["zuora.revenue.upload"] = "lua/zuora/revenue/upload.lua",
+    ["zuora.rows"] = "lua/zuora/rows.lua",
   },
   install = {
     bin = { ["zuora-sim"] = "bin/zuora-sim" },

@@ -29,6 +29,48 @@ function M.publish(name, content, content_type)
     state.settings.files_url, key, name, ttl, sig)
 end
 
+--- Like publish, for a file generated while it is served (sim/synthetic.lua): `spec` is
+-- {rows, format, sep, compression} ("NONE" or "GZIP"; "ZIP" is not generated).
+function M.publish_generated(name, spec)
+  if spec.compression == "GZIP" then name = name .. ".gz" end
+  local url = M.publish(name, nil, "application/octet-stream")
+  local key = url:match("/results/(%x+)/")
+  state.data.files[key].generate = spec
+  return url
+end
+
+-- Streams a generated file: fixed Content-Length when uncompressed, chunked when gzipped.
+local function serve_generated(file, method)
+  local synthetic = require "sim.synthetic"
+  local spec = file.generate
+  ngx.header["Content-Type"] = file.content_type
+  local gz
+  if spec.compression == "GZIP" then
+    gz = require("sim.zlib").gzip_stream(1)
+  else
+    ngx.header["Content-Length"] = synthetic.length(spec)
+  end
+  if method == "HEAD" then return end
+  local pending, size = {}, 0
+  local function flush(force)
+    if size == 0 or (size < 262144 and not force) then return end
+    local out = table.concat(pending)
+    pending, size = {}, 0
+    if gz then out = gz:write(out) end
+    if out ~= "" then
+      ngx.print(out)
+      ngx.flush(true) -- wait until it is sent, so memory stays at one chunk
+    end
+  end
+  synthetic.generate(spec, function(text)
+    pending[#pending + 1] = text
+    size = size + #text
+    flush(false)
+  end)
+  flush(true)
+  if gz then ngx.print(gz:finish()) end
+end
+
 function M.serve()
   local request_id = string.format("%016X", math.random(0, 2 ^ 52))
   ngx.header["x-amz-request-id"] = request_id
@@ -74,6 +116,7 @@ function M.serve()
     return
   end
   entry.status = 200
+  if file.generate then return serve_generated(file, req.method) end
   ngx.header["Content-Type"] = file.content_type
   ngx.header["Content-Length"] = #file.content
   if req.method == "GET" then ngx.print(file.content) end

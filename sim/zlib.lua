@@ -70,6 +70,33 @@ end
 --- gzip-compresses bytes.
 function M.gzip(data) return deflate_with(data, 31) end
 
+--- A streaming gzip compressor for bodies produced piece by piece: `d:write(data)` returns the
+-- compressed bytes ready so far ("" is possible), `d:finish()` the rest; memory stays at one chunk.
+function M.gzip_stream(level)
+  local s = ffi.gc(ffi.new("z_stream"), function(st) z.deflateEnd(st) end)
+  if z.deflateInit2_(s, level or 6, 8, 31, 8, 0, z.zlibVersion(), ffi.sizeof(s)) ~= Z_OK then
+    return nil, "deflateInit failed"
+  end
+  local buf = ffi.new("unsigned char[?]", CHUNK)
+  local function pump(input, flush)
+    local out = {}
+    s.next_in, s.avail_in = input, #input
+    while true do
+      s.next_out, s.avail_out = buf, CHUNK
+      local rc = z.deflate(s, flush)
+      out[#out + 1] = ffi.string(buf, CHUNK - s.avail_out)
+      if rc == Z_STREAM_END then break end
+      if rc ~= Z_OK and rc ~= -5 then error("deflate failed: " .. rc) end -- -5: Z_BUF_ERROR, no progress
+      if flush == Z_NO_FLUSH and s.avail_in == 0 and s.avail_out ~= 0 then break end
+    end
+    return table.concat(out)
+  end
+  return {
+    write = function(_, data) return pump(data, Z_NO_FLUSH) end,
+    finish = function() return pump("", Z_FINISH) end,
+  }
+end
+
 function M.crc32(data) return tonumber(z.crc32(0, data, #data)) end
 
 local function le16(n) return string.char(n % 256, math.floor(n / 256) % 256) end

@@ -7,6 +7,7 @@ static const struct { const char *name; lua_CFunction open; } modules[] = {
   {"auth", zz_open_auth},
   {"crypto", zz_open_crypto},
   {"url", zz_open_url},
+  {"inflate", zz_open_inflate},
 };
 
 int luaopen_zuora_core(lua_State *L) {

@@ -8,7 +8,7 @@ PACKAGES="
 gcc make pkg-config ca-certificates curl openssl
 lua5.4 liblua5.4-dev
 luajit2 libluajit2-5.1-dev
-libcurl4-openssl-dev libssl-dev
+libcurl4-openssl-dev libssl-dev zlib1g-dev
 lua-cjson lua-dkjson lua-busted lua-check lua-argparse lua-readline
 nginx libnginx-mod-http-lua lua-resty-core
 clang libclang-rt-14-dev cppcheck valgrind

@@ -254,6 +254,7 @@ function Loop:send(req)
     if not ok then error(id, 0) end -- bad arguments: the caller's mistake, raise it
     return { error = serr or "submit failed", kind = "transport", status = 0 }
   end
+  if req.on_submit then req.on_submit(id) end -- zuora.progress watches the transfer by its id
   local task = self:current()
   local res
   if task then

@@ -326,6 +326,12 @@ function Client:prepare(method, path, opts, level)
   add_headers(lines, opts.headers, level)
   req.headers = lines
   req.op = opts.op
+  if opts.on_progress ~= nil then
+    -- transfer progress (docs/bulk.md): the scheduler reports byte counts while the transfer runs
+    local progress = require "zuora.progress"
+    progress.check(opts.on_progress, level)
+    req.on_progress = progress.transfer(opts.on_progress, self:redacted_url(req.url))
+  end
   return req
 end
 
@@ -612,7 +618,8 @@ function Client:send(req)
       run_hook(self.on_request, { method = req.method, url = hook_url, headers = redact.header_lines(req.headers),
         attempt = attempt, op = op, idempotency_key = req.idempotency_key })
     end
-    local res = rt:send(req)
+    local res
+    if req.on_progress then res = require("zuora.progress").send(rt, req) else res = rt:send(req) end
     local resent = res.sends and res.sends > 1 -- libcurl repeated it on a new connection
     sends = sends + (res.sends or 1)
     if res.status and res.status >= 300 and res.status < 400 and not res.kind then
@@ -675,7 +682,8 @@ end
 --- Calls any endpoint: `client:request("GET", "/v1/accounts/{key}", {path = {key = "A1"}})`.
 -- opts: path, query, body (table -> JSON, or a string with content_type), headers,
 -- idempotency_key, zuora_version, track_id, timeout, output (stream a 2xx body to this file and
--- return the path), raw (return the body undecoded), multipart, body_file (with content_type).
+-- return the path), raw (return the body undecoded), multipart, body_file (with content_type),
+-- on_progress (transfer progress events, docs/bulk.md).
 -- Returns result, nil, meta ({status, headers, request_id, attempts, elapsed}) or nil, err.
 function Client:request(method, path, opts)
   local req = self:prepare(method, path, opts, 2)
@@ -711,6 +719,34 @@ end
 --- Waits for every task and transfer to finish.
 function Client:run()
   return self.rt:run()
+end
+
+------------------------------------------------------------------------------------------------
+-- Bulk reads and async work (the logic lives in zuora.query, zuora.data_query, zuora.jobs and
+-- zuora.files; docs/bulk.md).
+
+--- Iterates the records of a ZOQL query (query, then queryMore until done); `?` placeholders are
+-- bound from the extra arguments. Raises a zuora.Error when a batch fails.
+function Client:query(zoql, ...)
+  return require("zuora.query").pager(self, 2, zoql, ...):each()
+end
+
+--- Runs a Data Query job to completion and returns an iterator over its rows (or, with
+-- opts.output, the path of the saved file), nil, job; or nil, err.
+function Client:data_query(sql, opts)
+  return require("zuora.data_query").run(self, sql, opts)
+end
+
+--- Waits for an async job (an id for /v1/async-jobs/{id}, or a status path); returns its final
+-- reply or nil, err.
+function Client:wait_job(target, opts)
+  return require("zuora.jobs").wait(self, target, opts)
+end
+
+--- Uploads a usage CSV file (multipart, streamed from disk); with opts.wait, also waits for the
+-- import to finish. Returns the reply (or the final import status) or nil, err.
+function Client:upload_usage(path, opts)
+  return require("zuora.files").upload_usage(self, path, opts)
 end
 
 --- Releases the transport (connections, handles). The client is unusable afterwards.

@@ -36,7 +36,26 @@ local function delimited(columns, rows, sep)
   return table.concat(lines, "\n") .. "\n"
 end
 
+-- `SELECT * FROM sim_synthetic LIMIT n`: a generated result for benchmarks (sim/synthetic.lua).
+local function execute_synthetic(job, n)
+  local synthetic = require "sim.synthetic"
+  if n > synthetic.MAX_ROWS or job.compression == "ZIP" then
+    job.queryStatus, job.errorCode = "failed", "QUERY_ERROR"
+    job.errorMessage = "sim_synthetic: at most " .. synthetic.MAX_ROWS .. " rows, compression NONE or GZIP"
+    return
+  end
+  local ext = ({ JSON = "json", CSV = "csv", TSV = "tsv", DSV = "dsv" })[job.outputFormat]
+  local sep = ({ CSV = ",", TSV = "\t" })[job.outputFormat] or job.columnSeparator
+  job.dataFile = require("sim.files").publish_generated(job.id .. "." .. ext,
+    { rows = n, format = job.outputFormat, sep = sep, compression = job.compression })
+  job.outputRows = n
+  job.queryStatus = "completed"
+  job.processingTime = 1
+end
+
 local function execute(job)
+  local synthetic_rows = require("sim.synthetic").rows_of(job.query)
+  if synthetic_rows then return execute_synthetic(job, synthetic_rows) end
   local q, err = zoql.parse(job.query, "sql")
   if not q then
     job.queryStatus, job.errorCode, job.errorMessage = "failed", "QUERY_SYNTAX_ERROR", err
