@@ -88,12 +88,14 @@ end
 -- A body source: { length = n, pieces = { string | { path = p } } } or nil, message.
 local function body_source(req, body)
   local n = 0
-  if req.body_file ~= nil and req.multipart ~= nil or (body ~= nil and (req.body_file ~= nil or req.multipart ~= nil)) then
+  local given = (body ~= nil and 1 or 0) + (req.body_file ~= nil and 1 or 0) + (req.multipart ~= nil and 1 or 0)
+  if given > 1 then
     error("give at most one of body, body_file and multipart", 3)
   end
   if body ~= nil then
     if type(body) ~= "string" then error("body must be a string", 3) end
-    return { length = #body, pieces = { body } }
+    -- libcurl's default type for a body given as a string (callers normally set their own)
+    return { length = #body, pieces = { body }, content_type = "application/x-www-form-urlencoded" }
   end
   if req.body_file ~= nil then
     if type(req.body_file) ~= "string" then error("body_file must be a path", 3) end
@@ -595,12 +597,13 @@ function M.request(req, opts, headers, body)
 
   local head = { method, " ", target, " HTTP/1.1\r\n" }
   local function add(name, lname, value)
-    if not names[lname] then head[#head + 1] = name .. ": " .. value .. "\r\n" end
+    if value and not names[lname] then head[#head + 1] = name .. ": " .. value .. "\r\n" end
   end
   add("Host", "host", host_header)
   add("Accept-Encoding", "accept-encoding", "gzip")
   if source then
-    if source.content_type then add("Content-Type", "content-type", source.content_type) end
+    -- libcurl's default for a request body given as a string; multipart names its boundary
+    add("Content-Type", "content-type", source.content_type)
     head[#head + 1] = "Content-Length: " .. source.length .. "\r\n"
   elseif method == "POST" or method == "PUT" or method == "PATCH" then
     head[#head + 1] = "Content-Length: 0\r\n"
