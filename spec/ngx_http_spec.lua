@@ -318,8 +318,10 @@ describe("zuora.ngx.http (cosocket client)", function()
       assert.is_string(boundary)
       local body = r.data.body
       assert.equals(tostring(#body), r.data.headers["content-length"])
-      assert.truthy(body:find('Content-Disposition: form-data; name="meta"\r\nContent-Type: application/json\r\n\r\n{"x":1}\r\n', 1, true))
-      assert.truthy(body:find('name="file"; filename="usage.csv"\r\nContent-Type: text/csv\r\n\r\nACCOUNT_ID,UOM,QTY\nA1,Call,3\n\r\n', 1, true))
+      assert.truthy(body:find('Content-Disposition: form-data; name="meta"\r\n'
+        .. 'Content-Type: application/json\r\n\r\n{"x":1}\r\n', 1, true))
+      assert.truthy(body:find('name="file"; filename="usage.csv"\r\nContent-Type: text/csv\r\n\r\n'
+        .. 'ACCOUNT_ID,UOM,QTY\nA1,Call,3\n\r\n', 1, true))
       assert.truthy(body:find("--" .. boundary .. "--\r\n", 1, true))
     end)
 

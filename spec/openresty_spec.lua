@@ -67,7 +67,8 @@ describe("the OpenResty example (examples/openresty)", function()
   end)
 
   local function callout(inv)
-    return post_json(srv.url .. "/zuora/callouts/invoice-posted", { accountNumber = account, invoiceId = inv or invoice })
+    return post_json(srv.url .. "/zuora/callouts/invoice-posted",
+      { accountNumber = account, invoiceId = inv or invoice })
   end
 
   it("answers an invoice-posted callout with a digest of four Zuora calls", function()
@@ -348,7 +349,8 @@ describe("the shared token cache (lua_shared_dict)", function()
       lua_shared_dict results 1m;
       init_worker_by_lua_block {
         local ok, err = ngx.timer.at(0, function()
-          local c = require("zuora").new{ base_url = "${sim}", client_id = "${id}", client_secret = "${secret}", ${cache} }
+          local c = require("zuora").new{ base_url = "${sim}", client_id = "${id}", client_secret = "${secret}",
+            ${cache} }
           local res, cerr = c.catalog.list_products()
           ngx.shared.results:set("worker " .. ngx.worker.pid(), res and "ok" or tostring(cerr))
         end)

@@ -25,8 +25,8 @@ function M.init()
 end
 
 local function reply(status, body)
-  ngx.status = status
-  ngx.header["Content-Type"] = "application/json"
+  ngx.status = status -- luacheck: ignore 122 (ngx's writable fields)
+  ngx.header["Content-Type"] = "application/json" -- luacheck: ignore 122
   ngx.say(json.encode(body))
   return ngx.exit(status)
 end

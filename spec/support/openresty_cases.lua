@@ -3,6 +3,8 @@
 -- sends back as JSON for the spec to check.
 local zuora = require "zuora"
 
+local ngx = rawget(_G, "ngx")
+
 local M = {}
 
 local function now()
@@ -83,7 +85,8 @@ function M.errors(args)
   local r3, e3 = t3:wait()
   c:spawn(function() error("lost in the background") end)
   local ok, run_err = pcall(c.run, c)
-  return { same = e1 == boom, msg = tostring(e2), traceback = t2.traceback ~= nil and t2.traceback:find("traceback") ~= nil,
+  return { same = e1 == boom, msg = tostring(e2),
+    traceback = t2.traceback ~= nil and t2.traceback:find("traceback") ~= nil,
     r3 = r3 == nil, kind3 = e3.kind, status3 = e3.status, run_ok = ok, run_err = tostring(run_err),
     run_again = c:run() }
 end
@@ -177,7 +180,8 @@ function M.revoked(args)
   -- zuora-sim's control API (same origin, no credentials needed): revoke every token
   local revoked = c:request("POST", "/__sim/tokens/revoke", { body = {} })
   local second, err = c.catalog.list_products()
-  return { first = first ~= nil, revoked = revoked ~= nil, second = second ~= nil, err = err and tostring(err) or false }
+  return { first = first ~= nil, revoked = revoked ~= nil, second = second ~= nil,
+    err = err and tostring(err) or false }
 end
 
 return M

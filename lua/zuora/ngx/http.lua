@@ -154,9 +154,6 @@ end
 ------------------------------------------------------------------------------------------------
 -- One exchange on one connection.
 
-local Conn = {}
-Conn.__index = Conn
-
 -- Sets the socket timeout to what is left of the call's time (and at most `cap` ms).
 local function arm(c, cap_ms)
   local ms = FOREVER_MS
@@ -312,7 +309,7 @@ local function parse_head(block)
 end
 
 -- Where the body goes: memory, or (2xx with req.output) a temporary file renamed at the end.
-local function make_sink(c, req, status, max_body)
+local function make_sink(req, status, max_body)
   local sink = { n = 0, max = max_body }
   if req.output and status >= 200 and status < 300 then
     local tmp = req.output .. ".part-" .. crypto.hex(crypto.random(6))
@@ -510,7 +507,7 @@ local function exchange(c, req, opts, u, head, source)
     return res
   end
 
-  local sink, skind, smsg = make_sink(c, req, status, max_body)
+  local sink, skind, smsg = make_sink(req, status, max_body)
   if not sink then
     c.sock:close()
     res.kind, res.error = skind, smsg

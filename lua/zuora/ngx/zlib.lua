@@ -112,9 +112,9 @@ function M.inflate(data, max_bytes)
   local out
   out, err = inf:feed(data)
   if not out then return nil, err end
-  local ok
-  ok, err = inf:finish()
-  if not ok then return nil, err end
+  local done
+  done, err = inf:finish()
+  if not done then return nil, err end
   return out
 end
 
