@@ -223,7 +223,7 @@ function Loop:_next_wait(deadline, cap)
   if s then wait = math.min(wait or math.huge, s.at - t) end
   if deadline then wait = math.min(wait or math.huge, deadline - t) end
   for _, c in ipairs(self.conds) do
-    wait = math.min(wait or math.huge, c.at and (c.at - t) or COND_RECHECK)
+    wait = math.min(wait or math.huge, COND_RECHECK, c.at and (c.at - t) or COND_RECHECK)
   end
   if wait and wait < 0 then wait = 0 end
   return wait
