@@ -6,7 +6,13 @@
 -- (no client, no scheduler): client / peer is what the client and its scheduler add. The
 -- simulator's request log says how many calls it really had in flight at once, and that none was
 -- refused (429).
--- Usage: make bench BENCH=concurrency   [N=1000 LATENCY=0.05 LEVELS="1 8 32 64" in the environment]
+--
+-- ROUTE=canned (default): the latency fault itself answers with a small account-shaped JSON, so
+-- the simulator does as little as possible per call besides sleeping (log, fault match, reply);
+-- ROUTE=account: the simulator's real GET /v1/accounts/{key} handler answers (credentials, routing,
+-- balances recomputed from the ledger), which costs it a few tenths of a millisecond of CPU per
+-- call in its single worker and shows at high concurrency.
+-- Usage: make bench BENCH=concurrency   [N=1000 LATENCY=0.05 LEVELS="1 8 32 64" ROUTE=canned|account]
 local simh = require "spec.support.sim"
 local zuora = require "zuora"
 local sj = require "sim.json"
@@ -27,7 +33,13 @@ local account = s:account().accountNumber
 local client = zuora.new{ base_url = s.url, client_id = s.client_id, client_secret = s.client_secret,
   max_retries = 0 }
 assert(client.accounts.retrieve(account)) -- token and connection set up before timing
-s:fault{ method = "GET", path = "/v1/accounts/*", latency = LATENCY }
+local ROUTE = os.getenv("ROUTE") or "canned"
+if ROUTE == "canned" then
+  s:fault{ method = "GET", path = "/v1/accounts/*", latency = LATENCY, status = 200, body = {
+    success = true, basicInfo = { accountNumber = account, name = "Spec Account", balance = 0, currency = "USD" } } }
+else
+  s:fault{ method = "GET", path = "/v1/accounts/*", latency = LATENCY }
+end
 
 -- The most requests in flight at once at the simulator, from arrival times: requests arriving
 -- within (most of) one latency of each other overlap.
@@ -67,8 +79,8 @@ local function peer(c)
   return bad
 end
 
-print(("%d calls of accounts.retrieve, %d ms simulated latency each (zuora-sim, one nginx worker)")
-  :format(N, LATENCY * 1000))
+print(("%d calls of accounts.retrieve, %d ms simulated latency each (zuora-sim, one nginx worker, %s answer)")
+  :format(N, LATENCY * 1000, ROUTE == "canned" and "canned" or "handler"))
 print(("%11s %9s %9s %9s %7s %7s %7s %9s %6s"):format("concurrency", "ideal s", "peer s", "client s",
   "peer/i", "clnt/i", "c/peer", "in-flight", "errors"))
 local rows = {}
