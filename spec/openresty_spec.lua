@@ -320,6 +320,14 @@ describe("the cosocket runtime", function()
     assert.equals(2, #s:requests{ method = "POST", path = "/oauth/token" })
   end)
 
+  it("refuses configuration that cannot work inside nginx", function()
+    local r = case("config_errors")
+    assert.matches("lua_ssl_trusted_certificate", r.ca_file)
+    assert.matches("transport 'curl' is refused inside nginx", r.curl)
+    assert.matches("no lua_shared_dict named 'no_such_dict'", r.dict)
+    assert.equals("no error", r.ngx)
+  end)
+
   it("refuses phases without cosockets with an error naming the phase", function()
     local out = openresty.parallel{ { url = srv.url .. "/phase/header_filter" }, { url = srv.url .. "/phase/log" } }
     assert.equals(200, out[1].status)

@@ -134,7 +134,14 @@ function Loop:_finish(task, status, results, err)
   local waiters = task.waiters
   task.waiters = nil
   for _, w in ipairs(waiters) do self:_wake(w) end
-  if status == "failed" and not task.observed then self.failed[#self.failed + 1] = task end
+  if status == "failed" and not task.observed then
+    -- Kept for run(); bounded, so a long-running program that never calls run() does not grow.
+    if #self.failed < 100 then
+      self.failed[#self.failed + 1] = task
+    else
+      self.failed_more = (self.failed_more or 0) + 1
+    end
+  end
   for _, cb in ipairs(task.on_done or {}) do cb(task) end
   task.on_done = nil
 end
@@ -274,10 +281,11 @@ function Loop:run()
     if not task.observed then failed[#failed + 1] = task end
     task.observed = true
   end
-  self.failed = {}
+  local more = self.failed_more or 0
+  self.failed, self.failed_more = {}, nil
   if #failed > 0 then
     local first = failed[1]
-    local msg = ("%d task(s) failed and nobody waited for them; the first: %s"):format(#failed,
+    local msg = ("%d task(s) failed and nobody waited for them; the first: %s"):format(#failed + more,
       tostring(first.error))
     if first.traceback then msg = msg .. "\n" .. first.traceback end
     error(msg, 2)

@@ -184,4 +184,14 @@ function M.revoked(args)
     err = err and tostring(err) or false }
 end
 
+--- Configuration that cannot work inside nginx raises at zuora.new, with a message saying why.
+function M.config_errors(args)
+  local function try(extra)
+    local ok, err = pcall(client, args, extra)
+    return ok and "no error" or tostring(err)
+  end
+  return { ca_file = try{ ca_file = "/etc/ssl/certs/ca-certificates.crt" }, curl = try{ transport = "curl" },
+    dict = try{ token_cache = "no_such_dict" }, ngx = try{ transport = "ngx" } }
+end
+
 return M

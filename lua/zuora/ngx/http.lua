@@ -181,8 +181,13 @@ local function connect(c, u, opts, req)
   -- A loopback name needs no resolver: nginx resolves names only through its `resolver`.
   local addr = host == "localhost" and "127.0.0.1" or host
   if addr:find(":", 1, true) then addr = "[" .. addr .. "]" end
+  -- connect_timeout covers connecting and the TLS handshake together, as in libcurl
   local cto = req.connect_timeout or opts.connect_timeout or 10
-  if not arm(c, cto > 0 and math.floor(cto * 1000) or nil) then return timed_out(c, "before connecting") end
+  local cto_end = cto > 0 and (now() + cto) or nil
+  local function connect_cap()
+    return cto_end and math.max(1, math.floor((cto_end - now()) * 1000)) or nil
+  end
+  if not arm(c, connect_cap()) then return timed_out(c, "before connecting") end
   local pool = ("zuora:%s:%s:%d:%s"):format(u.scheme, host, u.port, opts.insecure and "insecure" or "verified")
   local ok, err = sock:connect(addr, u.port, { pool = pool, pool_size = opts.pool_size or 64 })
   if not ok then
@@ -198,7 +203,7 @@ local function connect(c, u, opts, req)
       return "tls", "cannot verify a certificate for an IP address under OpenResty (ngx_lua checks host "
         .. "names only): use the server's host name in the URL"
     end
-    if not arm(c, cto > 0 and math.floor(cto * 1000) or nil) then return timed_out(c, "in the TLS handshake") end
+    if not arm(c, connect_cap()) then return timed_out(c, "in the TLS handshake") end
     local session
     session, err = sock:sslhandshake(nil, not is_ip(host) and host or nil, verify)
     if not session then
