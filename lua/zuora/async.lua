@@ -50,7 +50,6 @@ function M.new(transport, opts)
     slot_queue = {},  -- tasks or blocking markers waiting for a concurrency slot, FIFO
     live = 0,         -- tasks not finished yet
     failed = {},      -- tasks that raised while nobody waited for them (reported by run)
-    running = nil,    -- the task being resumed right now
   }, Loop)
 end
 
@@ -142,8 +141,6 @@ function Loop:_finish(task, status, results, err)
       self.failed_more = (self.failed_more or 0) + 1
     end
   end
-  for _, cb in ipairs(task.on_done or {}) do cb(task) end
-  task.on_done = nil
 end
 
 function Loop:_resume(task)
@@ -151,10 +148,7 @@ function Loop:_resume(task)
   local co = task.co
   local a, b = task.wake_a, task.wake_b
   task.queued, task.wake_a, task.wake_b = false, nil, nil
-  local prev = self.running
-  self.running = task
   local ok, y = coroutine.resume(co, a, b)
-  self.running = prev
   if task.done then return end
   if not ok then
     -- Only reachable if the task's wrapper itself failed (out of memory): report it as a failure.
