@@ -149,7 +149,7 @@ function M.foreign_cancel(args)
   local steps = {}
   local victim = c:spawn(function()
     steps[#steps + 1] = "start"
-    c:sleep(0.2)
+    c:sleep(0.5)
     steps[#steps + 1] = "never" -- the sleep is not cut short, but the task stops when it returns
   end)
   local t0 = now()
@@ -157,7 +157,7 @@ function M.foreign_cancel(args)
   local cancelled = canceller:wait()
   local _, err = victim:wait()
   local waited = now() - t0
-  c:sleep(0.3)
+  c:sleep(0.6)
   return { cancelled = cancelled, kind = err.kind, waited = waited, steps = steps }
 end
 
@@ -166,11 +166,16 @@ function M.sleep(args)
   local c = client(args)
   local order = {}
   local t0 = now()
-  c:spawn(function() c:sleep(0.2); order[#order + 1] = "0.2" end)
-  c:spawn(function() c:sleep(0.1); order[#order + 1] = "0.1" end)
-  c:spawn(function() for _ = 1, 3 do assert(c.catalog.list_products()) end; order[#order + 1] = "calls" end)
+  local calls_done
+  c:spawn(function() c:sleep(0.4); order[#order + 1] = "0.4" end)
+  c:spawn(function() c:sleep(0.3); order[#order + 1] = "0.3" end)
+  c:spawn(function()
+    for _ = 1, 3 do assert(c.catalog.list_products()) end
+    order[#order + 1] = "calls"
+    calls_done = now() - t0
+  end)
   c:run()
-  return { order = order, elapsed = now() - t0 }
+  return { order = order, elapsed = now() - t0, calls_done = calls_done }
 end
 
 --- A 401 on a token from the shared cache: the entry is dropped and one new token fetched.
