@@ -5,6 +5,7 @@ local util = require "sim.util"
 local M = {}
 
 local routes = {}
+local by_length = {} -- segment count -> routes with that many segments (only those can match)
 
 local function split(path)
   local segs = {}
@@ -25,19 +26,28 @@ function M.add(method, template, handler, opts)
   end
   opts = opts or {}
   -- Hand-written routes always beat generic catalogue routes; among equals, more literals win.
-  routes[#routes + 1] = { method = method, template = template, segs = pattern,
+  local route = { method = method, template = template, segs = pattern,
     score = (opts.generic and 0 or 1000) + literal, handler = handler, opts = opts }
+  routes[#routes + 1] = route
+  local bucket = by_length[#pattern]
+  if not bucket then
+    bucket = {}
+    by_length[#pattern] = bucket
+  end
+  bucket[#bucket + 1] = route
 end
 
 local function match_route(r, segs)
-  if #r.segs ~= #segs then return nil end
+  local rsegs = r.segs
+  -- Literals first, without allocating: most routes fail here.
+  for i = 1, #rsegs do
+    local lit = rsegs[i].lit
+    if lit and lit ~= segs[i] then return nil end
+  end
   local params = {}
-  for i, p in ipairs(r.segs) do
-    if p.lit then
-      if p.lit ~= segs[i] then return nil end
-    else
-      params[p.param] = util.unescape(segs[i])
-    end
+  for i = 1, #rsegs do
+    local p = rsegs[i]
+    if p.param then params[p.param] = util.unescape(segs[i]) end
   end
   return params
 end
@@ -48,7 +58,7 @@ function M.find(method, path)
   local segs = split(path)
   local best, best_params
   local other_method = false
-  for _, r in ipairs(routes) do
+  for _, r in ipairs(by_length[#segs] or {}) do
     local params = match_route(r, segs)
     if params then
       if r.method == method then

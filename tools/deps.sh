@@ -13,6 +13,7 @@ lua-cjson lua-dkjson lua-busted lua-check lua-argparse lua-readline
 nginx libnginx-mod-http-lua lua-resty-core
 clang libclang-rt-14-dev cppcheck valgrind
 brotli zstd lua-posix locales
+lua-cqueues lua-luv
 "
 
 missing=""

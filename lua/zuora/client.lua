@@ -62,7 +62,13 @@ end
 ------------------------------------------------------------------------------------------------
 -- Construction.
 
-local function make_runtime(self, opts)
+--- Hook: the runtime a new client runs on (send, sleep, wait_until, spawn, gather, map, run).
+-- Inside ngx_lua: cosockets and ngx.thread (zuora.ngx.runtime); elsewhere: libcurl's multi handle
+-- under coroutine tasks (zuora.async). The `transport` option ("curl" | "ngx") forces one.
+function M.make_runtime(self, opts, level)
+  if require("zuora.ngx.detect").wanted(opts.transport, (level or 1) + 1) then
+    return require("zuora.ngx.runtime").new(self, opts, (level or 1) + 1)
+  end
   local transport = core.http.new{
     ca_file = opts.ca_file, ca_path = opts.ca_path, insecure = opts.insecure,
     max_body = opts.max_body, http2 = opts.http2,
@@ -137,7 +143,7 @@ function M.new(opts, level)
   self.base_headers = lines
   self.has_version = opts.zuora_version ~= nil
 
-  self.rt = make_runtime(self, opts)
+  self.rt = M.make_runtime(self, opts, level)
   return self
 end
 
@@ -452,10 +458,16 @@ function Client:ensure_token()
     if state == "ready" then return true end
     if state == "pending" then
       local epoch = self.token_epoch
-      rt:wait_until(function() return auth:state(rt.now()) ~= "pending" end)
-      if auth:state(rt.now()) ~= "ready" and self.token_epoch == epoch and self.token_error then
+      -- A token request cannot outlive its timeouts; one pending for longer was abandoned (its
+      -- nginx request was aborted): take over instead of waiting forever.
+      local settled = rt:wait_until(function() return auth:state(rt.now()) ~= "pending" end,
+        self.timeout + self.connect_timeout + 1)
+      if not settled then auth:fail("token request abandoned") end
+      if settled and auth:state(rt.now()) ~= "ready" and self.token_epoch == epoch and self.token_error then
         return nil, self.token_error
       end
+    elseif rt.load_token and rt:load_token(auth) then -- luacheck: ignore 542
+      -- a token shared by another nginx worker (zuora.ngx.token_cache)
     else
       local ok, err = self:fetch_token()
       if not ok then return nil, err end
@@ -699,15 +711,16 @@ function Client:spawn(fn, ...)
 end
 
 --- Runs the functions concurrently; returns an array of packed returns in the same order.
-function Client:gather(fns)
+-- opts.cancel_on_error: the first failure cancels the others (docs/concurrency.md).
+function Client:gather(fns, opts)
   if type(fns) ~= "table" then error("gather: expected an array of functions", 2) end
-  return self.rt:gather(fns)
+  return self.rt:gather(fns, opts)
 end
 
 --- Calls fn(item, i) for every item, at most opts.concurrency at once (default 8).
--- Returns results, errs indexed like items.
+-- Returns results, errs indexed like items. opts.cancel_on_error stops at the first error.
 function Client:map(items, fn, opts)
-  if type(items) ~= "table" or type(fn) ~= "function" then error("map: expected items and a function", 2) end
+  if type(items) ~= "table" then error("map: expected items and a function", 2) end
   return self.rt:map(items, fn, opts)
 end
 
@@ -716,7 +729,7 @@ function Client:sleep(seconds)
   return self.rt:sleep(seconds)
 end
 
---- Waits for every task and transfer to finish.
+--- Waits for every task to finish; raises if one failed and nobody waited for it.
 function Client:run()
   return self.rt:run()
 end
@@ -748,6 +761,14 @@ end
 function Client:upload_usage(path, opts)
   return require("zuora.files").upload_usage(self, path, opts)
 end
+--- The pollable face for foreign event loops (plain Lua runtime): an object with pollfd(),
+-- events() and timeout() in the cqueues convention, and step(timeout). Wait until pollfd() is
+-- readable or timeout() seconds passed, then call step(). See docs/concurrency.md.
+function Client:pollable() return self.rt end
+
+--- Runs ready tasks and finished transfers, waiting at most `timeout` seconds (default 0).
+-- Returns true while tasks or transfers remain.
+function Client:step(timeout) return self.rt:step(timeout) end
 
 --- Releases the transport (connections, handles). The client is unusable afterwards.
 function Client:close()

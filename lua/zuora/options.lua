@@ -36,6 +36,7 @@ M.spec = {
   http2 = check_type("boolean"), max_body = pos_int,
   on_request = check_type("function"), on_response = check_type("function"),
   user_agent = check_type("string"), transport = check_type("string"),
+  token_cache = check_type("string"), -- OpenResty: name of a lua_shared_dict shared by the workers
 }
 
 local function distance(a, b)

@@ -1,0 +1,349 @@
+-- zuora.ngx.http, the cosocket HTTP/1.1 client used inside nginx, against real nginx servers on
+-- loopback: framing (Content-Length, chunked, close-delimited, interim 1xx), gzip, keep-alive and
+-- stale pooled connections, caps, timeouts, TLS verification, request bodies, output files, and
+-- the same result tables as core.http for the same requests (Client:classify relies on that).
+local openresty = require "spec.support.openresty"
+local tls = require "spec.support.tls"
+local core = require "zuora.core"
+local json = core.json
+
+describe("zuora.ngx.http (cosocket client)", function()
+  local srv, pki, other, tmp
+
+  lazy_setup(function()
+    pki, other = tls.make(), tls.make()
+    local p = assert(io.popen("mktemp -d /tmp/zuora-ngx-http.XXXXXX"))
+    tmp = p:read("l")
+    p:close()
+    srv = openresty.start{ ports = 5, vars = { ca = pki.ca_file, cert = pki.cert, key = pki.key,
+      cert2 = other.cert, key2 = other.key }, http = [[
+      lua_ssl_trusted_certificate ${ca};
+      lua_socket_log_errors off;
+      client_body_buffer_size 16m;
+      client_max_body_size 64m;
+      keepalive_requests 100000;
+
+      # the runner: performs the request described in the POST body, answers the results as JSON
+      server {
+        listen 127.0.0.1:${port1};
+        location = /run {
+          content_by_lua_block {
+            local json = require("zuora.core").json
+            local http = require "zuora.ngx.http"
+            ngx.req.read_body()
+            local spec = json.decode(ngx.req.get_body_data())
+            local out = {}
+            for i = 1, spec.times or 1 do
+              if i > 1 and spec.pause then ngx.sleep(spec.pause) end
+              local ok, res = pcall(http.request, spec.req, spec.opts or {})
+              out[i] = ok and res or { raised = tostring(res) }
+            end
+            ngx.say(json.encode(out))
+          }
+        }
+      }
+
+      # plain HTTP backend
+      server {
+        listen 127.0.0.1:${port2};
+        location = /json { default_type application/json; return 200 '{"a":1,"b":[1,2,3],"s":"x\u00e9"}'; }
+        location = /text { default_type text/plain; return 200 "plain text"; }
+        location = /badjson { default_type application/json; return 200 '{"a":'; }
+        location = /204 { return 204; }
+        location = /404 { default_type application/json; return 404 '{"message":"nope"}'; }
+        location = /big.json {
+          gzip on; gzip_types application/json; gzip_min_length 1;
+          content_by_lua_block {
+            local parts = {}
+            for i = 1, 2000 do parts[i] = '{"id":' .. i .. ',"name":"item ' .. i .. '"}' end
+            ngx.header.content_type = "application/json"
+            ngx.print("[" .. table.concat(parts, ",") .. "]")
+          }
+        }
+        location = /chunked {
+          content_by_lua_block {
+            ngx.header.content_type = "text/plain"
+            for i = 1, 5 do ngx.print(("chunk%d "):format(i)); ngx.flush(true) end
+          }
+        }
+        location = /close {
+          content_by_lua_block {
+            local sock = ngx.req.socket(true)
+            sock:send("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nuntil the end")
+          }
+        }
+        location = /interim {
+          content_by_lua_block {
+            local sock = ngx.req.socket(true)
+            sock:send("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+              .. "Content-Length: 2\r\nX-Final: yes\r\n\r\nok")
+          }
+        }
+        location = /many-headers {
+          content_by_lua_block { for i = 1, 600 do ngx.header["X-H" .. i] = "v" end; ngx.say("x") }
+        }
+        location = /repeated {
+          content_by_lua_block { ngx.header["X-Rep"] = { "one", "two" }; ngx.say("x") }
+        }
+        location = /huge {
+          content_by_lua_block { ngx.header.content_length = 2097152; ngx.print(string.rep("x", 2097152)) }
+        }
+        location = /bomb {
+          gzip on; gzip_types text/plain; gzip_min_length 1;
+          content_by_lua_block {
+            ngx.header.content_type = "text/plain"
+            local block = string.rep("0", 1048576)
+            for _ = 1, 10 do ngx.print(block) end
+          }
+        }
+        location = /slow { content_by_lua_block { ngx.sleep(2); ngx.say("late") } }
+        location = /echo {
+          content_by_lua_block {
+            ngx.req.read_body()
+            local body = ngx.req.get_body_data()
+            if not body and ngx.req.get_body_file() then
+              local f = io.open(ngx.req.get_body_file(), "rb"); body = f:read("*a"); f:close()
+            end
+            ngx.header.content_type = "application/json"
+            ngx.say(require("zuora.core").json.encode{ method = ngx.req.get_method(),
+              headers = ngx.req.get_headers(), body = body or "" })
+          }
+        }
+      }
+
+      # TLS backends: one under the trusted CA, one under an unknown CA
+      server {
+        listen 127.0.0.1:${port3} ssl;
+        ssl_certificate ${cert}; ssl_certificate_key ${key};
+        location / { default_type application/json; return 200 '{"tls":true}'; }
+      }
+      server {
+        listen 127.0.0.1:${port4} ssl;
+        ssl_certificate ${cert2}; ssl_certificate_key ${key2};
+        location / { default_type application/json; return 200 '{"tls":true}'; }
+      }
+
+      # closes idle keep-alive connections quickly (stale pooled connections)
+      server {
+        listen 127.0.0.1:${port5};
+        keepalive_timeout 100ms;
+        location / { default_type text/plain; return 200 "fresh"; }
+      }
+    ]] }
+  end)
+
+  lazy_teardown(function()
+    if srv then srv:stop() end
+    if pki then pki:remove() end
+    if other then other:remove() end
+    if tmp then os.execute("rm -rf '" .. tmp .. "'") end
+  end)
+
+  local function port(i) return srv.ports[i] end
+  local function base(i) return "http://127.0.0.1:" .. port(i or 2) end
+
+  local function run(req, extra)
+    local spec = { req = req }
+    for k, v in pairs(extra or {}) do spec[k] = v end
+    local out = openresty.parallel{ { method = "POST", url = srv.url .. "/run", body = json.encode(spec) } }[1]
+    assert.equals(200, out.status, out.body)
+    return json.decode(out.body)
+  end
+  local function one(req, opts) return run(req, { opts = opts })[1] end
+
+  local function write(path, data)
+    local f = assert(io.open(path, "wb"))
+    f:write(data)
+    f:close()
+  end
+  local function read(path)
+    local f = io.open(path, "rb")
+    if not f then return nil end
+    local s = f:read("a")
+    f:close()
+    return s
+  end
+
+  describe("gives the same results as core.http", function()
+    local t
+    before_each(function() t = core.http.new{ http2 = false } end)
+    after_each(function() t:close() end)
+
+    for _, case in ipairs({
+      { "/json" }, { "/big.json" }, { "/chunked" }, { "/text" }, { "/badjson" }, { "/204" }, { "/404" },
+      { "/close" }, { "/interim" }, { "/repeated" }, { "/json", "HEAD" }, { "/echo", "POST", "a=1&b=2" },
+    }) do
+      local path, method, body = case[1], case[2] or "GET", case[3]
+      it(method .. " " .. path, function()
+        local req = { method = method, url = base() .. path, decode = true, body = body,
+          headers = { "Accept: application/json", "X-Test: yes" } }
+        local want = t:perform(req)
+        local got = one(req)
+        assert.is_nil(got.raised)
+        assert.equals(want.status, got.status)
+        assert.equals(want.kind, got.kind)
+        if path == "/echo" then
+          -- libcurl offers more encodings (br, zstd); the cosocket client only gzip
+          assert.equals("gzip", got.data.headers["accept-encoding"])
+          want.data.headers["accept-encoding"], got.data.headers["accept-encoding"] = nil, nil
+        end
+        assert.same(want.data, got.data)
+        assert.equals(want.body, got.body)
+        assert.equals(want.json_error ~= nil, got.json_error ~= nil)
+        if path ~= "/echo" then assert.equals(want.bytes, got.bytes) end
+        assert.equals("1.1", got.http_version)
+        for _, h in ipairs({ "content-type", "x-final", "x-rep", "content-encoding" }) do
+          assert.equals(want.headers[h], got.headers[h])
+        end
+        if path == "/echo" then
+          assert.equals("a=1&b=2", got.data.body)
+          assert.equals("7", got.data.headers["content-length"])
+          assert.equals("yes", got.data.headers["x-test"])
+        end
+      end)
+    end
+  end)
+
+  it("inflates gzip bodies (chunked and compressed) and reports the decoded size", function()
+    local r = one{ url = base() .. "/big.json", decode = true }
+    assert.equals("gzip", r.headers["content-encoding"])
+    assert.equals(2000, #r.data)
+    assert.equals("item 2000", r.data[2000].name)
+  end)
+
+  it("keeps connections alive and reuses them", function()
+    -- "localhost" names a pool of its own: no earlier test left a connection in it
+    local rs = run({ url = "http://localhost:" .. port(2) .. "/json" }, { times = 3 })
+    assert.is_false(rs[1].reused)
+    assert.is_true(rs[2].reused)
+    assert.is_true(rs[3].reused)
+  end)
+
+  it("replaces a pooled connection the server closed meanwhile, and sends the request again", function()
+    local rs = run({ url = base(5) .. "/", method = "POST", body = "x" }, { times = 2, pause = 0.4 })
+    for _, r in ipairs(rs) do
+      assert.is_nil(r.kind, r.error)
+      assert.equals(200, r.status)
+      assert.equals("fresh", r.body)
+    end
+    assert.is_false(rs[2].reused)
+  end)
+
+  describe("caps and failures", function()
+    it("refuses a body over max_body from its Content-Length, before reading it", function()
+      local r = one({ url = base() .. "/huge" }, { max_body = 1048576 })
+      assert.equals("too_large", r.kind)
+      assert.equals(200, r.status)
+      assert.equals(0, r.bytes)
+    end)
+
+    it("stops a small compressed body that inflates past max_body", function()
+      local r = one({ url = base() .. "/bomb", max_body = 1048576 })
+      assert.equals("too_large", r.kind)
+      assert.is_true(r.bytes <= 1048576)
+    end)
+
+    it("refuses more than 500 header lines", function()
+      local r = one{ url = base() .. "/many-headers" }
+      assert.equals("too_large", r.kind)
+      assert.matches("header", r.error)
+    end)
+
+    it("times out after the request's timeout", function()
+      local r = one{ url = base() .. "/slow", timeout = 0.3 }
+      assert.equals("timeout", r.kind)
+      assert.is_true(r.time >= 0.29 and r.time < 1, tostring(r.time))
+      assert.matches("timed out after", r.error)
+    end)
+
+    it("reports a refused connection as a transport error with status 0", function()
+      local r = one{ url = "http://127.0.0.1:" .. require("spec.support.nginx").free_port() .. "/" }
+      assert.equals("transport", r.kind)
+      assert.equals(0, r.status)
+      assert.matches("connection refused", r.error)
+    end)
+
+    it("raises on malformed requests before sending anything", function()
+      assert.matches("CR, LF or NUL", one{ url = base() .. "/json", headers = { "X-A: b\r\nX-Evil: 1" } }.raised)
+      assert.matches("no colon", one{ url = base() .. "/json", headers = { "Broken" } }.raised)
+      assert.matches("space or control", one{ url = base() .. "/a b" }.raised)
+      assert.matches("at most one", one{ url = base() .. "/echo", body = "x", body_file = "/etc/hostname" }.raised)
+      local r = one{ url = "ftp://127.0.0.1/" }
+      assert.equals("transport", r.kind)
+    end)
+  end)
+
+  describe("TLS", function()
+    it("verifies the server against lua_ssl_trusted_certificate", function()
+      local r = one{ url = "https://localhost:" .. port(3) .. "/", decode = true }
+      assert.is_nil(r.kind, r.error)
+      assert.is_true(r.data.tls)
+    end)
+
+    it("refuses a certificate from an unknown CA, unless insecure", function()
+      local r = one{ url = "https://localhost:" .. port(4) .. "/" }
+      assert.equals("tls", r.kind)
+      assert.matches("TLS handshake", r.error)
+      r = one({ url = "https://localhost:" .. port(4) .. "/", decode = true }, { insecure = true })
+      assert.is_nil(r.kind, r.error)
+      assert.is_true(r.data.tls)
+    end)
+
+    it("refuses to pretend it verified an IP address", function()
+      local r = one{ url = "https://127.0.0.1:" .. port(3) .. "/" }
+      assert.equals("tls", r.kind)
+      assert.matches("IP address", r.error)
+    end)
+  end)
+
+  describe("bodies and files", function()
+    it("streams body_file with its size as Content-Length", function()
+      local data = string.rep("0123456789abcdef", 20000) -- 320 KB, several reads
+      write(tmp .. "/upload.bin", data)
+      local r = one{ method = "PUT", url = base() .. "/echo", body_file = tmp .. "/upload.bin", decode = true }
+      assert.equals(tostring(#data), r.data.headers["content-length"])
+      assert.equals(data, r.data.body)
+      local missing = one{ method = "PUT", url = base() .. "/echo", body_file = tmp .. "/nope" }
+      assert.equals("file", missing.kind)
+    end)
+
+    it("sends multipart parts, files streamed from disk", function()
+      write(tmp .. "/usage.csv", "ACCOUNT_ID,UOM,QTY\nA1,Call,3\n")
+      local r = one{ method = "POST", url = base() .. "/echo", decode = true, multipart = {
+        { name = "meta", data = '{"x":1}', content_type = "application/json" },
+        { name = "file", path = tmp .. "/usage.csv", filename = "usage.csv", content_type = "text/csv" },
+      } }
+      local ct = r.data.headers["content-type"]
+      local boundary = ct:match("^multipart/form%-data; boundary=(.+)$")
+      assert.is_string(boundary)
+      local body = r.data.body
+      assert.equals(tostring(#body), r.data.headers["content-length"])
+      assert.truthy(body:find('Content-Disposition: form-data; name="meta"\r\n'
+        .. 'Content-Type: application/json\r\n\r\n{"x":1}\r\n', 1, true))
+      assert.truthy(body:find('name="file"; filename="usage.csv"\r\nContent-Type: text/csv\r\n\r\n'
+        .. 'ACCOUNT_ID,UOM,QTY\nA1,Call,3\n\r\n', 1, true))
+      assert.truthy(body:find("--" .. boundary .. "--\r\n", 1, true))
+    end)
+
+    it("writes a 2xx body to `output` only when complete, keeps errors in memory", function()
+      local path = tmp .. "/out.json"
+      local r = one{ url = base() .. "/big.json", output = path }
+      assert.is_nil(r.kind, r.error)
+      assert.equals(path, r.output)
+      assert.is_nil(r.body)
+      assert.equals(2000, #json.decode(read(path)))
+      local e = one{ url = base() .. "/404", output = tmp .. "/missing.json" }
+      assert.equals(404, e.status)
+      assert.equals('{"message":"nope"}', e.body)
+      assert.is_nil(read(tmp .. "/missing.json"))
+      local t = one{ url = base() .. "/slow", output = tmp .. "/late.txt", timeout = 0.2 }
+      assert.equals("timeout", t.kind)
+      local p = io.popen("ls " .. tmp)
+      local listing = p:read("a")
+      p:close()
+      assert.is_nil(listing:find("late", 1, true)) -- no file, no leftover part file
+      local bad = one{ url = base() .. "/json", output = "/nonexistent-dir/x.json" }
+      assert.equals("file", bad.kind)
+    end)
+  end)
+end)
