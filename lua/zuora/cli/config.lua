@@ -108,6 +108,11 @@ function M.load(path)
   f:close()
   local t, err = run_chunk(text, path)
   if not t then return nil, err end
+  for k in pairs(t) do
+    if k ~= "profiles" and k ~= "default" then
+      return nil, ("%s: unknown setting %s (the file sets `default` and `profiles`)"):format(path, tostring(k))
+    end
+  end
   if t.profiles ~= nil and type(t.profiles) ~= "table" then return nil, path .. ": profiles must be a table" end
   if t.default ~= nil and type(t.default) ~= "string" then return nil, path .. ": default must be a profile name" end
   local holding

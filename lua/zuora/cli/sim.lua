@@ -72,6 +72,9 @@ end
 --- Runs zuora-sim in the foreground with `args` (an array of strings); returns 0 or 1.
 function M.run(bindir, args)
   local parts = { q(M.launcher(bindir)) }
+  -- Tied to this process, so a kill of `zuora sim` does not leave the simulator behind.
+  local parent = my_pid()
+  if parent then parts[#parts + 1] = "--exit-with " .. parent end
   for _, a in ipairs(args or {}) do parts[#parts + 1] = q(a) end
   local ok = os.execute(table.concat(parts, " "))
   return ok and 0 or 1
