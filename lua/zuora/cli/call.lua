@@ -3,7 +3,6 @@
 -- endpoint the catalogue lacks. The --data text is sent exactly as given (after a check that it is
 -- JSON), so no amount is reparsed into a double on the way.
 local json = require("zuora.core").json
-local errors = require "zuora.errors"
 local operations = require "zuora.operations"
 local help = require "zuora.cli.help"
 local pretty = require "zuora.cli.pretty"

@@ -88,7 +88,8 @@ function M.operation(e)
     elseif e.content then
       lines[#lines + 1] = "  body: " .. e.content
     else
-      lines[#lines + 1] = "  body: JSON object" .. (e.required and #e.required > 0 and "" or " (no required fields known)")
+      local known = e.required and #e.required > 0
+      lines[#lines + 1] = "  body: JSON object" .. (known and "" or " (no required fields known)")
     end
     if e.required and #e.required > 0 then lines[#lines + 1] = wrap_list("  required fields: ", e.required, 100) end
   end

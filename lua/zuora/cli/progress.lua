@@ -55,7 +55,7 @@ function Progress:text()
     local full = math.floor(frac * n + 0.5)
     parts[#parts + 1] = ("[%s%s] %3d%%"):format(("#"):rep(full), ("-"):rep(n - full), math.floor(frac * 100))
   end
-  if self.rows > 0 or not (self.bytes > 0) then
+  if self.rows > 0 or self.bytes <= 0 then
     parts[#parts + 1] = M.group_digits(self.rows) .. (self.rows == 1 and " row" or " rows")
   end
   if self.bytes > 0 then parts[#parts + 1] = M.bytes(self.bytes) end

@@ -213,14 +213,32 @@ local function line_reader(env, interactive, history)
   end
 end
 
+-- Runs one compiled chunk and shows what it returned (or the error it raised).
+local function evaluate(chunk, env, calls, ui)
+  for i = #calls, 1, -1 do calls[i] = nil end
+  local r = pack(xpcall(chunk, function(e) return e end))
+  if not r[1] then
+    local e = r[2]
+    io.stderr:write(term.paint(ui.errcolor, "red", errors.is(e) and tostring(e) or ("error: " .. one_line(e))), "\n")
+    return
+  end
+  local values = { n = r.n - 1 }
+  for i = 2, r.n do values[i - 1] = r[i] end
+  M.show(env, values, io.stdout, ui.color, io.stderr)
+  -- On a terminal, a dim line under a successful call: what went over the wire.
+  local last = calls[#calls]
+  if ui.interactive and ui.color and last and not last.error then
+    io.stderr:write(term.paint(true, "dim", ("  %s %s · %d ms · request_id %s"):format(last.method,
+      tostring(last.status), math.floor((last.elapsed or 0) * 1000 + 0.5), tostring(last.request_id))), "\n")
+  end
+end
+
 --- Runs the REPL; returns the exit status.
 function M.run(ctx)
   local client, cerr = ctx:client()
-  local interactive = term.isatty(0)
-  local color = term.color(1)
-  local errcolor = term.color(2)
+  local ui = { interactive = term.isatty(0), color = term.color(1), errcolor = term.color(2) }
   if not client then
-    io.stderr:write(term.paint(errcolor, "yellow", "zuora: no client (" .. tostring(cerr) .. "); `client` is nil"),
+    io.stderr:write(term.paint(ui.errcolor, "yellow", "zuora: no client (" .. tostring(cerr) .. "); `client` is nil"),
       "\n")
   end
   local env = M.environment(client)
@@ -228,10 +246,10 @@ function M.run(ctx)
   ctx:on_response(function(ev)
     if not ev.token_request then calls[#calls + 1] = ev end
   end)
-  local read, finish = line_reader(env, interactive, interactive and M.history_path() or nil)
-  if interactive then
-    io.stdout:write(term.paint(color, "dim", ("lua-zuora %s REPL — %s. help() explains, Tab completes, Ctrl-D leaves.")
-      :format(zuora.version, client and tostring(client) or "no client")), "\n")
+  local read, finish = line_reader(env, ui.interactive, ui.interactive and M.history_path() or nil)
+  if ui.interactive then
+    io.stdout:write(term.paint(ui.color, "dim", ("lua-zuora %s REPL — %s. help() explains, Tab completes, "
+      .. "Ctrl-D leaves."):format(zuora.version, client and tostring(client) or "no client")), "\n")
   end
   local buffer
   while true do
@@ -242,34 +260,18 @@ function M.run(ctx)
       buffer = nil
     else
       local chunk, err, incomplete = compile(buffer, env)
-      if incomplete then
-        -- keep reading
-      else
+      if not incomplete then -- else keep reading lines
         buffer = nil
-        if not chunk then
-          io.stderr:write(term.paint(errcolor, "red", "syntax error: " .. one_line(err)), "\n")
+        if chunk then
+          evaluate(chunk, env, calls, ui)
         else
-          for i = #calls, 1, -1 do calls[i] = nil end
-          local r = pack(xpcall(chunk, function(e) return e end))
-          if not r[1] then
-            local e = r[2]
-            io.stderr:write(term.paint(errcolor, "red", errors.is(e) and tostring(e) or ("error: " .. one_line(e))), "\n")
-          else
-            table.remove(r, 1)
-            r.n = r.n - 1
-            M.show(env, r, io.stdout, color, io.stderr)
-            local last = calls[#calls]
-            if interactive and last and not last.error and color then
-              io.stderr:write(term.paint(true, "dim", ("  %s %s · %d ms · request_id %s"):format(last.method,
-                tostring(last.status), math.floor((last.elapsed or 0) * 1000 + 0.5), tostring(last.request_id))), "\n")
-            end
-          end
+          io.stderr:write(term.paint(ui.errcolor, "red", "syntax error: " .. one_line(err)), "\n")
         end
       end
     end
     io.stdout:flush()
   end
-  if interactive then io.stdout:write("\n") end
+  if ui.interactive then io.stdout:write("\n") end
   finish()
   return 0
 end
