@@ -127,11 +127,11 @@ function Context:progress_enabled()
   return term.isatty(2)
 end
 
---- A progress line for `label` (inactive when progress is off).
-function Context:progress(label)
+--- A progress line for `label` (inactive when progress is off); `opts` as progress.new.
+function Context:progress(label, opts)
   local tty = term.isatty(2)
   return progress.new{ label = label, enabled = self:progress_enabled(), tty = tty,
-    width = tty and term.width() or 100 }
+    width = tty and term.width() or 100, rows = not (opts and opts.rows == false) }
 end
 
 --- Stops the session's simulator and releases the client.

@@ -9,14 +9,15 @@ local M = {}
 local Progress = {}
 Progress.__index = Progress
 
---- `opts`: label, enabled, tty (redraw in place), stream (io.stderr), width (columns), clock.
+--- `opts`: label, enabled, tty (redraw in place), stream (io.stderr), width (columns), clock,
+-- rows (false: the operation has no rows to count until they arrive, e.g. a file download).
 function M.new(opts)
   opts = opts or {}
   local clock = opts.clock or now
   return setmetatable({
     label = opts.label or "", enabled = opts.enabled and true or false, tty = opts.tty and true or false,
     stream = opts.stream or io.stderr, width = opts.width or 80, clock = clock,
-    start = clock(), last = -math.huge, rows = 0, bytes = 0, drawn = false,
+    start = clock(), last = -math.huge, rows = 0, bytes = 0, drawn = false, count_rows = opts.rows ~= false,
   }, Progress)
 end
 
@@ -49,13 +50,15 @@ end
 function Progress:text()
   local elapsed = self.clock() - self.start
   local parts = { self.label }
-  if self.total and self.total > 0 then
-    local frac = math.min(1, self.rows / self.total)
+  local done_, total = self.rows, self.total
+  if not (total and total > 0) then done_, total = self.bytes, self.bytes_total end
+  if total and total > 0 then
+    local frac = math.min(1, done_ / total)
     local n = 20
     local full = math.floor(frac * n + 0.5)
     parts[#parts + 1] = ("[%s%s] %3d%%"):format(("#"):rep(full), ("-"):rep(n - full), math.floor(frac * 100))
   end
-  if self.rows > 0 or self.bytes <= 0 then
+  if self.rows > 0 or (self.bytes <= 0 and self.count_rows) then
     parts[#parts + 1] = M.group_digits(self.rows) .. (self.rows == 1 and " row" or " rows")
   end
   if self.bytes > 0 then parts[#parts + 1] = M.bytes(self.bytes) end
@@ -83,7 +86,8 @@ function Progress:draw(final)
   self.drawn = true
 end
 
---- Updates counters (`rows`, `bytes`, `total`, `status`; absent fields keep their value) and
+--- Updates counters (`rows`, `bytes`, `total` rows, `bytes_total`, `status`; absent fields keep
+-- their value) and
 -- redraws when enough time has passed.
 function Progress:update(t)
   if not self.enabled then return end
@@ -91,6 +95,7 @@ function Progress:update(t)
     if t.rows then self.rows = t.rows end
     if t.bytes then self.bytes = t.bytes end
     if t.total then self.total = t.total end
+    if t.bytes_total then self.bytes_total = t.bytes_total end
     if t.status then self.status = t.status end
   end
   local at = self.clock()

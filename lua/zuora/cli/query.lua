@@ -117,12 +117,19 @@ function M.data_query(ctx, a)
   end
   local to_stdout = not a.output or a.output == "-"
   local path = to_stdout and os.tmpname() or a.output
-  local bar = ctx:progress("data query")
+  local bar = ctx:progress("data query", { rows = false })
   local opts = { output_format = format, output = path }
   if a.timeout then opts.timeout = a.timeout end
-  opts.on_progress = function(p)
-    if type(p) ~= "table" then return end
-    bar:update{ status = p.status or p.state, rows = p.rows, bytes = p.bytes, total = p.total }
+  -- The library's progress events (docs/bulk.md): the job's status while it runs, then the
+  -- download's bytes.
+  opts.on_progress = function(ev)
+    if ev.kind == "job" then
+      bar:update{ status = ev.status and tostring(ev.status):lower() or nil }
+    elseif ev.kind == "transfer" then
+      bar:update{ bytes = ev.current, bytes_total = ev.total, status = ev.done and "downloaded" or "downloading" }
+    elseif ev.kind == "rows" then
+      bar:update{ rows = ev.current }
+    end
   end
   local ok, res, qerr = pcall(run, client, a.sql, opts)
   if not ok or res == nil then
