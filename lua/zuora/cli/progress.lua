@@ -31,7 +31,7 @@ end
 
 --- 3500000 -> "3.3 MiB"
 function M.bytes(n)
-  if n < 1024 then return ("%d B"):format(n) end
+  if n < 1024 then return ("%d B"):format(math.floor(n)) end
   local units = { "KiB", "MiB", "GiB", "TiB" }
   local v, i = n / 1024, 1
   while v >= 1024 and i < #units do v, i = v / 1024, i + 1 end
