@@ -23,6 +23,7 @@ local libs = {
 local docs = {
   { name = "invoices x400", value = data.invoices(400) },
   { name = "account", value = data.account() },
+  { name = "doubles x10000", value = data.doubles(10000) },
 }
 
 -- Same data? (numbers compare by value: cjson reads 1 as 1.0)
@@ -77,8 +78,8 @@ local function run_case(op, arg)
   return med
 end
 
-print(string.format("%s, %d samples of ~%.2fs each; times are medians per call", _VERSION, SAMPLES,
-  SAMPLE_SECONDS))
+print(string.format("%s, %d samples of ~%.2fs each; times are medians per call",
+  jit and jit.version or _VERSION, SAMPLES, SAMPLE_SECONDS))
 print(string.format("%-14s %-7s %9s %11s %11s %11s %13s %14s", "document", "op", "bytes",
   "zuora", "cjson", "dkjson", "zuora/cjson", "zuora/dkjson"))
 local function us(s) return string.format("%9.1fus", s * 1e6) end

@@ -2,6 +2,7 @@
 -- `invoices(n)` is a v1 invoice list response (`GET /v1/transactions/invoices/accounts/{key}`
 -- shape: ids, dates, money amounts with cents, nested items and files, nulls, booleans); 400
 -- invoices come to about 300 KB of JSON. `account()` is a single account summary (a few KB).
+-- `doubles(n)` is an array of computed amounts with full 17-digit precision.
 -- Plain tables only (no metatables), identical on every run and on Lua 5.4 and LuaJIT.
 local M = {}
 
@@ -163,6 +164,17 @@ function M.account()
     taxInfo = { exemptStatus = "No", VATId = "DE123456789", companyCode = "" },
     success = true,
   }
+end
+
+--- An array of n amounts computed in Lua (price * tax rate, prorations): full-precision doubles
+-- such as 3.7981000000000003, the hard case for shortest formatting.
+function M.doubles(n)
+  local r = rng(42)
+  local out = {}
+  for i = 1, n do
+    out[i] = money(r, 10000) * (r(3000) / 10000) * (i % 3 == 0 and 1 / 3 or 1)
+  end
+  return out
 end
 
 return M

@@ -216,7 +216,9 @@ describe("catalogue #luajit", function()
           args[i] = "v" .. i .. "/" .. p
           want_path[p] = args[i]
         end
-        args[#args + 1] = { probe = e.name }
+        local csv = e.content and e.content ~= "application/x-www-form-urlencoded"
+          and e.content ~= "multipart/form-data"
+        args[#args + 1] = csv and ("probe," .. e.name) or { probe = e.name }
         args[#args + 1] = { headers = { ["X-Probe"] = "1" } }
         local res = group[e.name](unpack(args))
         assert.same({ success = true }, res)
@@ -226,8 +228,16 @@ describe("catalogue #luajit", function()
         assert.equal(e.path, call.path, id)
         assert.same(want_path, call.opts.path, id)
         assert.equal(e, call.opts.op, id)
-        assert.same({ ["X-Probe"] = "1" }, call.opts.headers, id)
-        if e.method == "POST" or e.method == "PUT" or e.method == "PATCH" then
+        assert.same({ ["X-Probe"] = "1", Accept = e.accept }, call.opts.headers, id)
+        if e.content == "application/x-www-form-urlencoded" then
+          assert.equal("probe=" .. e.name, call.opts.body, id)
+        elseif csv then
+          assert.equal("probe," .. e.name, call.opts.body, id)
+          assert.equal(e.content, call.opts.content_type, id)
+        elseif e.content == "multipart/form-data" then
+          assert.same({ { name = "probe", data = e.name } }, call.opts.multipart, id)
+          assert.is_nil(call.opts.body, id)
+        elseif e.method == "POST" or e.method == "PUT" or e.method == "PATCH" then
           assert.same({ probe = e.name }, call.opts.body, id)
           assert.is_nil(call.opts.query, id)
         else

@@ -154,6 +154,9 @@ describe("operation objects #luajit", function()
       assert.equal("2025-08-12", opts.zuora_version)
       assert.equal(5, opts.timeout)
       assert.equal(headers, opts.headers)
+      accounts.retrieve("A1", nil, { track_id = "t-1", raw = true })
+      assert.equal("t-1", client.calls[2].opts.track_id)
+      assert.is_true(client.calls[2].opts.raw)
     end)
 
     it("passes output, multipart and body_file through", function()
@@ -165,6 +168,51 @@ describe("operation objects #luajit", function()
       usage.upload_file(nil, { multipart = parts })
       assert.equal(parts, client.calls[2].opts.multipart)
       assert.is_nil(client.calls[2].opts.body)
+    end)
+
+    it("sends a form operation's params form-encoded", function()
+      local oauth = operations.group(client, "oauth")
+      oauth.create_token({ grant_type = "client_credentials", client_id = "a b", client_secret = "s&t" })
+      local opts = client.calls[1].opts
+      assert.equal("client_id=a%20b&client_secret=s%26t&grant_type=client_credentials", opts.body)
+      assert.equal("application/x-www-form-urlencoded", opts.content_type)
+    end)
+
+    it("sends a multipart operation's params as form fields before the file parts", function()
+      local mass = operations.group(client, "mass_updater")
+      local file = { name = "file", path = "/tmp/m.csv" }
+      mass.perform({ params = { actionType = "Update" }, note = "n", n = 2, ok = true }, { multipart = { file } })
+      local opts = client.calls[1].opts
+      assert.is_nil(opts.body)
+      assert.same({
+        { name = "n", data = "2" }, { name = "note", data = "n" }, { name = "ok", data = "true" },
+        { name = "params", data = '{"actionType":"Update"}' }, file,
+      }, opts.multipart)
+    end)
+
+    it("sends a CSV operation's string as its body, and gives a body_file its content type", function()
+      local jobs = operations.group(client, "custom_object_jobs")
+      jobs.upload_file("J1", "a,b\n")
+      assert.equal("a,b\n", client.calls[1].opts.body)
+      assert.equal("text/csv", client.calls[1].opts.content_type)
+      jobs.upload_file("J1", nil, { body_file = "/tmp/x.csv" })
+      assert.equal("text/csv", client.calls[2].opts.content_type)
+      accounts.create(nil, { body_file = "/tmp/a.json" })
+      assert.equal("application/json", client.calls[3].opts.content_type)
+      accounts.create(nil, { body_file = "/tmp/a.json", headers = { ["content-type"] = "application/json; x=1" } })
+      assert.is_nil(client.calls[4].opts.content_type)
+      assert.has_error(function() jobs.upload_file("J1", { a = 1 }) end,
+        "custom_object_jobs.upload_file: the body is text/csv: give it as a string, or a file with options.body_file")
+      assert.has_error(function() accounts.create("{}") end,
+        "accounts.create: argument 1 (body) must be a table, got string; expected accounts.create(body, options)")
+    end)
+
+    it("asks for a non-JSON answer where the operation gives one, unless the caller says otherwise", function()
+      local describe_ = operations.group(client, "describe")
+      describe_.object("Account")
+      assert.equal("text/xml; charset=utf-8", client.calls[1].opts.headers.Accept)
+      describe_.object("Account", nil, { headers = { accept = "application/xml" } })
+      assert.same({ accept = "application/xml" }, client.calls[2].opts.headers)
     end)
 
     it("merges a GET's params with options.query and refuses a key given twice", function()

@@ -9,7 +9,6 @@
 #include <float.h>
 #include <locale.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +33,13 @@ static const uint64_t pow10_u64[16] = {
   1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull, 10000000000000ull,
   100000000000000ull, 1000000000000000ull,
 };
+
+/* Decimals the multiply-divide fast path tries before the exact 128-bit one (money has 2). */
+#if defined(__SIZEOF_INT128__)
+#  define FAST_DECIMALS 4
+#else
+#  define FAST_DECIMALS 22
+#endif
 
 #define TWO53 9007199254740992.0
 #define TWO50 1125899906842624.0
@@ -216,6 +222,79 @@ static size_t format_slow(double v, char *out, int int_suffix) {
   return layout(out, best.d, best.nd, best.point, int_suffix);
 }
 
+#if defined(__SIZEOF_INT128__)
+typedef unsigned __int128 u128;
+
+/* Exact shortest digits with 128-bit integers, for 1e-5 <= v < 1e17 that are not integers,
+ * powers of two or subnormals (the common case of computed amounts such as 19.99 * 0.19).
+ * v = m * 2^-s. Scaled by 10^k (k chosen so that x = v * 10^k lies in [1e17, 1e19)), the
+ * doubles next to v are x -+ h with h = 10^k / 2^(s+1), so the decimals that read back as v are
+ * exactly the integers in [x - h, x + h] times 10^-k (ends included when m is even, as ties
+ * round to even). Computing in units of 2^-(s+1) keeps everything an integer: X = 2m * 10^k,
+ * H = 10^k, both below 2^128 since m < 2^53 and 10^k <= 10^22 < 2^74. The fewest digits come
+ * from the largest P such that a multiple of 10^P is in the interval; of those, the one
+ * nearest x. Returns 0 when v is outside this domain. */
+static int shortest_exact(double v, uint64_t *digits, int *point) {
+  static const uint64_t p10[20] = {
+    1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull, 100000000ull,
+    1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull, 10000000000000ull,
+    100000000000000ull, 1000000000000000ull, 10000000000000000ull, 100000000000000000ull,
+    1000000000000000000ull, 10000000000000000000ull,
+  };
+  uint64_t bits, m, q, lo_q, hi_q, c;
+  u128 pk, X, r, lo, hi, mask, rest_scaled, half;
+  int e, s, k, P;
+  memcpy(&bits, &v, sizeof bits);
+  m = bits & 0xFFFFFFFFFFFFFull;
+  e = (int)((bits >> 52) & 0x7FF);
+  if (e == 0 || m == 0) return 0;            /* subnormal, or a power of two (uneven gaps) */
+  m |= 1ull << 52;
+  e -= 1075;                                  /* v = m * 2^e */
+  if (e >= 0 || e < -70) return 0;
+  s = -e;
+  /* floor(log10(v)) is floor((e + 52) * log10(2)) or one more; either way x < 1e19. */
+  k = 17 - (int)floor((e + 52) * 0.30102999566398120);
+  if (k < 0 || k > 22) return 0;
+  pk = k <= 19 ? (u128)p10[k] : (u128)p10[19] * p10[k - 19];
+  X = (u128)m * pk;
+  q = (uint64_t)(X >> s);                     /* x = q + r / 2^s */
+  r = X & (((u128)1 << s) - 1);
+  lo = (X << 1) - pk;
+  hi = (X << 1) + pk;
+  mask = ((u128)1 << (s + 1)) - 1;
+  lo_q = (uint64_t)(lo >> (s + 1));
+  if ((lo & mask) != 0 || (m & 1)) lo_q++;    /* ceil, or step off an excluded end */
+  hi_q = (uint64_t)(hi >> (s + 1));
+  if ((hi & mask) == 0 && (m & 1)) hi_q--;
+  if (lo_q > hi_q) return 0;
+  for (P = 0; P < 17; P++) {
+    uint64_t l2 = lo_q / 10 + (lo_q % 10 != 0), h2 = hi_q / 10;
+    if (l2 > h2) break;
+    lo_q = l2;
+    hi_q = h2;
+  }
+  if (P >= 17) return 0;
+  /* Nearest to x / 10^P: compare the dropped part (rest + r / 2^s) with 10^P / 2. */
+  c = q / p10[P];
+  rest_scaled = (((u128)(q % p10[P]) << s) + r) << 1;
+  half = (u128)p10[P] << s;
+  if (rest_scaled > half || (rest_scaled == half && (c & 1))) c++;
+  if (c < lo_q) c = lo_q;
+  if (c > hi_q) c = hi_q;
+  {
+    int nd = 1;
+    uint64_t t = c;
+    while (t >= 10) {
+      t /= 10;
+      nd++;
+    }
+    *digits = c;
+    *point = nd + P - k;
+  }
+  return 1;
+}
+#endif
+
 size_t zz_json_format_double(double v, char *out, int int_suffix) {
   char *o = out;
   if (signbit(v)) {
@@ -242,7 +321,7 @@ size_t zz_json_format_double(double v, char *out, int int_suffix) {
      * at most one integer, which must then be round(v * 10^k). r / 10^k is the correctly rounded
      * value of the decimal r * 10^-k (r and 10^k are exact), so it equals v exactly when that
      * decimal reads back to v. The first k that works gives the fewest digits. */
-    for (k = 1; k <= 22; k++) {
+    for (k = 1; k <= FAST_DECIMALS; k++) {
       double t = v * pow10_exact[k], r;
       if (t >= TWO50) break;
       r = floor(t + 0.5);
@@ -254,21 +333,44 @@ size_t zz_json_format_double(double v, char *out, int int_suffix) {
     }
   }
 #endif
+#if defined(__SIZEOF_INT128__)
+  {
+    uint64_t digits;
+    int point;
+    if (shortest_exact(v, &digits, &point)) {
+      char buf[24];
+      char *end = buf + sizeof buf, *d = u64_digits(digits, end);
+      return (size_t)(o - out) + layout(o, d, (int)(end - d), point, int_suffix);
+    }
+  }
+#endif
   return (size_t)(o - out) + format_slow(v, o, int_suffix);
 }
 
 /* Parsing. strtod follows LC_NUMERIC, which a host program may have changed; strtod_l with a
- * "C" locale object does not. */
-static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
+ * "C" locale object does not. The object is made once per process; two threads racing to make
+ * it keep one and free the other. */
 static locale_t c_locale = (locale_t)0;
 
-static void make_c_locale(void) {
-  c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+static locale_t get_c_locale(void) {
+  locale_t l = __atomic_load_n(&c_locale, __ATOMIC_ACQUIRE);
+  if (l == (locale_t)0) {
+    locale_t fresh = newlocale(LC_ALL_MASK, "C", (locale_t)0), expected = (locale_t)0;
+    if (fresh == (locale_t)0) return fresh;
+    if (__atomic_compare_exchange_n(&c_locale, &expected, fresh, 0, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE)) {
+      l = fresh;
+    } else {
+      freelocale(fresh);
+      l = expected;
+    }
+  }
+  return l;
 }
 
 static double parse_text(char *buf) {
-  pthread_once(&c_locale_once, make_c_locale);
-  if (c_locale != (locale_t)0) return strtod_l(buf, NULL, c_locale);
+  locale_t c = get_c_locale();
+  if (c != (locale_t)0) return strtod_l(buf, NULL, c);
   {
     /* No locale object: write the radix character the current locale expects. */
     const char *dp = localeconv()->decimal_point;

@@ -12,7 +12,7 @@ libcurl4-openssl-dev libssl-dev
 lua-cjson lua-dkjson lua-busted lua-check lua-argparse lua-readline
 nginx libnginx-mod-http-lua lua-resty-core
 clang libclang-rt-14-dev cppcheck valgrind
-brotli zstd lua-posix
+brotli zstd lua-posix locales
 "
 
 missing=""

@@ -289,7 +289,7 @@ local function build(index_groups)
         op.spec_id = f.id
         if norm_exact(f.method, f.path) ~= norm_exact(op.method, op.path) then op.spec_path = f.path end
         op.query, op.required_query, op.path_formats = f.query, f.required_query, f.path_formats
-        op.required, op.content = f.required, f.content
+        op.required, op.content, op.accept = f.required, f.content, f.accept
         if op.method == "POST" or op.method == "PUT" or op.method == "PATCH" then op.no_body = f.no_body end
         op.min_version, op.fields_since, op.fields_before = f.min_version, f.fields_since, f.fields_before
       end
@@ -331,6 +331,7 @@ local function render_op(op)
   if op.fields_since then p[#p + 1] = "fields_since = " .. qmap(op.fields_since) end
   if op.fields_before then p[#p + 1] = "fields_before = " .. qmap(op.fields_before) end
   if op.content then p[#p + 1] = "content = " .. q(op.content) end
+  if op.accept then p[#p + 1] = "accept = " .. q(op.accept) end
   if op.spec_id then p[#p + 1] = "spec_id = " .. q(op.spec_id) end
   if op.spec_path then p[#p + 1] = "spec_path = " .. q(op.spec_path) end
   if op.legacy then p[#p + 1] = "legacy = true" end
@@ -385,6 +386,43 @@ end
 
 local function md_escape(s) return (s:gsub("|", "\\|")) end
 
+--- The Prism part of docs/api.md: tools/api-prism.md with its ${names} filled in from the catalogue and
+--- tools/prism-differences.lua (the differences spec/prism_spec.lua holds true).
+local function prism_section(groups)
+  local differences = require "prism-differences"
+  local checked, content = 0, 0
+  for _, g in ipairs(groups) do
+    for _, op in ipairs(g.ops) do
+      if op.spec_id then
+        checked = checked + 1
+        if op.content then content = content + 1 end
+      end
+    end
+  end
+  local failing, list = { accept = 0, required = 0 }, {}
+  for _, d in ipairs(differences) do
+    for _, c in ipairs(d.checks) do failing[c] = failing[c] + #d.operations end
+    local ops = {}
+    for i, key in ipairs(d.operations) do ops[i] = "`" .. key .. "`" end
+    local numbers = {}
+    for i, c in ipairs(d.checks) do numbers[i] = ({ accept = "1", required = "2" })[c] end
+    list[#list + 1] = ("- %d operation%s, check%s %s — %s: %s"):format(#d.operations,
+      #d.operations == 1 and "" or "s", #numbers == 1 and "" or "s", table.concat(numbers, " and "),
+      table.concat(ops, ", "), d.reason)
+  end
+  local vars = {
+    checked = checked, accepted = checked - failing.accept, content = content, bare = checked - content,
+    bare_ok = checked - content - failing.required,
+    differences = #list > 0 and table.concat(list, "\n") or "- none",
+  }
+  local template = files.read("tools/api-prism.md") or fail("cannot read tools/api-prism.md")
+  local text = template:gsub("%${([%w_]+)}", function(name)
+    if vars[name] == nil then fail("tools/api-prism.md: unknown ${" .. name .. "}") end
+    return tostring(vars[name])
+  end)
+  return (text:gsub("\n+$", ""))
+end
+
 local function render_docs(groups, version, total, matched, indexed)
   local out = {}
   local function w(s) out[#out + 1] = s end
@@ -409,10 +447,18 @@ local function render_docs(groups, version, total, matched, indexed)
   w("Call shape: `group.operation(path parameters..., params, options)`.")
   w("")
   w("- Path parameters come first, in the order of the path template; each is a string or an integer and")
-  w("  is percent-encoded by the client. A missing one, or one of another type, raises an error naming it.")
-  w("- `params` is the JSON body for POST, PUT and PATCH, and the query for GET and DELETE.")
-  w("- `options`: `query` (extra query parameters, also for POST/PUT/PATCH), `headers`, `idempotency_key`,")
-  w("  `zuora_version`, `timeout`, `output` (stream a successful body to a file), `multipart`, `body_file`.")
+  w("  is percent-encoded by the client (every byte but letters, digits and `-._~`, and the dots of a `.`")
+  w("  or `..` value), so it stays one path segment. A missing one, or one of another type, raises an")
+  w("  error naming it.")
+  w("- `params` is the JSON body for POST, PUT and PATCH, and the query for GET and DELETE. Where the")
+  w("  body is not JSON (`content` below), params go the way the API takes them: form-encoded for")
+  w("  `oauth.create_token`; as form fields ahead of the files of `options.multipart` for the multipart")
+  w("  uploads (`usage.upload_file`, `attachments.create`, `imports.crud_create`, ...); as a string (or")
+  w("  `options.body_file`) for the CSV of `custom_object_jobs.upload_file`.")
+  w("- `options`: `query` (extra query parameters, also for POST/PUT/PATCH), `headers` (they replace the")
+  w("  client's own of the same name), `idempotency_key`, `zuora_version`, `track_id`, `timeout`, `output`")
+  w("  (stream a successful body to a file), `raw` (the body undecoded), `multipart` (parts")
+  w("  `{name, data | path, filename, content_type}`), `body_file` (stream a file as the body).")
   w("- Every call returns the decoded result, or `nil, err` (a `zuora.Error`).")
   w("- `op:each(...)`, `op:pages(...)`, `op:all(...)` walk paginated lists; `op:async(...)` returns a task.")
   w("- `zuora.operations()` returns `{group, name, method, path, title}` for every operation below.")
@@ -429,8 +475,9 @@ local function render_docs(groups, version, total, matched, indexed)
   w("`integer`, `enum:a,b,...` or `\"\"`), `no_body` (the operation takes no request body), `required`")
   w("(required top-level body fields), `min_version` (the `zuora-version` the spec asks for when Invoice")
   w("Settlement is enabled; advisory), `fields_since` / `fields_before` (body fields that exist only from,")
-  w("or only before, a `zuora-version`), `content` (a non-JSON request body type) and `spec_id` /")
-  w("`spec_path` (the operation's id and, where it differs, its path in that spec).")
+  w("or only before, a `zuora-version`), `content` (a non-JSON request body type), `accept` (a non-JSON")
+  w("response type, sent as `Accept`) and `spec_id` / `spec_path` (the operation's id and, where it")
+  w("differs, its path in that spec).")
   w("")
   w("## Groups")
   w("")
@@ -461,22 +508,7 @@ local function render_docs(groups, version, total, matched, indexed)
     .. " path is `spec_path`). The rest are newer than that spec.")
     :format(total, matched.exact, matched.loose))
   w("")
-  w("`make prism-check` (`tools/prism-check.sh`) checks the catalogue against an independent reading of")
-  w("that spec: it fetches the spec (`tools/openapi-spec.sh`, into `build/openapi/`), installs")
-  w("`@stoplight/prism-cli` into `build/prism/`, runs `prism mock` on the spec on 127.0.0.1 and sends one")
-  w("request per operation that has a `spec_id` and no `spec_path` (`tools/prism-requests.lua`, with curl):")
-  w("path parameters shaped by `path_formats`, `{}` as the body of POST/PUT/PATCH unless `no_body` or")
-  w("`content`, no query. Prism validates each request against the spec; the check passes when Prism")
-  w("routes every request and refuses only for the required body fields and query parameters the")
-  w("catalogue names (`required`, `required_query`), or for a non-JSON body the probe does not send.")
-  w("Neither npm package is committed.")
-  w("")
-  w("Two refusals come from the older spec contradicting itself, not from the catalogue; the probe")
-  w("reports them as known and passes:")
-  w("`DELETE /query/jobs/{job-id}` declares a UUID that must be 64 characters long (the `GET` of the same")
-  w("path says 36), and Prism cannot serialise the `application/csv` example of `GET /settings/listing`")
-  w("(HTTP 500). Once the client exists, the same walk runs through `client:request` with bodies built")
-  w("from the spec's examples, so Prism also validates what the client puts on the wire.")
+  w(prism_section(groups))
   w("")
   return table.concat(out, "\n")
 end

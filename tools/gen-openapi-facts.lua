@@ -4,8 +4,9 @@
 --   (`make openapi-facts` fetches the spec with tools/openapi-spec.sh and runs this.)
 -- Facts kept per operation: operationId, query parameter names (and the required ones), formats of
 -- path parameters, whether there is no request body, required top-level body fields, the body's
--- content type when it is not JSON, the minimum `zuora-version` the operation's description asks for,
--- and top-level body fields that exist only from (or only before) a given `zuora-version`.
+-- content type when it is not JSON, the response type when it is not JSON, the minimum `zuora-version`
+-- the operation's description asks for, and top-level body fields that exist only from (or only
+-- before) a given `zuora-version`.
 package.path = "tools/?.lua;" .. package.path
 local cjson = require "cjson"
 local files = require "files"
@@ -111,6 +112,22 @@ local function body_facts(op, fact)
   end
 end
 
+--- The response type to ask for (`accept`) when no successful response of the operation is JSON.
+local function response_facts(op, fact)
+  local ctypes = {}
+  for code, r in pairs(type(op.responses) == "table" and op.responses or {}) do
+    r = deref(r)
+    if tostring(code):match("^2") and type(r) == "table" and type(r.content) == "table" then
+      for ct in pairs(r.content) do
+        if ct:find("json", 1, true) then return end
+        ctypes[#ctypes + 1] = ct
+      end
+    end
+  end
+  table.sort(ctypes)
+  fact.accept = ctypes[1]
+end
+
 local function op_facts(path, method, item, op)
   local fact = { method = method:upper(), path = path, id = op.operationId }
   local query, seen = {}, {}
@@ -155,6 +172,7 @@ local function op_facts(path, method, item, op)
   if special then fact.path_formats = formats end
   if op.requestBody == nil then fact.no_body = true end
   body_facts(op, fact)
+  response_facts(op, fact)
   local v = version_of(op.description)
   if v then fact.min_version = v end
   return fact
@@ -205,6 +223,7 @@ for _, f in ipairs(facts) do
   if f.no_body then parts[#parts + 1] = "no_body = true" end
   if f.required then parts[#parts + 1] = "required = " .. list(f.required) end
   if f.content then parts[#parts + 1] = "content = " .. q(f.content) end
+  if f.accept then parts[#parts + 1] = "accept = " .. q(f.accept) end
   if f.min_version then parts[#parts + 1] = "min_version = " .. q(f.min_version) end
   if f.fields_since then parts[#parts + 1] = "fields_since = " .. map(f.fields_since) end
   if f.fields_before then parts[#parts + 1] = "fields_before = " .. map(f.fields_before) end

@@ -144,7 +144,7 @@ return {
     { method = "PUT", path = "/v1/debitmemos/{debitMemoId}/post", id = "PUT_PostDebitMemo", no_body = true },
     { method = "POST", path = "/v1/debitmemos/{debitMemoId}/taxationitems", id = "POST_DM_TaxationItems" },
     { method = "PUT", path = "/v1/debitmemos/{debitMemoId}/unpost", id = "PUT_UnpostDebitMemo", no_body = true },
-    { method = "GET", path = "/v1/describe/{object}", id = "GET_Describe", no_body = true },
+    { method = "GET", path = "/v1/describe/{object}", id = "GET_Describe", no_body = true, accept = "text/xml; charset=utf-8" },
     { method = "POST", path = "/v1/document-properties", id = "POST_DocumentProperties" },
     { method = "DELETE", path = "/v1/document-properties/{documentPropertiesId}", id = "DELETE_DocumentProperties", no_body = true },
     { method = "PUT", path = "/v1/document-properties/{documentPropertiesId}", id = "PUT_DocumentProperties" },

@@ -16,6 +16,7 @@ M.Client = Client
 local METHODS = { GET = true, POST = true, PUT = true, PATCH = true, DELETE = true, HEAD = true }
 local BODY_METHODS = { POST = true, PUT = true, PATCH = true }
 local KEYED_METHODS = { POST = true, PATCH = true } -- Zuora honours Idempotency-Key on these
+local BODY_ENCODE = { path = "body" } -- encode errors name the offending field: body.items[3].price
 
 local DEFAULTS = {
   timeout = 60, connect_timeout = 10, max_retries = 3,
@@ -208,7 +209,11 @@ function Client:url_for(path, params, query, level)
         parts[#parts + 1] = t[i]
         local name = t[i + 1]
         if name then
-          parts[#parts + 1] = url.escape(path_value(name, params and params[name], level))
+          local seg = url.escape(path_value(name, params and params[name], level))
+          -- "." and ".." would be dot segments (libcurl and servers remove them: ".." would climb
+          -- to the parent resource), so their dots are percent-encoded too.
+          if seg == "." or seg == ".." then seg = seg:gsub("%.", "%%2E") end
+          parts[#parts + 1] = seg
         end
       end
       u = table.concat(parts)
@@ -232,6 +237,11 @@ local function add_headers(lines, headers, level)
   for name, value in pairs(headers) do
     if type(name) ~= "string" then error("header names must be strings", level + 1) end
     check_header_value(name, value, level + 1)
+    -- The caller's header replaces the client's own (Accept, Content-Type, ...) instead of doubling it.
+    local prefix = name:lower() .. ":"
+    for i = #lines, 1, -1 do
+      if lines[i]:sub(1, #prefix):lower() == prefix then table.remove(lines, i) end
+    end
     lines[#lines + 1] = name .. ": " .. value
   end
 end
@@ -289,14 +299,16 @@ function Client:prepare(method, path, opts, level)
     if not BODY_METHODS[method] then error("request: " .. method .. " takes no body", level) end
     local body = opts.body
     if type(body) ~= "string" then
-      local encoded, err = json.encode(body)
-      if not encoded then error("request body: " .. err, level) end
+      local encoded, err = json.encode(body, BODY_ENCODE)
+      if not encoded then error("request " .. err, level) end
       body = encoded
       lines[#lines + 1] = "Content-Type: application/json"
     else
       lines[#lines + 1] = "Content-Type: " .. (opts.content_type or "application/json")
     end
     req.body = body
+  elseif opts.body_file and opts.content_type then
+    lines[#lines + 1] = "Content-Type: " .. opts.content_type
   elseif BODY_METHODS[method] and not opts.multipart and not opts.body_file then
     req.body = ""
   end
@@ -572,7 +584,7 @@ end
 --- Calls any endpoint: `client:request("GET", "/v1/accounts/{key}", {path = {key = "A1"}})`.
 -- opts: path, query, body (table -> JSON, or a string with content_type), headers,
 -- idempotency_key, zuora_version, track_id, timeout, output (stream a 2xx body to this file and
--- return the path), raw (return the body undecoded), multipart, body_file.
+-- return the path), raw (return the body undecoded), multipart, body_file (with content_type).
 -- Returns result, nil, meta ({status, headers, request_id, attempts, elapsed}) or nil, err.
 function Client:request(method, path, opts)
   local req = self:prepare(method, path, opts, 2)

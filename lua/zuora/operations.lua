@@ -21,8 +21,16 @@ local BODY_METHODS = { POST = true, PUT = true, PATCH = true }
 -- `idempotencyKey` silently ignored could send a payment twice), so unknown keys raise.
 local OPTION_TYPES = {
   query = "table", headers = "table", idempotency_key = "string", zuora_version = "string",
-  timeout = "number", output = "string", multipart = "table", body_file = "string",
+  track_id = "string", timeout = "number", output = "string", raw = "boolean", multipart = "table",
+  body_file = "string",
 }
+local OPTION_NAMES = {}
+for k in pairs(OPTION_TYPES) do OPTION_NAMES[#OPTION_NAMES + 1] = k end
+table.sort(OPTION_NAMES)
+OPTION_NAMES = table.concat(OPTION_NAMES, ", ")
+
+local FORM = "application/x-www-form-urlencoded"
+local MULTIPART = "multipart/form-data"
 
 local index_cache -- { groups = {...}, by_name = {[name] = group info} }, loaded on first use
 
@@ -82,8 +90,7 @@ local function check_options(entry, options)
   for k, v in pairs(options) do
     local want = OPTION_TYPES[k]
     if not want then
-      error(("%s: unknown option %s (known: body_file, headers, idempotency_key, multipart, output, query, "
-        .. "timeout, zuora_version)"):format(full_name(entry), tostring(k)), 4)
+      error(("%s: unknown option %s (known: %s)"):format(full_name(entry), tostring(k), OPTION_NAMES), 4)
     end
     if type(v) ~= want then
       error(("%s: option %s must be a %s, got %s"):format(full_name(entry), k, want, type(v)), 4)
@@ -102,6 +109,52 @@ local function merge_query(entry, a, b)
     q[k] = v
   end
   return q
+end
+
+local function has_header(headers, lname)
+  for k in pairs(headers or {}) do
+    if type(k) == "string" and k:lower() == lname then return true end
+  end
+  return false
+end
+
+--- One multipart form field from a params value: text as is, other values as JSON text.
+local function form_field(entry, name, v)
+  if type(name) ~= "string" then
+    error(("%s: multipart field names must be strings, got %s"):format(full_name(entry), type(name)), 5)
+  end
+  if type(v) == "string" then return { name = name, data = v } end
+  if type(v) == "boolean" then return { name = name, data = tostring(v) } end
+  local text, err = require("zuora.core").json.encode(v)
+  if not text then error(("%s: multipart field %s: %s"):format(full_name(entry), name, err), 5) end
+  return { name = name, data = text }
+end
+
+--- Operations whose body is not JSON (the catalogue's `content`) send `params` the way the API takes
+--- it: a form-encoded string for application/x-www-form-urlencoded, form fields (before the parts of
+--- options.multipart) for multipart/form-data, a string as it is for anything else (text/csv).
+local function shape_body(entry, content, opts)
+  local params = opts.body
+  if content == FORM then
+    if type(params) == "table" then
+      opts.body = require("zuora.core").url.encode_query(params)
+      opts.content_type = FORM
+    end
+  elseif content == MULTIPART then
+    if type(params) == "table" then
+      local names, parts = {}, {}
+      for k in pairs(params) do names[#names + 1] = k end
+      table.sort(names, function(a, b) return tostring(a) < tostring(b) end)
+      for i, k in ipairs(names) do parts[i] = form_field(entry, k, params[k]) end
+      for _, part in ipairs(opts.multipart or {}) do parts[#parts + 1] = part end
+      opts.body, opts.multipart = nil, parts
+    end
+  elseif type(params) == "string" then
+    opts.content_type = content
+  elseif params ~= nil then
+    error(("%s: the body is %s: give it as a string, or a file with options.body_file"):format(
+      full_name(entry), content), 4)
+  end
 end
 
 --- Checks the arguments and builds the opts table of client:request. Raises on mistakes.
@@ -128,10 +181,14 @@ local function request_opts(op, ...)
   local params, options = select(np + 1, ...)
   local opts = { path = path, op = entry }
   local body = BODY_METHODS[entry.method]
+  local content = body and entry.content
   if params ~= nil then
-    if type(params) ~= "table" then
-      error(("%s: argument %d (%s) must be a table, got %s; expected %s"):format(full_name(entry), np + 1,
-        body and "body" or "query", type(params), signature(entry)), 3)
+    -- An operation whose body is a document of its own type (text/csv) takes it as a string.
+    local raw_body = content and content ~= FORM and content ~= MULTIPART and type(params) == "string"
+    if type(params) ~= "table" and not raw_body then
+      error(("%s: argument %d (%s) must be a table%s, got %s; expected %s"):format(full_name(entry), np + 1,
+        body and "body" or "query", content and content ~= FORM and content ~= MULTIPART
+          and (" or a string (" .. content .. ")") or "", type(params), signature(entry)), 3)
     end
     if body then opts.body = params else opts.query = params end
   end
@@ -148,6 +205,16 @@ local function request_opts(op, ...)
         opts[k] = v
       end
     end
+  end
+  if content then shape_body(entry, content, opts) end
+  if entry.accept and not has_header(opts.headers, "accept") then
+    -- An operation that answers something other than JSON (XML) asks for what it answers.
+    local headers = { Accept = entry.accept }
+    for k, v in pairs(opts.headers or {}) do headers[k] = v end
+    opts.headers = headers
+  end
+  if opts.body_file and not has_header(opts.headers, "content-type") then
+    opts.content_type = (content and content ~= MULTIPART) and content or "application/json"
   end
   return opts
 end

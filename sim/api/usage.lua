@@ -93,15 +93,10 @@ local COLUMNS = { ACCOUNT_ID = "accountNumber", UOM = "uom", QTY = "quantity", S
   ENDDATE = "endDate", SUBSCRIPTION_ID = "subscriptionNumber", CHARGE_ID = "chargeNumber",
   DESCRIPTION = "description" }
 
-local function upload(req)
-  local parts, err = M.multipart(req.body, req.headers["content-type"])
-  if not parts then C.fail("malformed_request", "Usage upload must be multipart/form-data with a CSV file: " .. err,
-    "usage") end
-  local file
-  for _, p in ipairs(parts) do if p.name == "file" or p.filename then file = p end end
-  if not file then C.fail("missing_field", "The upload has no file part", "usage") end
+--- Imports the usage rows of a CSV file part; returns the import record.
+local function import_file(file, name)
   local import = { id = state.new_id("usage_import"), status = "Pending", polls = 0, size = #file.data,
-    fileName = file.filename, createdDate = state.now_stamp(), total = 0, failed = 0 }
+    fileName = name or file.filename, createdDate = state.now_stamp(), total = 0, failed = 0 }
   local rows = csv_rows(file.data)
   local header = rows[1] or {}
   local map = {}
@@ -125,7 +120,36 @@ local function upload(req)
     for _, rec in ipairs(records) do state.put("usages", rec) end
   end
   state.put("usage_imports", import)
+  return import
+end
+
+local function upload(req)
+  local parts, err = M.multipart(req.body, req.headers["content-type"])
+  if not parts then C.fail("malformed_request", "Usage upload must be multipart/form-data with a CSV file: " .. err,
+    "usage") end
+  local file
+  for _, p in ipairs(parts) do if p.name == "file" or p.filename then file = p end end
+  if not file then C.fail("missing_field", "The upload has no file part", "usage") end
+  local import = import_file(file)
   return 200, C.ok(obj("size", import.size, "checkImportStatus", "/v1/usage/" .. import.id .. "/status"))
+end
+
+--- The CRUD import (POST /v1/object/import): multipart fields ImportType (only Usage is simulated),
+-- Name and File; the status is read with GET /v1/object/import/{id}.
+local function crud_import(req)
+  local parts, err = M.multipart(req.body, req.headers["content-type"])
+  if not parts then C.fail("malformed_request", "An import must be multipart/form-data: " .. err, "usage") end
+  local fields, file = {}, nil
+  for _, p in ipairs(parts) do
+    if p.filename or p.name == "File" then file = p elseif p.name then fields[p.name] = p.data end
+  end
+  if fields.ImportType == nil then C.fail("missing_field", "'ImportType' is required", "usage") end
+  if fields.ImportType ~= "Usage" then
+    C.fail("invalid_value", "ImportType " .. fields.ImportType .. " is not simulated (only Usage)", "usage")
+  end
+  if not file then C.fail("missing_field", "The import has no File part", "usage") end
+  local import = import_file(file, fields.Name)
+  return 200, obj("Success", true, "Id", import.id)
 end
 
 local function import_of(id)
@@ -155,6 +179,7 @@ end
 
 function M.register(r)
   r.add("POST", "/v1/usage", upload)
+  r.add("POST", "/v1/object/import", crud_import, { family = "crud" })
   r.add("GET", "/v1/usage/{import-id}/status", function(req)
     local import = import_of(req.params["import-id"])
     advance(import)
