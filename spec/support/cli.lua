@@ -139,16 +139,29 @@ function Pty:send(s)
   self.w:flush()
 end
 
---- Closes the input and waits (up to 10 s) for the session to end; returns the whole output.
+--- Ends the session abruptly, as a closed terminal window would: SIGHUP to the command.
+function Pty:hangup()
+  os.execute(("pkill -HUP -P %d 2>/dev/null"):format(self.pid))
+end
+
+local function alive(pid)
+  local stat = read("/proc/" .. pid .. "/stat") -- gone, or a zombie nobody reaped yet
+  return stat ~= nil and not stat:match("^%d+ %(.-%) Z")
+end
+
+--- Closes the input and waits (up to 10 s) for the session to end, then kills what is left of
+-- it; returns the whole output.
 function Pty:close()
   if self.w then
     self.w:close()
     self.w = nil
   end
   for _ = 1, 200 do
-    local stat = read("/proc/" .. self.pid .. "/stat") -- gone, or a zombie nobody reaped yet
-    if not stat or stat:match("^%d+ %(.-%) Z") then break end
+    if not alive(self.pid) then break end
     sleep(0.05)
+  end
+  if alive(self.pid) then
+    os.execute(("pkill -KILL -P %d 2>/dev/null; kill -KILL %d 2>/dev/null"):format(self.pid, self.pid))
   end
   local text = self:text()
   os.execute("rm -rf " .. q(self.dir))

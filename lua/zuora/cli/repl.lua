@@ -182,25 +182,59 @@ function M.environment(client, out)
   end })
 end
 
+M.HISTORY_LINES = 1000
+
+-- The history file is ours, not lua-readline's: each line is appended as soon as it is entered
+-- (so a session that is killed keeps its history), and the file is trimmed when it is loaded.
+local function open_history(rl, path)
+  local dir = path:match("^(.*)/[^/]*$")
+  os.execute("mkdir -p -m 700 '" .. dir:gsub("'", "'\\''") .. "' 2>/dev/null")
+  local lines = {}
+  local f = io.open(path, "rb")
+  if f then
+    for line in f:lines() do lines[#lines + 1] = line end
+    f:close()
+  end
+  local first = math.max(1, #lines - M.HISTORY_LINES + 1)
+  if first > 1 then
+    f = io.open(path, "wb")
+    if f then
+      f:write(table.concat(lines, "\n", first), "\n")
+      f:close()
+    end
+  end
+  for i = first, #lines do rl.add_history(lines[i]) end
+  local previous = lines[#lines]
+  return function(line)
+    if line:match("^%s*$") or line == previous then return end
+    previous = line
+    rl.add_history(line)
+    local out = io.open(path, "ab")
+    if out then
+      out:write(line, "\n")
+      out:close()
+    end
+  end
+end
+
+M.INTERRUPTED = setmetatable({}, { __tostring = function() return "interrupted" end })
+
 -- Line input: lua-readline on a terminal (editing, completion, history), else plain io.read.
 local function line_reader(env, interactive, history)
   if not interactive then
-    return function() return io.read("l") end, function() end
+    return function() return io.read("l") end
   end
-  local ok, rl = pcall(require, "readline")
-  if not ok then
+  local have_rl, rl = pcall(require, "readline")
+  if not have_rl then
     return function(prompt)
       io.stdout:write(prompt)
       io.stdout:flush()
       return io.read("l")
-    end, function() end
+    end
   end
-  if history then
-    local dir = history:match("^(.*)/[^/]*$")
-    os.execute("mkdir -p -m 700 '" .. dir:gsub("'", "'\\''") .. "' 2>/dev/null")
-    rl.set_options{ histfile = history, keeplines = 1000, completion = true }
-  else
-    rl.set_options{ histfile = "", completion = true }
+  rl.set_options{ histfile = "", auto_add = false, completion = true }
+  local remember = history and open_history(rl, history) or function(line)
+    if line ~= "" then rl.add_history(line) end
   end
   rl.set_readline_name("zuora")
   rl.set_complete_function(function(text, from, to)
@@ -208,8 +242,15 @@ local function line_reader(env, interactive, history)
     -- lua-readline passes the word as 1-based `from` and one past its end as `to`.
     return M.complete(env, text:sub(from, to - 1))
   end)
-  return function(prompt) return rl.readline(prompt) end, function()
-    if history then rl.save_history() end
+  return function(prompt)
+    -- Ctrl-C at the prompt: the interpreter's handler raises "interrupted!" once readline returns.
+    local ok, line = pcall(rl.readline, prompt)
+    if ok then
+      if line then remember(line) end
+      return line
+    end
+    if tostring(line):find("interrupted!", 1, true) then return M.INTERRUPTED end
+    error(line, 0)
   end
 end
 
@@ -219,7 +260,9 @@ local function evaluate(chunk, env, calls, ui)
   local r = pack(xpcall(chunk, function(e) return e end))
   if not r[1] then
     local e = r[2]
-    io.stderr:write(term.paint(ui.errcolor, "red", errors.is(e) and tostring(e) or ("error: " .. one_line(e))), "\n")
+    local text = errors.is(e) and tostring(e) or ("error: " .. one_line(e))
+    if not errors.is(e) and tostring(e):find("interrupted!", 1, true) then text = "interrupted" end
+    io.stderr:write(term.paint(ui.errcolor, "red", text), "\n")
     return
   end
   local values = { n = r.n - 1 }
@@ -246,7 +289,7 @@ function M.run(ctx)
   ctx:on_response(function(ev)
     if not ev.token_request then calls[#calls + 1] = ev end
   end)
-  local read, finish = line_reader(env, ui.interactive, ui.interactive and M.history_path() or nil)
+  local read = line_reader(env, ui.interactive, ui.interactive and M.history_path() or nil)
   if ui.interactive then
     io.stdout:write(term.paint(ui.color, "dim", ("lua-zuora %s REPL — %s. help() explains, Tab completes, "
       .. "Ctrl-D leaves."):format(zuora.version, client and tostring(client) or "no client")), "\n")
@@ -255,6 +298,10 @@ function M.run(ctx)
   while true do
     local line = read(buffer and "...> " or "zuora> ")
     if line == nil then break end
+    if line == M.INTERRUPTED then
+      io.stderr:write(term.paint(ui.errcolor, "yellow", "interrupted: line discarded"), "\n")
+      line, buffer = "", nil
+    end
     buffer = buffer and (buffer .. "\n" .. line) or line
     if buffer:match("^%s*$") then
       buffer = nil
@@ -272,7 +319,6 @@ function M.run(ctx)
     io.stdout:flush()
   end
   if ui.interactive then io.stdout:write("\n") end
-  finish()
   return 0
 end
 
