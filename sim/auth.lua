@@ -22,8 +22,11 @@ function M.mint(ttl)
   return tok
 end
 
---- POST /oauth/token (form-encoded client credentials).
-function M.token_endpoint(req)
+M.random_hex = random_hex
+
+--- Checks a client-credentials token request (also Revenue's /oauth2/token): nil when it is good,
+-- else the status and body of the refusal.
+function M.refuse_client(req)
   if req.method ~= "POST" then
     return 405, json.object("error", "invalid_request", "error_description", "use POST")
   end
@@ -36,6 +39,13 @@ function M.token_endpoint(req)
   if form.client_id ~= s.client_id or form.client_secret ~= s.client_secret then
     return 401, json.object("error", "invalid_client", "error_description", "Bad client credentials")
   end
+  return nil
+end
+
+--- POST /oauth/token (form-encoded client credentials).
+function M.token_endpoint(req)
+  local status, body = M.refuse_client(req)
+  if status then return status, body end
   local tok = M.mint()
   return 200, json.object("access_token", tok.token, "token_type", "bearer", "expires_in", tok.ttl,
     "scope", "entity.00000000-0000-0000-0000-000000000001 platform.write service.usage.delete "

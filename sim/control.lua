@@ -42,6 +42,8 @@ end
 local CONFIG_TYPES = { token_ttl = "number", concurrency_limit = "number", retry_after = "number",
   job_polls = "number", locator_ttl = "number", rate_limit = "number", rate_window = "number",
   file_url_ttl = "number", idempotency_ttl = "number",
+  revenue_enabled = "boolean", revenue_token_ttl = "number", revenue_stage_polls = "number",
+  revenue_max_uploads = "number",
   errors_as_200 = "boolean", today = "date", default_version = "string", log_limit = "number" }
 
 local function set_config(body)
@@ -195,6 +197,7 @@ function M.handle(req)
   local rest = req.path:gsub("^/__sim/?", ""):gsub("/$", "")
   local h = handlers[req.method .. " " .. rest]
   if h then return h(req) end
+  if rest == "revenue" or rest:sub(1, 8) == "revenue/" then return require("sim.revenue.control").handle(req, rest) end
   local fid = rest:match("^faults/(%d+)$")
   if fid and req.method == "DELETE" then
     if faults.remove(tonumber(fid)) then return resp(200, json.object("deleted", tonumber(fid))) end

@@ -48,7 +48,7 @@ function M.serve()
       return server.send(resp)
     end
   end
-  if req.headers["authorization"] then
+  if req.headers["authorization"] or req.headers["token"] then
     entry.status = xml_error(400, "InvalidArgument", "Only one auth mechanism allowed; the X-Amz-Algorithm "
       .. "query parameter and the Authorization header must not both be given", request_id)
     return

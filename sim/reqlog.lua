@@ -45,7 +45,7 @@ local function to_json(e)
   return json.object("seq", e.seq, "time", e.time, "origin", e.origin, "method", e.method, "path", e.path,
     "query", e.query, "args", args, "headers", e.headers, "body", body, "body_base64", body64,
     "status", e.status, "request_id", e.request_id, "fault", e.fault, "replayed", e.replayed,
-    "limited", e.limited, "auth_error", e.auth_error, "response_body", resp)
+    "limited", e.limited, "auth_error", e.auth_error, "response_body", resp, "extra", e.extra)
 end
 
 --- Entries matching the filters: method, path (glob), origin, since (seq), header (name that

@@ -11,6 +11,7 @@ local router = require "sim.router"
 local auth = require "sim.auth"
 local faults = require "sim.faults"
 local reqlog = require "sim.reqlog"
+local revenue = require "sim.revenue.server"
 
 local M = {}
 
@@ -33,6 +34,7 @@ function M.init(settings)
     require("sim.api." .. name).register(router)
   end
   require("sim.generic").register(router, settings)
+  revenue.register(settings)
 end
 
 -- Request reading ---------------------------------------------------------------------------------
@@ -231,6 +233,17 @@ function M.rate_check(req, entry)
   return nil
 end
 
+--- Replaces `resp` when an "after" fault matches the request.
+function M.after_faults(req, entry, resp)
+  local after = faults.match(req, "after")
+  if after then
+    entry.fault = after.id
+    local r = faults.apply(after, req, resp)
+    if r ~= "continue" then return r end
+  end
+  return resp
+end
+
 local function process(req, entry)
   local track = req.headers["zuora-track-id"]
   if track then
@@ -262,6 +275,9 @@ local function process(req, entry)
     delay = fault.latency
   end
 
+  -- The Revenue API (sim/revenue/) has its own credentials, errors and routes.
+  if revenue.claims(req) then return M.after_faults(req, entry, revenue.process(req, entry, delay)) end
+
   if req.path ~= "/oauth/token" then
     local ok, why = auth.check(req.headers)
     if not ok then
@@ -279,14 +295,7 @@ local function process(req, entry)
   if delay and delay > 0 then ngx.sleep(delay) end
   local resp = dispatch(req)
   idempotency_finish(req, resp)
-
-  local after = faults.match(req, "after")
-  if after then
-    entry.fault = after.id
-    local r = faults.apply(after, req, resp)
-    if r ~= "continue" then return r end
-  end
-  return resp
+  return M.after_faults(req, entry, resp)
 end
 
 --- content_by_lua entry for the API origin.

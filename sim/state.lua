@@ -20,6 +20,11 @@ M.DEFAULTS = {
   today = false,             -- "YYYY-MM-DD" to pin the tenant's date; false = the real UTC date
   default_version = "186.0", -- zuora-version assumed when a request carries none
   log_limit = 10000,         -- request log entries kept (oldest dropped)
+  -- Zuora Revenue (sim/revenue/):
+  revenue_enabled = true,    -- false: every Revenue API request gets 405 (API service not enabled)
+  revenue_token_ttl = 1800,  -- seconds a Revenue token (legacy or OneID) lives
+  revenue_stage_polls = 2,   -- status reads an upload or job needs to finish (0 = at once)
+  revenue_max_uploads = 2,   -- uploads a tenant runs at once; more get 429
 }
 
 M.settings = {} -- start-up settings from bin/zuora-sim (credentials, URLs); survive reset

@@ -1,7 +1,11 @@
 /* core.auth: a sans-IO credential holder. Secrets are copied into C memory at `new` and wiped on
  * free; the libcurl transport adds them to requests itself (auth.h), so on that path neither a
  * secret nor an access token ever becomes a Lua string. Time is always passed in (`now`), which
- * keeps the state machine deterministic and testable. */
+ * keeps the state machine deterministic and testable.
+ *
+ * Two modes exchange credentials for a token: `oauth` (client credentials; the token comes in a
+ * JSON body) and `revenue` (Zuora Revenue's legacy authenticate call: HTTP basic plus `role` and
+ * `clientname` headers; the token comes back in a response header and goes out as `token`). */
 #include <ctype.h>
 #include <math.h>
 #include <stdio.h>
@@ -13,8 +17,8 @@
 #include "core.h"
 #include "secret.h"
 
-enum { MODE_OAUTH, MODE_BASIC, MODE_APIKEY, MODE_BEARER };
-static const char *const mode_names[] = {"oauth", "basic", "apikey", "bearer", NULL};
+enum { MODE_OAUTH, MODE_BASIC, MODE_APIKEY, MODE_BEARER, MODE_REVENUE };
+static const char *const mode_names[] = {"oauth", "basic", "apikey", "bearer", "revenue", NULL};
 
 #define DEFAULT_MARGIN 300.0
 /* A reply whose expires_in is missing, not a number, below 1 s or above a day gets this lifetime:
@@ -24,6 +28,9 @@ static const char *const mode_names[] = {"oauth", "basic", "apikey", "bearer", N
 #define MAX_TOKEN_LEN 16384
 #define MAX_REPLY_LEN 65536
 #define REDACTED "[redacted]"
+/* Revenue's legacy tokens live about 30 minutes; used when the token itself does not say. */
+#define REVENUE_LIFETIME 1800.0
+#define REVENUE_TOKEN_HEADER "Revpro-Token"
 
 struct zz_auth {
   int mode;
@@ -33,8 +40,10 @@ struct zz_auth {
   char *secret;     /* client_secret, password, secret access key or the fixed bearer token */
   char *alt_secret; /* the secret as it appears on the wire: form-encoded or base64 user:pass */
   char *token_url;
-  char *token;      /* current OAuth access token, NULL when none */
-  double expires_at, lifetime, margin;
+  char *token;      /* current access token (oauth, revenue), NULL when none */
+  char *role, *clientname; /* revenue: the authenticate call's headers (not secret) */
+  char *token_header;      /* revenue: the response header carrying the token */
+  double expires_at, lifetime, margin, default_lifetime;
   long long generation;
 };
 
@@ -61,10 +70,18 @@ static void wipe_all(zz_auth *a) {
   zz_secret_free(&a->alt_secret);
   zz_secret_free(&a->token);
   free(a->token_url);
-  a->token_url = NULL;
+  free(a->role);
+  free(a->clientname);
+  free(a->token_header);
+  a->token_url = a->role = a->clientname = a->token_header = NULL;
 }
 
 /* --- state -------------------------------------------------------------------------------- */
+
+/* Whether this mode trades credentials for a token (and so has a token request and a state). */
+static int exchanges(const zz_auth *a) {
+  return a->mode == MODE_OAUTH || a->mode == MODE_REVENUE;
+}
 
 /* Seconds before expiry at which a token stops being used. */
 static double early(const zz_auth *a) {
@@ -77,7 +94,7 @@ static int token_usable(const zz_auth *a, double now) {
 }
 
 static const char *state_name(const zz_auth *a, double now) {
-  if (a->mode != MODE_OAUTH) return "ready";
+  if (!exchanges(a)) return "ready";
   if (a->pending) return "pending";
   return token_usable(a, now) ? "ready" : "need_token";
 }
@@ -150,11 +167,26 @@ static const char *opt_string(lua_State *L, const char *k, int required) {
   return s;
 }
 
+/* A header name: an HTTP token (letters, digits and !#$%&'*+-.^_`|~). */
+static int header_name_ok(const char *s) {
+  if (!*s) return 0;
+  for (; *s; s++)
+    if (!isalnum((unsigned char)*s) && !strchr("!#$%&'*+-.^_`|~", *s)) return 0;
+  return 1;
+}
+
+static double opt_margin(lua_State *L) {
+  double margin = zz_optnumfield(L, 1, "refresh_margin", DEFAULT_MARGIN);
+  if (!(margin >= 0 && margin <= 86400)) luaL_error(L, "auth.new: refresh_margin must be between 0 and 86400");
+  return margin;
+}
+
 static int l_new(lua_State *L) {
   zz_auth *a;
   const char *id = NULL, *secret = NULL, *url = NULL;
+  const char *role = NULL, *clientname = NULL, *theader = NULL;
   int mode;
-  double margin = DEFAULT_MARGIN;
+  double margin = DEFAULT_MARGIN, lifetime = REVENUE_LIFETIME;
   zz_buf alt = ZZ_BUF_INIT;
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_getfield(L, 1, "mode");
@@ -165,8 +197,20 @@ static int l_new(lua_State *L) {
       id = opt_string(L, "client_id", 1);
       secret = opt_string(L, "client_secret", 1);
       url = opt_string(L, "token_url", 1);
-      margin = zz_optnumfield(L, 1, "refresh_margin", DEFAULT_MARGIN);
-      if (!(margin >= 0 && margin <= 86400)) luaL_error(L, "auth.new: refresh_margin must be between 0 and 86400");
+      margin = opt_margin(L);
+      break;
+    case MODE_REVENUE:
+      id = opt_string(L, "username", 1);
+      secret = opt_string(L, "password", 1);
+      if (strchr(id, ':')) luaL_error(L, "auth.new: a basic-auth username cannot contain ':'");
+      url = opt_string(L, "token_url", 1);
+      role = opt_string(L, "role", 0);
+      clientname = opt_string(L, "clientname", 0);
+      theader = opt_string(L, "token_header", 0);
+      if (theader && !header_name_ok(theader)) luaL_error(L, "auth.new: token_header must be a header name");
+      lifetime = zz_optnumfield(L, 1, "token_lifetime", REVENUE_LIFETIME);
+      if (!(lifetime >= 1 && lifetime <= MAX_LIFETIME)) luaL_error(L, "auth.new: token_lifetime must be between 1 and 86400");
+      margin = opt_margin(L);
       break;
     case MODE_BASIC:
       id = opt_string(L, "username", 1);
@@ -185,14 +229,23 @@ static int l_new(lua_State *L) {
   memset(a, 0, sizeof *a);
   a->mode = mode;
   a->margin = margin;
+  a->default_lifetime = lifetime;
   zz_setmetatable(L, ZZ_AUTH_MT);
   /* From here on __gc owns whatever we allocate. */
   if (id && !(a->id = zz_secret_dup(id, strlen(id)))) return luaL_error(L, "auth.new: out of memory");
   if (!(a->secret = zz_secret_dup(secret, strlen(secret)))) return luaL_error(L, "auth.new: out of memory");
   if (url && !(a->token_url = zz_secret_dup(url, strlen(url)))) return luaL_error(L, "auth.new: out of memory");
+  if (mode == MODE_REVENUE) {
+    if (!role) role = "API Role";
+    if (!clientname) clientname = "Default";
+    if (!theader) theader = REVENUE_TOKEN_HEADER;
+    if (!(a->role = zz_secret_dup(role, strlen(role))) || !(a->clientname = zz_secret_dup(clientname, strlen(clientname))) ||
+        !(a->token_header = zz_secret_dup(theader, strlen(theader))))
+      return luaL_error(L, "auth.new: out of memory");
+  }
   if (mode == MODE_OAUTH) {
     if (add_form(&alt, secret) != 0) goto oom;
-  } else if (mode == MODE_BASIC) {
+  } else if (mode == MODE_BASIC || mode == MODE_REVENUE) {
     zz_buf up = ZZ_BUF_INIT;
     int rc = zz_buf_adds(&up, id) | zz_buf_add(&up, ":", 1) | zz_buf_adds(&up, secret);
     if (rc == 0) rc = add_b64(&alt, (const unsigned char *)up.p, up.n);
@@ -235,6 +288,13 @@ int zz_auth_add_headers(zz_auth *a, double now, struct curl_slist **list, long l
       }
       rc = append_line(list, "Authorization: Bearer ", a->token);
       break;
+    case MODE_REVENUE:
+      if (!token_usable(a, now)) {
+        *err = a->pending ? "no usable Revenue token (an authenticate request is pending)" : "no usable Revenue token";
+        return -1;
+      }
+      rc = append_line(list, "token: ", a->token);
+      break;
     case MODE_BEARER: rc = append_line(list, "Authorization: Bearer ", a->secret); break;
     case MODE_BASIC: rc = append_line(list, "Authorization: Basic ", a->alt_secret); break;
     default:
@@ -247,11 +307,18 @@ int zz_auth_add_headers(zz_auth *a, double now, struct curl_slist **list, long l
 }
 
 int zz_auth_has_token_body(const zz_auth *a) {
-  return !a->closed && a->mode == MODE_OAUTH;
+  return !a->closed && exchanges(a);
+}
+
+int zz_auth_token_headers(zz_auth *a, struct curl_slist **list) {
+  if (a->closed || !exchanges(a)) return -1;
+  if (a->mode != MODE_REVENUE) return 0;
+  return append_line(list, "Authorization: Basic ", a->alt_secret);
 }
 
 int zz_auth_token_body(zz_auth *a, zz_buf *b) {
-  if (a->closed || a->mode != MODE_OAUTH) return -1;
+  if (a->closed || !exchanges(a)) return -1;
+  if (a->mode == MODE_REVENUE) return 0; /* the authenticate call has an empty body */
   if (zz_buf_adds(b, "grant_type=client_credentials&client_id=") != 0 || add_form(b, a->id) != 0 ||
       zz_buf_adds(b, "&client_secret=") != 0 || zz_buf_adds(b, a->alt_secret) != 0)
     return -1;
@@ -293,9 +360,10 @@ static int redact_into(const zz_auth *a, const char *s, size_t n, zz_buf *out) {
  * duplicate known key, bad escapes, invalid UTF-8 or trailing bytes reject the reply. Every read
  * is bounds-checked against n, so it is safe on arbitrary input (it gets fuzzed). */
 
-enum { F_ACCESS_TOKEN, F_TOKEN_TYPE, F_EXPIRES_IN, F_ERROR, F_ERROR_DESC, F_MESSAGE, F_COUNT };
+enum { F_ACCESS_TOKEN, F_TOKEN_TYPE, F_EXPIRES_IN, F_ERROR, F_ERROR_DESC, F_MESSAGE, F_MESSAGE_CAP, F_EXP, F_IAT,
+  F_COUNT };
 static const char *const field_names[F_COUNT] = {
-  "access_token", "token_type", "expires_in", "error", "error_description", "message",
+  "access_token", "token_type", "expires_in", "error", "error_description", "message", "Message", "exp", "iat",
 };
 
 typedef struct {
@@ -528,7 +596,7 @@ static double parse_lifetime(const scanner *sc) {
 
 /* Copies a reply's error text into err: printable ASCII only, shortened, secrets redacted. */
 static void describe_error(const zz_auth *a, const scanner *sc, char *err, size_t errlen, size_t at) {
-  static const int order[] = {F_ERROR, F_ERROR_DESC, F_MESSAGE};
+  static const int order[] = {F_ERROR, F_ERROR_DESC, F_MESSAGE, F_MESSAGE_CAP};
   zz_buf raw = ZZ_BUF_INIT, red = ZZ_BUF_INIT;
   size_t k, j;
   for (k = 0; k < sizeof order / sizeof order[0]; k++) {
@@ -554,18 +622,22 @@ static int token_chars_ok(const zz_buf *t) {
   return 1;
 }
 
-int zz_auth_accept_reply(zz_auth *a, long status, const char *body, size_t n, double now, char *err, size_t errlen) {
+/* The start of an error for a refused token request: the status and what the body says. */
+static void refused(const zz_auth *a, long status, const char *body, size_t n, char *err, size_t errlen) {
+  scanner sc;
+  int at, ok;
+  memset(&sc, 0, sizeof sc);
+  sc.s = body ? body : "";
+  sc.n = body && n <= MAX_REPLY_LEN ? n : 0;
+  ok = scan_reply(&sc) == 0;
+  at = snprintf(err, errlen, "token request failed: HTTP %ld", status);
+  if (ok && at > 0 && (size_t)at < errlen) describe_error(a, &sc, err, errlen, (size_t)at);
+  scanner_free(&sc);
+}
+
+static int accept_oauth(zz_auth *a, long status, const char *body, size_t n, double now, char *err, size_t errlen) {
   scanner sc;
   int ok;
-  if (a->closed) {
-    snprintf(err, errlen, "auth object is closed");
-    return -1;
-  }
-  a->pending = 0;
-  if (a->mode != MODE_OAUTH) {
-    snprintf(err, errlen, "auth mode '%s' takes no token replies", mode_names[a->mode]);
-    return -1;
-  }
   memset(&sc, 0, sizeof sc);
   sc.s = body ? body : "";
   sc.n = body ? n : 0;
@@ -573,13 +645,11 @@ int zz_auth_accept_reply(zz_auth *a, long status, const char *body, size_t n, do
     snprintf(err, errlen, "token reply too large (%lu bytes)", (unsigned long)n);
     return -1;
   }
-  ok = scan_reply(&sc) == 0;
   if (status < 200 || status > 299) {
-    int at = snprintf(err, errlen, "token request failed: HTTP %ld", status);
-    if (ok && at > 0 && (size_t)at < errlen) describe_error(a, &sc, err, errlen, (size_t)at);
-    scanner_free(&sc);
+    refused(a, status, body, n, err, errlen);
     return -1;
   }
+  ok = scan_reply(&sc) == 0;
   if (!ok) {
     snprintf(err, errlen, "token reply is not valid: %s at byte %lu", sc.err ? sc.err : "malformed",
              (unsigned long)sc.i);
@@ -611,6 +681,163 @@ int zz_auth_accept_reply(zz_auth *a, long status, const char *body, size_t n, do
   return 0;
 }
 
+/* --- Revenue: the token in a response header ---------------------------------------------- */
+
+/* Decodes base64url (the alphabet of JWT segments; '+' and '/' tolerated, '=' padding ignored)
+ * into out. Returns 0, or -1 on a byte outside the alphabet or when out of memory. */
+static int unbase64url(const char *s, size_t n, zz_buf *out) {
+  unsigned long acc = 0;
+  int bits = 0;
+  size_t i;
+  for (i = 0; i < n; i++) {
+    char c = s[i], byte;
+    int v;
+    if (c >= 'A' && c <= 'Z') v = c - 'A';
+    else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
+    else if (c >= '0' && c <= '9') v = c - '0' + 52;
+    else if (c == '-' || c == '+') v = 62;
+    else if (c == '_' || c == '/') v = 63;
+    else if (c == '=') continue;
+    else return -1;
+    acc = (acc << 6) | (unsigned long)v;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      byte = (char)((acc >> bits) & 0xff);
+      if (zz_buf_add(out, &byte, 1) != 0) return -1;
+    }
+  }
+  return 0;
+}
+
+/* A number field of a scanned object as a double (strings and missing fields give 0). */
+static int number_field(const scanner *sc, int f, double *out) {
+  char tmp[64], *end;
+  const zz_buf *v = &sc->val[f];
+  if (!sc->seen[f] || sc->is_string[f] || !v->p || v->n == 0 || v->n >= sizeof tmp) return 0;
+  memcpy(tmp, v->p, v->n);
+  tmp[v->n] = '\0';
+  *out = strtod(tmp, &end);
+  return *end == '\0' && isfinite(*out);
+}
+
+/* The lifetime a JWT declares (exp - iat, both in its payload), or def when it is not a JWT, the
+ * claims are missing, or the span is outside 1 s..1 day. Only the span is used, so the server's
+ * clock and ours need not agree. */
+static double jwt_lifetime(const char *tok, double def) {
+  const char *p1 = strchr(tok, '.'), *p2;
+  zz_buf payload = ZZ_BUF_INIT;
+  scanner sc;
+  double exp = 0, iat = 0, life = def;
+  if (!p1 || !(p2 = strchr(p1 + 1, '.'))) return def;
+  if (unbase64url(p1 + 1, (size_t)(p2 - p1 - 1), &payload) != 0 || payload.n == 0 || payload.n > MAX_REPLY_LEN) {
+    zz_buf_wipe(&payload);
+    return def;
+  }
+  memset(&sc, 0, sizeof sc);
+  sc.s = payload.p;
+  sc.n = payload.n;
+  if (scan_reply(&sc) == 0 && number_field(&sc, F_EXP, &exp) && number_field(&sc, F_IAT, &iat) && exp - iat >= 1 &&
+      exp - iat <= MAX_LIFETIME)
+    life = floor(exp - iat);
+  scanner_free(&sc);
+  zz_buf_wipe(&payload);
+  return life;
+}
+
+static int accept_revenue(zz_auth *a, long status, const char *tok, size_t tn, const char *body, size_t n, double now,
+                          char *err, size_t errlen) {
+  zz_buf t = ZZ_BUF_INIT;
+  if (status < 200 || status > 299) {
+    refused(a, status, body, n, err, errlen);
+    return -1;
+  }
+  if (!tok) {
+    snprintf(err, errlen, "authenticate reply has no %s header", a->token_header);
+    return -1;
+  }
+  if (zz_buf_add(&t, tok, tn) != 0) {
+    zz_buf_wipe(&t);
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  if (!token_chars_ok(&t)) {
+    zz_buf_wipe(&t);
+    snprintf(err, errlen, "authenticate reply has no usable %s header", a->token_header);
+    return -1;
+  }
+  drop_token(a);
+  a->token = take_secret(&t);
+  if (!a->token) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  a->lifetime = jwt_lifetime(a->token, a->default_lifetime);
+  a->expires_at = now + a->lifetime;
+  a->generation++;
+  return 0;
+}
+
+/* Finds the header `name` in raw header lines, copies its (trimmed) value into out and removes
+ * every such line from h, wiping the bytes, so the token never reaches the Lua result table.
+ * Returns 1 when found, 0 when not, -1 when out of memory. */
+static int take_header(zz_buf *h, const char *name, zz_buf *out) {
+  size_t nl = strlen(name), i = 0;
+  int found = 0;
+  while (h->p && i < h->n) {
+    char *line = h->p + i;
+    char *eol = (char *)memchr(line, '\n', h->n - i);
+    size_t len = eol ? (size_t)(eol - line) + 1 : h->n - i;
+    if (len > nl && strncasecmp(line, name, nl) == 0 && line[nl] == ':') {
+      const char *v = line + nl + 1, *ve = line + len;
+      while (ve > v && (ve[-1] == '\n' || ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+      while (v < ve && (*v == ' ' || *v == '\t')) v++;
+      if (out->p) OPENSSL_cleanse(out->p, out->cap);
+      out->n = 0;
+      if (zz_buf_add(out, v, (size_t)(ve - v)) != 0) return -1;
+      found = 1;
+      memmove(line, line + len, h->n - i - len);
+      h->n -= len;
+      OPENSSL_cleanse(h->p + h->n, len);
+      h->p[h->n] = '\0';
+      continue;
+    }
+    i += len;
+  }
+  return found;
+}
+
+int zz_auth_accept_reply(zz_auth *a, long status, const char *body, size_t n, double now, char *err, size_t errlen) {
+  if (a->closed) {
+    snprintf(err, errlen, "auth object is closed");
+    return -1;
+  }
+  a->pending = 0;
+  if (a->mode == MODE_REVENUE) return accept_revenue(a, status, NULL, 0, body, n, now, err, errlen);
+  if (a->mode != MODE_OAUTH) {
+    snprintf(err, errlen, "auth mode '%s' takes no token replies", mode_names[a->mode]);
+    return -1;
+  }
+  return accept_oauth(a, status, body, n, now, err, errlen);
+}
+
+int zz_auth_accept_response(zz_auth *a, long status, zz_buf *hdrs, const char *body, size_t n, double now, char *err,
+                            size_t errlen) {
+  zz_buf tok = ZZ_BUF_INIT;
+  int found, rc;
+  if (a->closed || a->mode != MODE_REVENUE) return zz_auth_accept_reply(a, status, body, n, now, err, errlen);
+  a->pending = 0;
+  found = take_header(hdrs, a->token_header, &tok);
+  if (found < 0) {
+    zz_buf_wipe(&tok);
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  rc = accept_revenue(a, status, found ? (tok.p ? tok.p : "") : NULL, tok.n, body, n, now, err, errlen);
+  zz_buf_wipe(&tok);
+  return rc;
+}
+
 /* --- Lua methods -------------------------------------------------------------------------- */
 
 static double check_now(lua_State *L, int idx) {
@@ -628,7 +855,7 @@ static int l_state(lua_State *L) {
 static int l_token_request(lua_State *L) {
   zz_auth *a = check(L, 1);
   double now = check_now(L, 2);
-  if (a->mode != MODE_OAUTH) return luaL_error(L, "auth:token_request: mode '%s' has no token request", mode_names[a->mode]);
+  if (!exchanges(a)) return luaL_error(L, "auth:token_request: mode '%s' has no token request", mode_names[a->mode]);
   if (a->pending) {
     lua_pushnil(L);
     lua_pushliteral(L, "a token request is already pending");
@@ -641,11 +868,19 @@ static int l_token_request(lua_State *L) {
   lua_setfield(L, -2, "method");
   lua_pushstring(L, a->token_url);
   lua_setfield(L, -2, "url");
-  lua_createtable(L, 2, 0);
-  lua_pushliteral(L, "Content-Type: application/x-www-form-urlencoded");
-  lua_rawseti(L, -2, 1);
+  lua_createtable(L, 3, 0);
+  if (a->mode == MODE_REVENUE) {
+    /* role and clientname are not secrets; the basic credentials are added in C (auth.h) */
+    lua_pushfstring(L, "role: %s", a->role);
+    lua_rawseti(L, -2, 1);
+    lua_pushfstring(L, "clientname: %s", a->clientname);
+    lua_rawseti(L, -2, 2);
+  } else {
+    lua_pushliteral(L, "Content-Type: application/x-www-form-urlencoded");
+    lua_rawseti(L, -2, 1);
+  }
   lua_pushliteral(L, "Accept: application/json");
-  lua_rawseti(L, -2, 2);
+  lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
   lua_setfield(L, -2, "headers");
   lua_pushinteger(L, MAX_REPLY_LEN);
   lua_setfield(L, -2, "max_body");
@@ -654,13 +889,48 @@ static int l_token_request(lua_State *L) {
   return 1;
 }
 
+/* The value of header `name` in a Lua table of headers (any case of the name; a list of values
+ * gives its last), or NULL. The value stays on the stack while the caller uses it. */
+static const char *lua_header(lua_State *L, int idx, const char *name, size_t *len) {
+  const char *found = NULL;
+  idx = lua_absindex(L, idx);
+  if (!lua_istable(L, idx)) return NULL;
+  lua_pushnil(L);
+  while (lua_next(L, idx) != 0) {
+    if (lua_type(L, -2) == LUA_TSTRING && strcasecmp(lua_tostring(L, -2), name) == 0) {
+      if (lua_istable(L, -1)) lua_rawgeti(L, -1, (lua_Integer)lua_rawlen(L, -1));
+      else lua_pushvalue(L, -1);
+      if (lua_type(L, -1) == LUA_TSTRING) {
+        found = lua_tolstring(L, -1, len);
+        lua_insert(L, -3); /* keep the string below the key and value */
+        lua_pop(L, 2);
+        return found;
+      }
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  return NULL;
+}
+
 static int l_accept(lua_State *L) {
   zz_auth *a = check(L, 1);
   lua_Integer status = luaL_checkinteger(L, 2);
-  size_t n = 0;
+  size_t n = 0, tn = 0;
   const char *body = luaL_optlstring(L, 3, "", &n);
   double now = check_now(L, 5);
   char err[512];
+  if (a->mode == MODE_REVENUE) {
+    const char *tok = lua_header(L, 4, a->token_header, &tn);
+    a->pending = 0;
+    if (accept_revenue(a, (long)status, tok, tn, body, n, now, err, sizeof err) != 0) {
+      lua_pushnil(L);
+      lua_pushstring(L, err);
+      return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+  }
   if (zz_auth_accept_reply(a, (long)status, body, n, now, err, sizeof err) != 0) {
     lua_pushnil(L);
     lua_pushstring(L, err);
@@ -677,19 +947,10 @@ static int l_fail(lua_State *L) {
   return 0;
 }
 
-static int l_headers(lua_State *L) {
-  zz_auth *a = check(L, 1);
-  double now = check_now(L, 2);
-  struct curl_slist *list = NULL, *p;
-  long long gen;
-  const char *err;
+/* Pushes the header lines of `list` as an array and frees (wipes) the list. */
+static int push_lines(lua_State *L, struct curl_slist *list) {
+  struct curl_slist *p;
   int i = 1;
-  if (zz_auth_add_headers(a, now, &list, &gen, &err) != 0) {
-    zz_slist_wipe(list);
-    lua_pushnil(L);
-    lua_pushstring(L, err);
-    return 2;
-  }
   lua_newtable(L);
   for (p = list; p; p = p->next) {
     lua_pushstring(L, p->data);
@@ -699,10 +960,36 @@ static int l_headers(lua_State *L) {
   return 1;
 }
 
+static int l_headers(lua_State *L) {
+  zz_auth *a = check(L, 1);
+  double now = check_now(L, 2);
+  struct curl_slist *list = NULL;
+  long long gen;
+  const char *err;
+  if (zz_auth_add_headers(a, now, &list, &gen, &err) != 0) {
+    zz_slist_wipe(list);
+    lua_pushnil(L);
+    lua_pushstring(L, err);
+    return 2;
+  }
+  return push_lines(L, list);
+}
+
+static int l_token_headers(lua_State *L) {
+  zz_auth *a = check(L, 1);
+  struct curl_slist *list = NULL;
+  if (!exchanges(a)) return luaL_error(L, "auth:token_headers: mode '%s' has no token request", mode_names[a->mode]);
+  if (zz_auth_token_headers(a, &list) != 0) {
+    zz_slist_wipe(list);
+    return luaL_error(L, "auth:token_headers: out of memory");
+  }
+  return push_lines(L, list);
+}
+
 static int l_token_body(lua_State *L) {
   zz_auth *a = check(L, 1);
   zz_buf b = ZZ_BUF_INIT;
-  if (a->mode != MODE_OAUTH) return luaL_error(L, "auth:token_body: mode '%s' has no token request", mode_names[a->mode]);
+  if (!exchanges(a)) return luaL_error(L, "auth:token_body: mode '%s' has no token request", mode_names[a->mode]);
   if (zz_auth_token_body(a, &b) != 0) {
     zz_buf_wipe(&b);
     return luaL_error(L, "auth:token_body: out of memory");
@@ -721,7 +1008,7 @@ static int l_generation(lua_State *L) {
 static int l_invalidate(lua_State *L) {
   zz_auth *a = check(L, 1);
   lua_Integer gen = luaL_checkinteger(L, 2);
-  int dropped = a->mode == MODE_OAUTH && a->token && (long long)gen == a->generation;
+  int dropped = exchanges(a) && a->token && (long long)gen == a->generation;
   if (dropped) drop_token(a);
   lua_pushboolean(L, dropped);
   return 1;
@@ -730,7 +1017,7 @@ static int l_invalidate(lua_State *L) {
 static int l_expires_in(lua_State *L) {
   zz_auth *a = check(L, 1);
   double now = check_now(L, 2);
-  if (a->mode != MODE_OAUTH || !a->token) {
+  if (!exchanges(a) || !a->token) {
     lua_pushnil(L);
     return 1;
   }
@@ -755,10 +1042,11 @@ static int l_redact(lua_State *L) {
 static int l_tostring(lua_State *L) {
   zz_auth *a = (zz_auth *)luaL_checkudata(L, 1, ZZ_AUTH_MT);
   if (a->closed) lua_pushliteral(L, "zuora.auth (closed)");
-  else if (a->mode != MODE_OAUTH) lua_pushfstring(L, "zuora.auth (%s)", mode_names[a->mode]);
-  else if (a->pending) lua_pushfstring(L, "zuora.auth (oauth, token request pending, generation %d)", (int)a->generation);
-  else if (a->token) lua_pushfstring(L, "zuora.auth (oauth, token generation %d)", (int)a->generation);
-  else lua_pushliteral(L, "zuora.auth (oauth, no token)");
+  else if (!exchanges(a)) lua_pushfstring(L, "zuora.auth (%s)", mode_names[a->mode]);
+  else if (a->pending)
+    lua_pushfstring(L, "zuora.auth (%s, token request pending, generation %d)", mode_names[a->mode], (int)a->generation);
+  else if (a->token) lua_pushfstring(L, "zuora.auth (%s, token generation %d)", mode_names[a->mode], (int)a->generation);
+  else lua_pushfstring(L, "zuora.auth (%s, no token)", mode_names[a->mode]);
   return 1;
 }
 
@@ -791,6 +1079,7 @@ int zz_open_auth(lua_State *L) {
     {"fail", l_fail},
     {"headers", l_headers},
     {"token_body", l_token_body},
+    {"token_headers", l_token_headers},
     {"generation", l_generation},
     {"invalidate", l_invalidate},
     {"expires_in", l_expires_in},

@@ -20,16 +20,28 @@ zz_auth *zz_auth_check(lua_State *L, int idx);
  * usable credential exists returns -1 and sets *err to a static message. */
 int zz_auth_add_headers(zz_auth *a, double now, struct curl_slist **list, long long *gen, const char **err);
 
-/* Whether this auth object can build a token request body (OAuth). */
+/* Whether this auth object trades credentials for a token (oauth, revenue), so a request can be
+ * its token request (`token_for`). */
 int zz_auth_has_token_body(const zz_auth *a);
 
-/* Writes the form body of the token request into b; returns 0, or -1 when out of memory. The
- * caller must release b with zz_buf_wipe. */
+/* Appends the credential header lines of the token request itself (revenue: HTTP basic; oauth:
+ * none, its secret travels in the body). Returns 0, or -1 when out of memory. */
+int zz_auth_token_headers(zz_auth *a, struct curl_slist **list);
+
+/* Writes the body of the token request into b (oauth: the form; revenue: nothing); returns 0, or
+ * -1 when out of memory. The caller must release b with zz_buf_wipe. */
 int zz_auth_token_body(zz_auth *a, zz_buf *b);
 
 /* Feeds a token reply (status and body) into the state machine. Returns 0 on success, or -1 with
- * a message in err (never containing a secret or token). */
+ * a message in err (never containing a secret or token). A revenue reply needs its headers: use
+ * zz_auth_accept_response. */
 int zz_auth_accept_reply(zz_auth *a, long status, const char *body, size_t n, double now, char *err, size_t errlen);
+
+/* Feeds a whole token reply: status, the raw header lines of the final response (hdrs, as the
+ * transport collected them) and the body. For revenue the token is taken from its header, and
+ * that header line is removed from hdrs (its bytes wiped) so it never reaches Lua. */
+int zz_auth_accept_response(zz_auth *a, long status, zz_buf *hdrs, const char *body, size_t n, double now, char *err,
+                            size_t errlen);
 
 /* The token request failed without a reply (transport error, cancel): back to need_token. */
 void zz_auth_fail(zz_auth *a);

@@ -145,7 +145,7 @@ static void validate(lua_State *L, int r, reqspec *q, zz_transport *t) {
   lua_pop(L, 1);
   if (zz_getfield(L, r, "token_for") != LUA_TNIL) {
     zz_auth *a = zz_auth_check(L, -1);
-    if (!zz_auth_has_token_body(a)) luaL_error(L, "token_for needs an oauth auth object");
+    if (!zz_auth_has_token_body(a)) luaL_error(L, "token_for needs an auth object with a token exchange (oauth, revenue)");
     q->has_token_for = 1;
     if (q->body || q->body_file || q->nparts) luaL_error(L, "a token request carries no body of its own");
   }
@@ -289,6 +289,8 @@ zz_xfer *zz_http_submit(lua_State *L, zz_transport *t, int r) {
     }
     x->has_auth_gen = 1;
   }
+  /* A token request's own credentials (revenue: HTTP basic), added here so they stay in C. */
+  if (q.has_token_for && !kind && zz_auth_token_headers(x->token_for, &x->headers) != 0) kind = "transport";
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
 
   /* Method and body. */

@@ -169,9 +169,13 @@ void zz_http_xfer_free(lua_State *L, zz_transport *t, zz_xfer *x) {
   if (x->mime) curl_mime_free(x->mime);
   zz_slist_wipe(x->headers);
   zz_buf_wipe(&x->body);
-  if (x->token_for) zz_buf_wipe(&x->resp);
-  else zz_buf_free(&x->resp);
-  zz_buf_free(&x->hdrs);
+  if (x->token_for) {
+    zz_buf_wipe(&x->resp);
+    zz_buf_wipe(&x->hdrs); /* a revenue token came in a header */
+  } else {
+    zz_buf_free(&x->resp);
+    zz_buf_free(&x->hdrs);
+  }
   if (x->upload) fclose(x->upload);
   if (x->out) fclose(x->out);
   if (x->tmp_path) {
@@ -269,7 +273,8 @@ static void finish(zz_transport *t, zz_xfer *x, CURLcode code) {
     } else {
       long status = 0;
       curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
-      if (zz_auth_accept_reply(x->token_for, status, x->resp.p, x->resp.n, zz_now(), x->msg, sizeof x->msg) != 0)
+      if (zz_auth_accept_response(x->token_for, status, &x->hdrs, x->resp.p, x->resp.n, zz_now(), x->msg,
+                                  sizeof x->msg) != 0)
         x->kind = "auth";
     }
     zz_buf_wipe(&x->resp); /* the reply held the token */

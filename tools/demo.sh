@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # `make demo`: start zuora-sim on a free port, run examples/quickstart.lua against it, stop it.
+# `make demo EXAMPLES=examples/revenue_close.lua` runs the Revenue period close instead.
 # Usage: tools/demo.sh [example.lua ...]   (default: examples/quickstart.lua)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +23,9 @@ echo
 status=0
 for script in "${@:-examples/quickstart.lua}"; do
   echo "== $script"
+  # zuora-sim serves the Revenue API on the same origin; its legacy user is zuora-sim-user.
   ZUORA_BASE_URL="$url" ZUORA_CLIENT_ID=zuora-sim-client ZUORA_CLIENT_SECRET=zuora-sim-secret \
+    ZUORA_REVENUE_BASE_URL="$url" ZUORA_REVENUE_USERNAME=zuora-sim-user ZUORA_REVENUE_PASSWORD=zuora-sim-password \
     ZUORA_ENVIRONMENT= lua5.4 "$script" || status=$?
   echo
 done

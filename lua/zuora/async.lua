@@ -65,7 +65,10 @@ end
 
 local function heap_pop(h)
   local top, n = h[1], #h
-  h[1], h[n] = h[n], nil
+  -- two statements: in `h[1], h[n] = h[n], nil` the order of the stores is undefined, and with
+  -- one element Lua stores nil first, leaving the popped sleeper in place for ever
+  h[1] = h[n]
+  h[n] = nil
   n = n - 1
   local i = 1
   while true do

@@ -631,5 +631,9 @@ function Client:close()
 end
 
 M.retry_after_seconds = retry_after_seconds
+-- For clients of other Zuora products built on this pipeline (zuora.revenue).
+M.DEFAULTS = DEFAULTS
+M.make_runtime = make_runtime
+M.run_hook = run_hook
 
 return M

@@ -67,6 +67,9 @@ function zuora.from_env(overrides)
   return client.new(zuora.env_options(overrides), 2)
 end
 
+-- The Zuora Revenue API client (a separate product): zuora.revenue.new{...}, docs/revenue.md.
+zuora.revenue = require "zuora.revenue"
+
 --- Every catalogue operation as an array of {group, name, method, path, title}.
 function zuora.operations()
   return require("zuora.operations").list()

@@ -32,16 +32,21 @@ OPTION_NAMES = table.concat(OPTION_NAMES, ", ")
 local FORM = "application/x-www-form-urlencoded"
 local MULTIPART = "multipart/form-data"
 
-local index_cache -- { groups = {...}, by_name = {[name] = group info} }, loaded on first use
+-- Per catalogue module ("zuora.catalog" for Billing, "zuora.catalog.revenue" for Revenue):
+-- { groups = {...}, by_name = {[name] = group info} }, loaded on first use.
+local index_cache = {}
 
-local function catalog_index()
-  if not index_cache then
-    local cat = require "zuora.catalog"
+local function catalog_index(module)
+  module = module or "zuora.catalog"
+  local idx = index_cache[module]
+  if not idx then
+    local cat = require(module)
     local by_name = {}
     for _, g in ipairs(cat.groups) do by_name[g.name] = g end
-    index_cache = { groups = cat.groups, by_name = by_name, version = cat.version }
+    idx = { groups = cat.groups, by_name = by_name, version = cat.version }
+    index_cache[module] = idx
   end
-  return index_cache
+  return idx
 end
 
 -- Group tables hold only their operations as fields; what else a group knows lives here, keyed
@@ -310,14 +315,15 @@ end
 
 --- The group `name` bound to `client`: a table whose fields are the group's operation objects.
 -- Returns nil if the catalogue has no such group. The same client and name give the same table.
--- The cache lives in the client itself, so it goes away with the client.
-function M.group(client, name)
+-- The cache lives in the client itself, so it goes away with the client. `catalog` names another
+-- catalogue module (default "zuora.catalog"; a revenue client passes "zuora.catalog.revenue").
+function M.group(client, name, catalog)
   if client == nil then error("operations.group: client expected", 2) end
   if type(name) ~= "string" then return nil end
   local cache = cache_of(client)
   local group = cache[name]
   if group then return group end
-  local gi = catalog_index().by_name[name]
+  local gi = catalog_index(catalog).by_name[name]
   if not gi then return nil end
   local entries = require(gi.module)
   group = {}
@@ -328,21 +334,21 @@ function M.group(client, name)
   return group
 end
 
---- The names of every group, in reference order.
-function M.groups()
+--- The names of every group, in reference order (of `catalog`, default "zuora.catalog").
+function M.groups(catalog)
   local out = {}
-  for i, g in ipairs(catalog_index().groups) do out[i] = g.name end
+  for i, g in ipairs(catalog_index(catalog).groups) do out[i] = g.name end
   return out
 end
 
 --- True if `name` is a catalogue group (without loading the group).
-function M.is_group(name)
-  return type(name) == "string" and catalog_index().by_name[name] ~= nil
+function M.is_group(name, catalog)
+  return type(name) == "string" and catalog_index(catalog).by_name[name] ~= nil
 end
 
 --- The catalogue entry of `group.name`, or nil.
-function M.entry(group, name)
-  local gi = catalog_index().by_name[group]
+function M.entry(group, name, catalog)
+  local gi = catalog_index(catalog).by_name[group]
   if not gi then return nil end
   for _, entry in ipairs(require(gi.module)) do
     if entry.name == name then return entry end
@@ -352,9 +358,9 @@ end
 
 --- Every catalogue operation as `{group, name, method, path, title}`, in reference order (a fresh
 -- array each call; loads every group). `zuora.operations()` returns this.
-function M.list()
+function M.list(catalog)
   local out = {}
-  for _, g in ipairs(catalog_index().groups) do
+  for _, g in ipairs(catalog_index(catalog).groups) do
     for _, e in ipairs(require(g.module)) do
       out[#out + 1] = { group = g.name, name = e.name, method = e.method, path = e.path, title = e.title }
     end

@@ -52,15 +52,18 @@ local function distance(a, b)
   return prev[#b]
 end
 
-local function suggest(name)
+local function suggest(name, spec)
   local best, bestd
-  for known in pairs(M.spec) do
+  for known in pairs(spec or M.spec) do
     local d = distance(name, known)
     if not bestd or d < bestd or (d == bestd and known < best) then best, bestd = known, d end
   end
   if bestd and bestd <= 3 then return " (did you mean '" .. best .. "'?)" end
   return ""
 end
+
+--- " (did you mean 'x'?)" for a misspelt option name, checked against `spec` (default M.spec), or "".
+M.suggest = suggest
 
 local CREDENTIAL_SETS = {
   { mode = "oauth", keys = { "client_id", "client_secret" } },
