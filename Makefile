@@ -49,6 +49,8 @@ ASAN_ENV  = ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:detect_stack_use_after
 PREFIX      ?= /usr/local
 LUA_LMOD    ?= $(PREFIX)/share/lua/$(LUA_ABI)
 LUA_CMOD    ?= $(PREFIX)/lib/lua/$(LUA_ABI)
+BINDIR      ?= $(PREFIX)/bin
+ZUORA_SHARE ?= $(PREFIX)/share/zuora
 
 .PHONY: all build test test-luajit test-asan lint install uninstall deps demo bench fuzz fuzz-json fuzz-inflate soak docs catalog clean check-deps
 
@@ -97,7 +99,7 @@ test-asan: check-deps $(ASAN_DIR)/lua-asan build/faultproxy
 	  $(ASAN_DIR)/lua-asan $(BUSTED) --exclude-tags=noasan,prism $(BUSTED_ARGS)
 
 lint: check-deps
-	luacheck --no-color -q $(wildcard lua spec tools bench examples sim bin)
+	luacheck --no-color -q $(wildcard lua spec tools bench examples sim) bin/zuora
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --std=c99 --inline-suppr --suppress=missingIncludeSystem --suppress=toomanyconfigs \
 	  -I src -I /usr/include/lua5.4 src
@@ -122,9 +124,17 @@ install: build
 	install -d $(DESTDIR)$(LUA_CMOD)/zuora $(DESTDIR)$(LUA_LMOD)/zuora
 	install -m 0755 $(CORE) $(DESTDIR)$(LUA_CMOD)/zuora/core.so
 	cd lua && find zuora -name '*.lua' -exec install -D -m 0644 {} $(DESTDIR)$(LUA_LMOD)/{} \;
+	# The zuora command and zuora-sim; the simulator's files (and the catalogue it serves) live in
+	# $(ZUORA_SHARE), where an installed bin/zuora-sim looks for them.
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(ZUORA_SHARE)
+	install -m 0755 bin/zuora bin/zuora-sim $(DESTDIR)$(BINDIR)/
+	find sim -type f -exec install -D -m 0644 {} $(DESTDIR)$(ZUORA_SHARE)/{} \;
+	cd lua && find zuora/catalog -name '*.lua' -exec install -D -m 0644 {} $(DESTDIR)$(ZUORA_SHARE)/lua/{} \;
 
 uninstall:
 	rm -rf $(DESTDIR)$(LUA_CMOD)/zuora $(DESTDIR)$(LUA_LMOD)/zuora
+	rm -f $(DESTDIR)$(BINDIR)/zuora $(DESTDIR)$(BINDIR)/zuora-sim
+	rm -rf $(DESTDIR)$(ZUORA_SHARE)
 
 clean:
 	rm -rf build

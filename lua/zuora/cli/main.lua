@@ -1,0 +1,152 @@
+--- The `zuora` command: argument parsing and dispatch to the subcommands in lua/zuora/cli/.
+-- `run(argv, env)` returns the exit status (0 success, 1 failure); bin/zuora exits with it.
+local argparse = require "argparse"
+local context = require "zuora.cli.context"
+
+local M = {}
+
+local DESCRIPTION = [[
+A terminal for Zuora: a REPL that teaches the API, one-shot calls, catalogue search, ZOQL
+queries, Data Query jobs and exports, and a local Zuora (zuora-sim) to try it all offline.
+Without a command, `zuora` starts the REPL.]]
+
+local EPILOG = [[
+Configuration, later layers winning:
+  1. a profile of $XDG_CONFIG_HOME/zuora/config.lua (default ~/.config/zuora/config.lua):
+     --profile NAME, else $ZUORA_PROFILE, else the file's `default`;
+  2. ZUORA_* variables (ZUORA_BASE_URL or ZUORA_ENVIRONMENT, ZUORA_CLIENT_ID and
+     ZUORA_CLIENT_SECRET, ZUORA_USERNAME/ZUORA_PASSWORD, ZUORA_TOKEN, ZUORA_VERSION,
+     ZUORA_TIMEOUT, ...), ignored when --profile is given;
+  3. --env, --base-url, --zuora-version, --sim.
+Credentials and endpoint go as a whole: a layer that sets any credential replaces all of them.
+
+Examples:
+  zuora --sim                                   REPL against a fresh local simulator
+  zuora ops invoice pdf                         search the catalogue
+  zuora call accounts.retrieve A00000001        one call, JSON on stdout
+  zuora call accounts.create --data @acct.json  POST a body from a file
+  zuora query "select Id, Name from Account where Status = ?" Active --format csv
+  zuora export invoices --account A00000001 --since 2024-01-01 --output inv.csv --format csv
+  zuora data-query "SELECT id, name FROM account" --output accounts.csv
+  zuora sim --port 8080                         run zuora-sim in the foreground
+
+Exit status: 0 on success, 1 on any failure. See docs/cli.md for everything.]]
+
+--- Builds the argument parser.
+function M.parser()
+  local p = argparse("zuora")
+    :description(DESCRIPTION)
+    :epilog(EPILOG)
+    :require_command(false)
+    :command_target("command")
+    :help_max_width(100)
+  p:option("--profile", "Use this profile from the configuration file (ZUORA_* variables are then ignored).")
+    :argname("<name>")
+  p:option("--env", "Zuora environment, e.g. us-cloud2-sandbox, eu-production.")
+    :argname("<name>")
+  p:option("--base-url", "REST base URL (https, or http on loopback).")
+    :argname("<url>")
+  p:option("--zuora-version", "The zuora-version header for every call.")
+    :argname("<version>")
+  p:flag("--sim", "Start zuora-sim for this command and point at it (stopped at exit).")
+  p:flag("--trace", "Print each request and response line (method, URL, status, time, request id) on stderr.")
+  p:flag("-q --quiet", "No progress, no notes on stderr; errors only.")
+  p:flag("--progress", "Show progress even when stderr is not a terminal.")
+  p:flag("--version", "Print the lua-zuora version and exit.")
+    :action(function()
+      io.stdout:write("zuora (lua-zuora) ", require("zuora").version, "\n")
+      os.exit(0)
+    end)
+
+  p:command("repl", "A Lua prompt with `client`, `zuora`, `json` and help() ready (the default).")
+
+  local call = p:command("call"):summary("Call one operation; its JSON goes to stdout.")
+  call:description("Call one catalogue operation (group.op, see `zuora ops`) with its path arguments in order, "
+    .. "or any endpoint as `call METHOD /path`. The answer is printed as indented JSON.")
+  call:argument("target", "group.operation (e.g. accounts.retrieve), or an HTTP method.")
+  call:argument("args", "Path parameters in path order (or the path after a method).")
+    :args("*")
+  call:option("-d --data", "JSON body (POST/PUT/PATCH) or query object (GET/DELETE); @file reads a file, @- stdin.")
+    :argname("<json>")
+  call:option("--query", "A query parameter; repeat for more (a repeated key sends several values).")
+    :argname("<k=v>"):count("*")
+  call:option("-H --header", "An extra header; repeatable.")
+    :argname("<'Name: value'>"):count("*")
+  call:option("--idempotency-key", "Idempotency-Key for a POST/PATCH (default: a fresh UUID).")
+    :argname("<key>")
+  call:option("-o --output", "Stream the answer's body into this file (PDFs, files).")
+    :argname("<file>")
+  call:flag("--raw", "Print the body exactly as received instead of re-indented JSON.")
+
+  local ops = p:command("ops"):summary("Search the operation catalogue.")
+  ops:description("List catalogue operations whose group.name, method, path or title contain every word of the "
+    .. "pattern (any case). An exact group.op shows that operation in detail; a group name lists the group.")
+  ops:argument("pattern", "Words to look for."):args("*")
+
+  local query = p:command("query", "Run a ZOQL query through query/queryMore; records stream to stdout.")
+  query:argument("zoql", "The statement; ? placeholders are bound from the values that follow.")
+  query:argument("values", "Values for the ? placeholders (bound as quoted strings)."):args("*")
+  query:option("-f --format", "json (an array, one record a line), jsonl or csv."):argname("<format>")
+    :choices({ "json", "jsonl", "csv" }):default("json")
+  query:option("-o --output", "Write to this file instead of stdout."):argname("<file>")
+
+  local dq = p:command("data-query", "Run a Data Query (SQL) job and save or print its result file.")
+  dq:argument("sql", "The SQL statement.")
+  dq:option("-f --format", "Result file format: csv, tsv or json (JSON lines)."):argname("<format>")
+    :choices({ "csv", "tsv", "json" }):default("csv")
+  dq:option("-o --output", "Save the result file here (default: print it)."):argname("<file>")
+  dq:option("--timeout", "Give up waiting for the job after this many seconds."):argname("<seconds>")
+    :convert(tonumber)
+
+  local export = p:command("export"):summary("Export records of a common object (a ZOQL query with defaults).")
+  export:description("Shortcut for the queries people type most: " .. table.concat(
+    require("zuora.cli.query").export_names(), ", ") .. ". See docs/cli.md for each object's fields.")
+  export:argument("object", "What to export.")
+  export:option("-a --account", "Only this account's records (account number or id)."):argname("<key>")
+  export:option("--since", "Only records dated on or after this day (YYYY-MM-DD)."):argname("<date>")
+  export:option("--where", "An extra ZOQL condition, ANDed with the others."):argname("<condition>")
+  export:option("--fields", "Comma-separated fields instead of the defaults."):argname("<list>")
+  export:option("-f --format", "json, jsonl or csv."):argname("<format>")
+    :choices({ "json", "jsonl", "csv" }):default("json")
+  export:option("-o --output", "Write to this file instead of stdout."):argname("<file>")
+
+  local sim = p:command("sim", "Run zuora-sim in the foreground (all zuora-sim options; --help lists them).")
+  sim:handle_options(false)
+  sim:argument("args", "Options for zuora-sim, e.g. --port 8080."):args("*")
+  return p
+end
+
+local function dispatch(ctx, a)
+  local cmd = a.command or "repl"
+  if cmd == "repl" then return require("zuora.cli.repl").run(ctx) end
+  if cmd == "call" then return require("zuora.cli.call").run(ctx, a) end
+  if cmd == "ops" then return require("zuora.cli.ops").run(ctx, a) end
+  if cmd == "query" then return require("zuora.cli.query").query(ctx, a) end
+  if cmd == "data-query" then return require("zuora.cli.query").data_query(ctx, a) end
+  if cmd == "export" then return require("zuora.cli.query").export(ctx, a) end
+  if cmd == "sim" then return require("zuora.cli.sim").run(ctx.bindir, a.args) end
+  ctx:fail("unknown command " .. tostring(cmd))
+  return 1
+end
+
+--- Runs the command line `argv` (arg-style array); returns the exit status.
+function M.run(argv, env)
+  local args = {}
+  for i = 1, #(argv or {}) do args[i] = argv[i] end
+  local a = M.parser():parse(args)
+  local ctx = context.new(a, env)
+  local ok, status = xpcall(dispatch, debug.traceback, ctx, a)
+  ctx:close()
+  if not ok then
+    local msg = tostring(status)
+    if msg:find("interrupted!", 1, true) then
+      io.stderr:write("\nzuora: interrupted\n")
+    else
+      io.stderr:write("zuora: internal error: ", msg, "\n")
+    end
+    return 1
+  end
+  return status == 0 and 0 or 1
+end
+
+return M

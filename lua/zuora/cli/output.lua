@@ -1,0 +1,119 @@
+--- Record writers for query results: a JSON array (one compact object a line, so it streams and
+-- greps), JSON lines, or CSV (RFC 4180 quoting). Numbers go through the library's codec, so an
+-- amount is written with the digits it arrived with; nested values become compact JSON in CSV.
+local json = require("zuora.core").json
+
+local M = {}
+
+M.FORMATS = { json = true, jsonl = true, csv = true }
+
+local function encode(v)
+  local s, err = json.encode(v, { sort_keys = true })
+  if not s then error("cannot write a record as JSON: " .. tostring(err), 0) end
+  return s
+end
+
+local function csv_cell(v)
+  if v == nil or v == json.null then return "" end
+  local s
+  if type(v) == "string" then
+    s = v
+  elseif type(v) == "boolean" then
+    s = tostring(v)
+  else
+    s = encode(v)
+  end
+  if s:find('[",\r\n]') or s:match("^%s") or s:match("%s$") then s = '"' .. s:gsub('"', '""') .. '"' end
+  return s
+end
+
+--- The field list of a `select a, b from ...` statement, or nil.
+function M.select_fields(query)
+  local list = query:match("^%s*[Ss][Ee][Ll][Ee][Cc][Tt]%s+(.-)%s+[Ff][Rr][Oo][Mm]%s")
+  if not list or list:find("%*") then return nil end
+  local out = {}
+  for f in list:gmatch("[^,]+") do
+    f = f:match("^%s*(.-)%s*$")
+    if f == "" or f:find("[%s%(]") then return nil end -- expressions: let the data decide
+    out[#out + 1] = f
+  end
+  return #out > 0 and out or nil
+end
+
+local Writer = {}
+Writer.__index = Writer
+
+--- A writer of `format` ("json", "jsonl", "csv") to the file handle `fh`. `opts.columns`: CSV
+-- columns in order (matched to record keys ignoring case); otherwise the first record's keys, sorted.
+function M.new(format, fh, opts)
+  if not M.FORMATS[format] then error("unknown format " .. tostring(format), 2) end
+  return setmetatable({ format = format, fh = fh, rows = 0, bytes = 0, columns = opts and opts.columns,
+    alias = {} },
+    Writer)
+end
+
+function Writer:emit(s)
+  local ok, err = self.fh:write(s)
+  if not ok then error("write failed: " .. tostring(err), 0) end
+  self.bytes = self.bytes + #s
+end
+
+-- The value of `column` in `rec`: ZOQL answers with the object's own casing of a field (and leaves
+-- null fields out), so a column spelled differently is matched ignoring case, once.
+function Writer:cell(rec, column)
+  local v = rec[column]
+  if v ~= nil then return v end
+  local alias = self.alias[column]
+  if alias then return rec[alias] end
+  local want = column:lower()
+  for k, val in pairs(rec) do
+    if type(k) == "string" and k:lower() == want then
+      self.alias[column] = k
+      return val
+    end
+  end
+  return nil
+end
+
+--- Writes one record (a table).
+function Writer:write(rec)
+  local f = self.format
+  if f == "json" then
+    self:emit((self.rows == 0 and "[\n" or ",\n") .. encode(rec))
+  elseif f == "jsonl" then
+    self:emit(encode(rec) .. "\n")
+  else
+    if not self.header then
+      local cols = self.columns
+      if not cols then
+        cols = {}
+        for k in pairs(rec) do if type(k) == "string" then cols[#cols + 1] = k end end
+        table.sort(cols)
+      end
+      self.header = cols
+      local cells = {}
+      for i, c in ipairs(cols) do cells[i] = csv_cell(c) end
+      self:emit(table.concat(cells, ",") .. "\r\n")
+    end
+    local cells = {}
+    for i, c in ipairs(self.header) do cells[i] = csv_cell(self:cell(rec, c)) end
+    self:emit(table.concat(cells, ",") .. "\r\n")
+  end
+  self.rows = self.rows + 1
+end
+
+--- Finishes the output (closes the JSON array; a CSV with no rows still gets its header when the
+-- columns are known).
+function Writer:close()
+  if self.format == "json" then
+    self:emit(self.rows == 0 and "[]\n" or "\n]\n")
+  elseif self.format == "csv" and not self.header and self.columns then
+    local cells = {}
+    for i, c in ipairs(self.columns) do cells[i] = csv_cell(c) end
+    self:emit(table.concat(cells, ",") .. "\r\n")
+  end
+  self.fh:flush()
+end
+
+M.csv_cell = csv_cell
+return M
