@@ -323,3 +323,113 @@ describe("secret hygiene", function()
     assert.equals(0, #hits, table.concat(hits, "\n"))
   end)
 end)
+
+-- Memory: the C core wipes what held a credential or token before it goes back to the allocator.
+-- build/freescan.so (spec/support/freescan.c) is preloaded into a child that runs every
+-- credential mode against a server whose secrets and tokens all contain a marker; it counts the
+-- blocks core.so frees (or moves with realloc) while they still hold the marker. Lua strings the
+-- caller made (the options table) are Lua's to free, and are not judged: docs/reliability.md.
+describe("secret hygiene in memory #noasan", function()
+  local nginx = require "spec.support.nginx"
+  local LUA = require "spec.support.lua"
+  local MARK = "Fsm4rk3rQ"
+  local BODY_MARK = "Plain9body7Marker"
+  local TOKEN = {}
+  for i = 1, 160 do TOKEN[i] = MARK .. i end
+  TOKEN = table.concat(TOKEN, "-") -- about 2 KB: buffers must grow while reading it
+  local SECRET, MUSER, MPASS = "cs-" .. MARK .. "-secret", "u-" .. MARK, "pw-" .. MARK .. "/+="
+  local srv, dir, so
+
+  local CHILD = [[
+local zuora = require "zuora"
+local base, secret, user, pass = arg[1], arg[2], arg[3], arg[4]
+local function calls(c)
+  for _ = 1, 3 do assert(c:request("GET", "/v1/ok")) end
+  assert(c:spawn(function() return c:request("GET", "/v1/ok") end):wait())
+  if c.uses_tokens then
+    c.auth:invalidate(c.auth:generation()) -- a second token replaces the first
+    assert(c:request("GET", "/v1/ok"))
+  end
+  c:close()
+end
+calls(zuora.new{ base_url = base, client_id = "cid", client_secret = secret })
+calls(zuora.new{ base_url = base, username = user, password = pass })
+calls(zuora.new{ base_url = base, access_key_id = user, secret_access_key = pass })
+calls(zuora.revenue.new{ base_url = base, username = user, password = pass })
+local bad = zuora.new{ base_url = base, client_id = "cid", client_secret = secret .. "x", max_retries = 0 }
+assert(not bad:request("GET", "/v1/ok"))
+bad:close()
+collectgarbage()
+collectgarbage()
+print("done")
+]]
+
+  lazy_setup(function()
+    local p = assert(io.popen("mktemp -d /tmp/zuora-freescan.XXXXXX"))
+    dir = p:read("l")
+    p:close()
+    so = dir .. "/freescan.so"
+    assert(os.execute("cc -std=c99 -O1 -g -shared -fPIC -Wall -Wextra -Werror spec/support/freescan.c -o " .. so
+      .. " -ldl"))
+    local f = assert(io.open(dir .. "/child.lua", "w"))
+    f:write(CHILD)
+    f:close()
+    srv = nginx.start{ vars = { token = TOKEN, secret = SECRET, basic = "Basic " .. b64(MUSER .. ":" .. MPASS),
+      user = MUSER, pass = MPASS, body = BODY_MARK, pad = ("p"):rep(3000) }, http = [[
+      server {
+        listen 127.0.0.1:${port1};
+        location = /oauth/token { content_by_lua_block {
+          ngx.req.read_body()
+          ngx.header["Content-Type"] = "application/json"
+          if ngx.req.get_post_args().client_secret ~= "${secret}" then
+            ngx.status = 401
+            return ngx.print('{"error":"invalid_client","error_description":"bad secret ${secret}x"}')
+          end
+          ngx.print('{"access_token":"${token}","token_type":"bearer","expires_in":3600}')
+        } }
+        location = /api/integration/v1/authenticate { content_by_lua_block {
+          if ngx.var.http_authorization ~= "${basic}" then ngx.status = 401; return ngx.print("{}") end
+          ngx.header["Revpro-Token"] = "${token}"
+          ngx.header["X-Pad"] = "${pad}"
+          ngx.header["Content-Type"] = "application/json"
+          ngx.print('{"Message":"Token Generated","status":"success"}')
+        } }
+        location = /v1/ok { content_by_lua_block {
+          local h = ngx.req.get_headers()
+          local ok = h.authorization == "Bearer ${token}" or h.authorization == "${basic}" or h.token == "${token}"
+            or (h.apiaccesskeyid == "${user}" and h.apisecretaccesskey == "${pass}")
+          ngx.header["Content-Type"] = "application/json"
+          if not ok then ngx.status = 401; return ngx.print('{"message":"Authentication error"}') end
+          ngx.print('{"success":true,"note":"${body}"}')
+        } }
+      }
+    ]] }
+  end)
+
+  lazy_teardown(function()
+    if srv then srv:stop() end
+    if dir then os.execute("rm -rf '" .. dir .. "'") end
+  end)
+
+  local function run(marker)
+    local cmd = ("LD_PRELOAD=%s ZUORA_FREESCAN_MARKER=%s %s %s %s %s %s '%s' 2>&1"):format(so, marker, LUA,
+      dir .. "/child.lua", srv.url, SECRET, MUSER, MPASS)
+    local p = assert(io.popen(cmd))
+    local out = p:read("a")
+    p:close()
+    return out
+  end
+
+  it("notices memory the core frees unwiped (the detector works: response bodies are not secret)", function()
+    local out = run(BODY_MARK)
+    assert.matches("done", out)
+    local n = tonumber(out:match("freescan: (%d+) unwiped"))
+    assert.is_true(n and n > 0, out)
+  end)
+
+  it("wipes every buffer that held a credential or a token before freeing it", function()
+    local out = run(MARK)
+    assert.matches("done", out)
+    assert.matches("freescan: 0 unwiped", out)
+  end)
+end)

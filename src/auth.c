@@ -187,7 +187,7 @@ static int l_new(lua_State *L) {
   const char *role = NULL, *clientname = NULL, *theader = NULL;
   int mode;
   double margin = DEFAULT_MARGIN, lifetime = REVENUE_LIFETIME;
-  zz_buf alt = ZZ_BUF_INIT;
+  zz_buf alt = ZZ_SECRET_BUF_INIT;
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_getfield(L, 1, "mode");
   mode = luaL_checkoption(L, -1, NULL, mode_names);
@@ -246,7 +246,7 @@ static int l_new(lua_State *L) {
   if (mode == MODE_OAUTH) {
     if (add_form(&alt, secret) != 0) goto oom;
   } else if (mode == MODE_BASIC || mode == MODE_REVENUE) {
-    zz_buf up = ZZ_BUF_INIT;
+    zz_buf up = ZZ_SECRET_BUF_INIT;
     int rc = zz_buf_adds(&up, id) | zz_buf_add(&up, ":", 1) | zz_buf_adds(&up, secret);
     if (rc == 0) rc = add_b64(&alt, (const unsigned char *)up.p, up.n);
     zz_buf_wipe(&up);
@@ -264,7 +264,7 @@ oom:
 
 /* Appends "prefix value" to list through a wiped scratch buffer. */
 static int append_line(struct curl_slist **list, const char *prefix, const char *value) {
-  zz_buf b = ZZ_BUF_INIT;
+  zz_buf b = ZZ_SECRET_BUF_INIT;
   struct curl_slist *n = NULL;
   if (zz_buf_adds(&b, prefix) == 0 && zz_buf_adds(&b, value) == 0) n = curl_slist_append(*list, b.p);
   zz_buf_wipe(&b);
@@ -575,6 +575,13 @@ static int scan_reply(scanner *sc) {
   return 0;
 }
 
+/* A zeroed scanner whose value buffers wipe what they held as they grow (values are tokens). */
+static void scanner_start(scanner *sc) {
+  int k;
+  memset(sc, 0, sizeof *sc);
+  for (k = 0; k < F_COUNT; k++) sc->val[k].wipe = 1;
+}
+
 static void scanner_free(scanner *sc) {
   int k;
   for (k = 0; k < F_COUNT; k++) zz_buf_wipe(&sc->val[k]);
@@ -597,7 +604,7 @@ static double parse_lifetime(const scanner *sc) {
 /* Copies a reply's error text into err: printable ASCII only, shortened, secrets redacted. */
 static void describe_error(const zz_auth *a, const scanner *sc, char *err, size_t errlen, size_t at) {
   static const int order[] = {F_ERROR, F_ERROR_DESC, F_MESSAGE, F_MESSAGE_CAP};
-  zz_buf raw = ZZ_BUF_INIT, red = ZZ_BUF_INIT;
+  zz_buf raw = ZZ_SECRET_BUF_INIT, red = ZZ_SECRET_BUF_INIT;
   size_t k, j;
   for (k = 0; k < sizeof order / sizeof order[0]; k++) {
     const zz_buf *v = &sc->val[order[k]];
@@ -626,7 +633,7 @@ static int token_chars_ok(const zz_buf *t) {
 static void refused(const zz_auth *a, long status, const char *body, size_t n, char *err, size_t errlen) {
   scanner sc;
   int at, ok;
-  memset(&sc, 0, sizeof sc);
+  scanner_start(&sc);
   sc.s = body ? body : "";
   sc.n = body && n <= MAX_REPLY_LEN ? n : 0;
   ok = scan_reply(&sc) == 0;
@@ -638,7 +645,7 @@ static void refused(const zz_auth *a, long status, const char *body, size_t n, c
 static int accept_oauth(zz_auth *a, long status, const char *body, size_t n, double now, char *err, size_t errlen) {
   scanner sc;
   int ok;
-  memset(&sc, 0, sizeof sc);
+  scanner_start(&sc);
   sc.s = body ? body : "";
   sc.n = body ? n : 0;
   if (sc.n > MAX_REPLY_LEN) {
@@ -726,7 +733,7 @@ static int number_field(const scanner *sc, int f, double *out) {
  * clock and ours need not agree. */
 static double jwt_lifetime(const char *tok, double def) {
   const char *p1 = strchr(tok, '.'), *p2;
-  zz_buf payload = ZZ_BUF_INIT;
+  zz_buf payload = ZZ_SECRET_BUF_INIT;
   scanner sc;
   double exp = 0, iat = 0, life = def;
   if (!p1 || !(p2 = strchr(p1 + 1, '.'))) return def;
@@ -734,7 +741,7 @@ static double jwt_lifetime(const char *tok, double def) {
     zz_buf_wipe(&payload);
     return def;
   }
-  memset(&sc, 0, sizeof sc);
+  scanner_start(&sc);
   sc.s = payload.p;
   sc.n = payload.n;
   if (scan_reply(&sc) == 0 && number_field(&sc, F_EXP, &exp) && number_field(&sc, F_IAT, &iat) && exp - iat >= 1 &&
@@ -747,7 +754,7 @@ static double jwt_lifetime(const char *tok, double def) {
 
 static int accept_revenue(zz_auth *a, long status, const char *tok, size_t tn, const char *body, size_t n, double now,
                           char *err, size_t errlen) {
-  zz_buf t = ZZ_BUF_INIT;
+  zz_buf t = ZZ_SECRET_BUF_INIT;
   if (status < 200 || status > 299) {
     refused(a, status, body, n, err, errlen);
     return -1;
@@ -823,7 +830,7 @@ int zz_auth_accept_reply(zz_auth *a, long status, const char *body, size_t n, do
 
 int zz_auth_accept_response(zz_auth *a, long status, zz_buf *hdrs, const char *body, size_t n, double now, char *err,
                             size_t errlen) {
-  zz_buf tok = ZZ_BUF_INIT;
+  zz_buf tok = ZZ_SECRET_BUF_INIT;
   int found, rc;
   if (a->closed || a->mode != MODE_REVENUE) return zz_auth_accept_reply(a, status, body, n, now, err, errlen);
   a->pending = 0;
@@ -988,7 +995,7 @@ static int l_token_headers(lua_State *L) {
 
 static int l_token_body(lua_State *L) {
   zz_auth *a = check(L, 1);
-  zz_buf b = ZZ_BUF_INIT;
+  zz_buf b = ZZ_SECRET_BUF_INIT;
   if (!exchanges(a)) return luaL_error(L, "auth:token_body: mode '%s' has no token request", mode_names[a->mode]);
   if (zz_auth_token_body(a, &b) != 0) {
     zz_buf_wipe(&b);
@@ -1029,7 +1036,7 @@ static int l_redact(lua_State *L) {
   zz_auth *a = check(L, 1);
   size_t n;
   const char *s = luaL_checklstring(L, 2, &n);
-  zz_buf out = ZZ_BUF_INIT;
+  zz_buf out = ZZ_SECRET_BUF_INIT;
   if (redact_into(a, s, n, &out) != 0) {
     zz_buf_wipe(&out);
     return luaL_error(L, "auth:redact: out of memory");

@@ -238,6 +238,8 @@ zz_xfer *zz_http_submit(lua_State *L, zz_transport *t, int r) {
     lua_getfield(L, r, "token_for");
     x->token_for = zz_auth_check(L, -1);
     x->token_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    /* the form carries the client secret, the reply (or a header: Revenue) the token */
+    x->body.wipe = x->resp.wipe = x->hdrs.wipe = 1;
   }
   if (q.output && !(x->output = strdup(q.output))) kind = "transport";
 
