@@ -120,6 +120,13 @@ build/faultproxy: spec/support/faultproxy.c
 	mkdir -p build
 	$(CC) -std=c99 -D_GNU_SOURCE -O2 -g $(WARN) $< -o $@
 
+# docs/fault-matrix.md: the fault matrix's results (outcomes, counts, timeout accuracy) from a
+# run of spec/faults_spec.lua.
+fault-matrix: check-deps build/faultproxy
+	$(MAKE) --no-print-directory build LUA=lua5.4
+	$(RUN_ENV) ZUORA_LUA=lua5.4 ZUORA_MATRIX_OUT=$(CURDIR)/docs/fault-matrix.md lua5.4 $(BUSTED) spec/faults_spec.lua
+.PHONY: fault-matrix
+
 install: build
 	install -d $(DESTDIR)$(LUA_CMOD)/zuora $(DESTDIR)$(LUA_LMOD)/zuora
 	install -m 0755 $(CORE) $(DESTDIR)$(LUA_CMOD)/zuora/core.so

@@ -342,7 +342,7 @@ describe("fault matrix", function()
         if body and body.success then assert.equals(got.res.accountId, body.accountId) end
       end
     end
-    results[#results + 1] = { row = row.name, op = op.name, mode = mode, want = want, got = got }
+    results[#results + 1] = { row = row.name, op = op.name, mode = mode, want = want, got = got, timeout = T }
   end
 
   local function matrix(title, rows)

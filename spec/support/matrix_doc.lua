@@ -37,7 +37,28 @@ function M.write(path, results)
     end
     f:write("| ", name, " | ", table.concat(cells, " | "), " |\n")
   end
+  M.write_timing(f, results)
   f:close()
+end
+
+-- Timeout accuracy: when each timeout fired, as a share of the `timeout` setting.
+function M.write_timing(f, results)
+  local took, setting = {}, nil
+  for _, r in ipairs(results) do
+    setting = setting or r.timeout
+    for _, t in ipairs(r.got.took or {}) do took[#took + 1] = t end
+  end
+  if #took == 0 then return end
+  table.sort(took)
+  local sum = 0
+  for _, t in ipairs(took) do sum = sum + t end
+  local function pct(t) return ("%+.1f%%"):format((t / setting - 1) * 100) end
+  f:write("\n## Timeout accuracy\n\n")
+  local mid = took[math.ceil(#took / 2)]
+  f:write(("%d timeouts of %.1f s (stalled and trickling servers, every operation, plain and task): "):format(#took,
+    setting), ("fired after %.3f s at the earliest (%s), %.3f s at the median (%s), "):format(took[1], pct(took[1]),
+    mid, pct(mid)), ("%.3f s at the latest (%s); "):format(took[#took], pct(took[#took])),
+    ("mean %.3f s. The spec requires every one within [-1%%, +10%%] of the setting.\n"):format(sum / #took))
 end
 
 return M
