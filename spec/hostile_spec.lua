@@ -1,6 +1,6 @@
 -- Hostile and broken servers against the whole client: huge bodies and header floods, bodies that
--- are not the JSON they claim, hostile token replies and Retry-After values, and redirects that
--- try to take credentials elsewhere. Each must end in a clear error or a safe default, quickly,
+-- are not the JSON they claim, hostile token replies and Retry-After values, and redirects, next
+-- pages and Data Query result files that try to take credentials elsewhere. Each must end in a clear error or a safe default, quickly,
 -- with the client still usable afterwards; never a crash, a hang or a credential sent astray.
 local zuora = require "zuora"
 local core = require "zuora.core"
@@ -88,6 +88,19 @@ describe("hostile servers", function()
         location = /v1/redirect_home { content_by_lua_block { return ngx.redirect("/v1/ok", 302) } }
         location = /v1/redirect_loop { content_by_lua_block { return ngx.redirect("/v1/redirect_loop", 302) } }
         location = /v1/redirect_post { content_by_lua_block { return ngx.redirect("/v1/ok", 307) } }
+        location = /v1/payments { content_by_lua_block {
+          ngx.header["Content-Type"] = "application/json"
+          ngx.print('{"success":true,"payments":[{"id":"p1"}],'
+            .. '"nextPage":"http://127.0.0.1:${port2}/v1/payments?page=2"}')
+        } }
+        location ~ ^/dq-(\w+)/query/jobs$ { content_by_lua_block {
+          local files = { http = "http://127.0.0.1:${port2}/results/x.csv?X-Amz-Signature=a",
+            file = "file:///etc/passwd", ftp = "ftp://127.0.0.1:${port2}/x.csv" }
+          local kind = ngx.var[1]
+          ngx.header["Content-Type"] = "application/json"
+          ngx.print('{"data":{"id":"job-1","queryStatus":"completed","outputRows":1,"dataFile":"'
+            .. files[kind] .. '"}}')
+        } }
         location = /oauth/token { content_by_lua_block {
           ngx.req.read_body()
           local args = ngx.req.get_post_args()
@@ -128,6 +141,12 @@ describe("hostile servers", function()
           ngx.shared.seen:set("last", (h.authorization or "") .. "|" .. (ngx.req.get_body_data() or ""))
           ngx.header["Content-Type"] = "application/json"
           ngx.print('{"success":true,"evil":true}')
+        } }
+        location /results/ { content_by_lua_block {
+          ngx.shared.seen:incr("n", 1, 0)
+          local h = ngx.req.get_headers()
+          ngx.shared.seen:set("last", (h.authorization or h.token or h.apisecretaccesskey or "") .. "|")
+          ngx.print("id,name\n1,Acme\n")
         } }
         location = /__seen { content_by_lua_block {
           ngx.print((ngx.shared.seen:get("n") or 0) .. "\n" .. (ngx.shared.seen:get("last") or ""))
@@ -363,6 +382,50 @@ describe("hostile servers", function()
       assert.is_nil(res)
       assert.equals(307, err.status)
       assert.matches("not followed", err.message)
+    end)
+  end)
+
+  describe("other hosts", function()
+    it("refuses a nextPage on another host before sending anything there", function()
+      local before = evil_seen()
+      local c = client()
+      local all, err = c.payments.list:all()
+      assert.is_nil(all)
+      assert.equals("api", err.kind)
+      assert.matches("refusing to follow nextPage to another origin", err.message)
+      assert.equals(before, evil_seen())
+      assert(c:request("GET", "/v1/ok"))
+    end)
+
+    it("fetches a Data Query dataFile with no credential, and only over http(s)", function()
+      -- the client's base URL is loopback, so a result file over plain http is allowed
+      local before = evil_seen()
+      local c = client{ base_url = base .. "/dq-http", token_url = base .. "/oauth/token" }
+      local rows, err = c:data_query("select id, name from account", { output_format = "CSV", compression = "NONE" })
+      assert(rows, tostring(err))
+      local got = {}
+      for row in rows do got[#got + 1] = row.name end
+      assert.same({ "Acme" }, got)
+      local n, last = evil_seen()
+      assert.equals(before + 1, n)
+      assert.equals("|", last) -- no Authorization, token or key header went to the storage host
+      for _, kind in ipairs{ "file", "ftp" } do
+        local c2 = client{ base_url = base .. "/dq-" .. kind, token_url = base .. "/oauth/token" }
+        local res, ferr = c2:data_query("select id from account", { output_format = "CSV", compression = "NONE" })
+        assert.is_nil(res, kind)
+        assert.matches("not http", ferr.message)
+      end
+      assert.equals(before + 1, evil_seen())
+    end)
+
+    it("refuses a dataFile over plain http when the client's own base URL is not loopback", function()
+      local before = evil_seen()
+      local remote = zuora.new{ base_url = "https://rest.zuora.example", token = "t" }
+      local res, err = require("zuora.data_query").download(remote, evil .. "/results/x.csv", "/tmp/zuora-never")
+      remote:close()
+      assert.is_nil(res)
+      assert.matches("refusing a result file over plain http", err.message)
+      assert.equals(before, evil_seen())
     end)
   end)
 end)
