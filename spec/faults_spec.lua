@@ -411,6 +411,47 @@ describe("fault matrix", function()
     end)
   end)
 
+  describe("faults in concurrent tasks (client:map)", function()
+    -- Four calls at once, each meeting its own fault: each recovers as it does alone, none holds
+    -- the others up (the whole map takes about one timeout, not the sum), and the objects come
+    -- out right. Attempts may differ from the one-cell runs (which connection a call gets, and so
+    -- whether libcurl resends, depends on the others), the requests the server saw do not.
+    it("recovers every call, with the same server-side counts", function()
+      ctl:reset()
+      proxy:clear()
+      proxy:listen()
+      local get, put, del = ctl:account().accountNumber, ctl:account().accountNumber, ctl:account().accountNumber
+      local before = ctl:state().accounts
+      local c = zuora.new{ base_url = proxy.url, client_id = s.client_id, client_secret = s.client_secret,
+        timeout = T, connect_timeout = T, retry_base = 0.01, retry_cap = 0.02 }
+      assert(c:ensure_token())
+      ctl:clear_requests()
+      proxy:clear()
+      proxy:rule{ fault = "stall", method = "GET", path = "/v1/accounts/" .. get, count = 1 }
+      proxy:rule{ fault = "reset_after", method = "POST", path = "/v1/accounts", count = 1 }
+      proxy:rule{ fault = "reset_body", method = "PUT", path = "/v1/accounts/" .. put, count = 1 }
+      proxy:rule{ fault = "truncate_chunked", method = "DELETE", path = "/v1/accounts/" .. del, count = 1 }
+      local calls = {
+        function() return c.accounts.retrieve(get) end,
+        function() return c.accounts.create(ACCOUNT) end,
+        function() return c.accounts.update(put, { name = "Renamed Co" }) end,
+        function() return c.accounts.delete(del) end,
+      }
+      local t0 = now()
+      local got, errs = c:map(calls, function(fn) return fn() end, { concurrency = 4 })
+      local took = now() - t0
+      c:close()
+      for i = 1, 4 do assert(got[i], "call " .. i .. ": " .. tostring(errs[i])) end
+      assert.equals(get, got[1].basicInfo.accountNumber)
+      assert.is_true(took < T * 1.5, "the map took " .. took .. " s")
+      assert.equals(2, ctl:count("GET", "/v1/accounts/" .. get))
+      assert.equals(2, ctl:count("POST", "/v1/accounts"))
+      assert.equals(2, ctl:count("PUT", "/v1/accounts/" .. put))
+      assert.equals(2, ctl:count("DELETE", "/v1/accounts/" .. del))
+      assert.equals(before, ctl:state().accounts) -- one created, one deleted
+    end)
+  end)
+
   matrix("faults that happen once", ONCE)
   matrix("faults on a fresh connection", FRESH)
   matrix("faults that persist", FOREVER)
