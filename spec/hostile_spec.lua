@@ -1,7 +1,8 @@
 -- Hostile and broken servers against the whole client: huge bodies and header floods, bodies that
 -- are not the JSON they claim, hostile token replies and Retry-After values, and redirects, next
--- pages and Data Query result files that try to take credentials elsewhere. Each must end in a clear error or a safe default, quickly,
--- with the client still usable afterwards; never a crash, a hang or a credential sent astray.
+-- pages and Data Query result files that try to take credentials elsewhere. Each must end in a
+-- clear error or a safe default, quickly, with the client still usable afterwards; never a crash,
+-- a hang or a credential sent astray.
 local zuora = require "zuora"
 local core = require "zuora.core"
 local nginx = require "spec.support.nginx"
