@@ -224,6 +224,8 @@ zz_xfer *zz_http_submit(lua_State *L, zz_transport *t, int r) {
   x->auth_ref = x->token_ref = LUA_NOREF;
   x->max_body = (curl_off_t)q.max_body;
   x->decode = q.decode;
+  /* a token request's form carries the client secret, its reply (or a header: Revenue) the token */
+  if (q.has_token_for) x->body.wipe = x->resp.wipe = x->hdrs.wipe = 1;
   e = x->easy = zz_http_easy_get(t);
   if (!e) {
     free(x);
@@ -238,8 +240,6 @@ zz_xfer *zz_http_submit(lua_State *L, zz_transport *t, int r) {
     lua_getfield(L, r, "token_for");
     x->token_for = zz_auth_check(L, -1);
     x->token_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    /* the form carries the client secret, the reply (or a header: Revenue) the token */
-    x->body.wipe = x->resp.wipe = x->hdrs.wipe = 1;
   }
   if (q.output && !(x->output = strdup(q.output))) kind = "transport";
 
