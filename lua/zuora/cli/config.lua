@@ -44,6 +44,9 @@ function M.path(getenv)
   return base .. "/zuora/config.lua"
 end
 
+-- One permission bit of a mode (arithmetic, so the module also loads under LuaJIT).
+local function has_bit(mode, bit) return math.floor(mode / bit) % 2 == 1 end
+
 local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 
 --- Permission bits of `path` as a number (e.g. 0x1a4 for 644), or nil.
@@ -135,10 +138,10 @@ function M.load(path)
     if holding then
       return nil, ("%s holds a secret (%s) and its permissions cannot be read"):format(path, holding)
     end
-  elseif holding and mode & 0x24 ~= 0 then -- 0044
+  elseif holding and (has_bit(mode, 0x20) or has_bit(mode, 0x4)) then -- 0044
     return nil, ("%s holds a secret (%s) but is readable by %s (mode %03o); run: chmod 600 %s"):format(path,
-      holding, mode & 0x4 ~= 0 and "everyone" or "its group", mode, shell_quote(path))
-  elseif mode & 0x2 ~= 0 then -- 0002
+      holding, has_bit(mode, 0x4) and "everyone" or "its group", mode, shell_quote(path))
+  elseif has_bit(mode, 0x2) then -- 0002
     return nil, ("%s is writable by everyone (mode %03o); run: chmod go-w %s"):format(path, mode, shell_quote(path))
   end
   return cfg

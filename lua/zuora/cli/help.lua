@@ -171,7 +171,7 @@ function M.suggest(name)
   for _, e in ipairs(M.all_entries()) do
     local full = M.full_name(e)
     local d = distance(name, full)
-    if d <= math.max(2, #name // 4) then scored[#scored + 1] = { d, full } end
+    if d <= math.max(2, math.floor(#name / 4)) then scored[#scored + 1] = { d, full } end
   end
   table.sort(scored, function(x, y) return x[1] < y[1] or (x[1] == y[1] and x[2] < y[2]) end)
   local out = {}
