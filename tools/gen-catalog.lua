@@ -331,8 +331,8 @@ local function render_group(group)
 end
 
 local function render_init(groups, version, total)
-  return common.render_init(header("groups"), { "-- Each group's operations live in its own module, loaded on first use." },
-    version or "", total, groups, "zuora.catalog.")
+  local comments = { "-- Each group's operations live in its own module, loaded on first use." }
+  return common.render_init(header("groups"), comments, version or "", total, groups, "zuora.catalog.")
 end
 
 local function call_sig(op)
