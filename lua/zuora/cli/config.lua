@@ -32,16 +32,22 @@ local EnvRef = {}
 EnvRef.__index = EnvRef
 EnvRef.__tostring = function(r) return 'env "' .. r.name .. '"' end
 
---- The configuration file's path (it need not exist).
-function M.path(getenv)
+--- `name` in the XDG base directory `var` (e.g. XDG_CONFIG_HOME), or else in ~/`fallback`; nil
+-- without either. `getenv` defaults to os.getenv.
+function M.xdg_path(var, fallback, name, getenv)
   getenv = getenv or os.getenv
-  local base = getenv("XDG_CONFIG_HOME")
+  local base = getenv(var)
   if not base or base == "" then
     local home = getenv("HOME")
     if not home or home == "" then return nil end
-    base = home .. "/.config"
+    base = home .. "/" .. fallback
   end
-  return base .. "/zuora/config.lua"
+  return base .. "/" .. name
+end
+
+--- The configuration file's path (it need not exist).
+function M.path(getenv)
+  return M.xdg_path("XDG_CONFIG_HOME", ".config", "zuora/config.lua", getenv)
 end
 
 -- One permission bit of a mode (arithmetic, so the module also loads under LuaJIT).
