@@ -103,6 +103,8 @@ lint: check-deps
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --std=c99 --inline-suppr --suppress=missingIncludeSystem --suppress=toomanyconfigs \
 	  -I src -I /usr/include/lua5.4 src
+	@# The library must also load under OpenResty's LuaJIT: no 5.3+ syntax (integer division, bitwise operators).
+	@for f in $$(find lua -name '*.lua'); do luajit -bl $$f >/dev/null || exit 1; done
 
 demo: check-deps build
 	$(RUN_ENV) tools/demo.sh $(EXAMPLES)

@@ -26,20 +26,7 @@ describe("zuora.async tasks #luajit", function()
     return s:requests(filter)
   end
 
-  -- The largest number of requests (of `entries`) that arrived within `window` seconds of each
-  -- other. Each request lasts at least `window` (a latency fault), so they were all in flight at
-  -- once: a lower bound of the concurrency the simulator saw.
-  local function peak(entries, window)
-    local times = {}
-    for i, e in ipairs(entries) do times[i] = sj.tonumber(e.time) end
-    table.sort(times)
-    local best, j = 0, 1
-    for i = 1, #times do
-      while times[i] - times[j] >= window do j = j + 1 end
-      best = math.max(best, i - j + 1)
-    end
-    return best
-  end
+  local peak = simh.peak
 
   local function slow(path, seconds, extra)
     local rule = { method = "GET", path = path, latency = seconds }

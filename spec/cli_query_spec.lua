@@ -5,15 +5,6 @@ local cli = require "spec.support.cli"
 
 local ESC = "\27"
 
--- These commands stand on the library's bulk reads (client:query, client:data_query; issue 8).
--- Until a build has them, the specs say so as pending instead of failing.
-if not require("zuora.client").Client.query then
-  describe("zuora query, export and data-query", function()
-    pending("needs client:query and client:data_query (the bulk-read features)")
-  end)
-  return
-end
-
 describe("zuora query, export and data-query", function()
   local s, env, acct, dir
   lazy_setup(function()

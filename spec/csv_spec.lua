@@ -63,6 +63,21 @@ describe("zuora.csv #luajit", function()
     assert.has_error(function() records(text, 65536, { max_record = 1024 * 1024 }) end)
   end)
 
+  it("hands out each record's bytes unchanged with opts.raw, and refuses a source that is not text", function()
+    local text = 'h\r\n1,"a\r\nb ""q"""\n2,x'
+    local next_record = csv.reader(coroutine.wrap(function()
+      for i = 1, #text, 3 do coroutine.yield(text:sub(i, i + 2)) end
+    end), { raw = true })
+    local raw, fields = {}, {}
+    for rec, f in next_record do raw[#raw + 1], fields[#fields + 1] = rec, f end
+    assert.same({ "h\r\n", '1,"a\r\nb ""q"""\n', "2,x" }, raw)
+    assert.same({ { "h" }, { "1", 'a\r\nb "q"' }, { "2", "x" } }, fields)
+    assert.equals(text, table.concat(raw))
+    local ok, err = pcall(csv.reader(function() return 42 end))
+    assert.is_false(ok)
+    assert.matches("the source returned a number, not a string", err)
+  end)
+
   it("refuses a separator that cannot work", function()
     assert.has_error(function() csv.reader(function() end, { separator = '"' }) end)
     assert.has_error(function() csv.reader(function() end, { separator = ",," }) end)

@@ -2,25 +2,13 @@
 -- credentials, rows in every format and compression), and zuora.rows on local files.
 local zuora = require "zuora"
 local simh = require "spec.support.sim"
+local fs = require "spec.support.fs"
 local rows = require "zuora.rows"
 local data_query = require "zuora.data_query"
 
-local function sh_read(cmd)
-  local p = assert(io.popen(cmd))
-  local s = p:read("a")
-  p:close()
-  return s
-end
+local sh_read, write = fs.sh_read, fs.write
 
-local function write(path, data)
-  local f = assert(io.open(path, "wb"))
-  f:write(data)
-  f:close()
-end
-
-local function tmpdir()
-  return (sh_read("mktemp -d /tmp/zuora-dq-spec.XXXXXX"):gsub("%s+$", ""))
-end
+local function tmpdir() return fs.tmpdir("dq-spec") end
 
 local function gzip(data)
   local path = os.tmpname()

@@ -2,20 +2,9 @@
 -- uploads streamed from disk and received intact, waiting for async jobs inside and outside tasks.
 local zuora = require "zuora"
 local simh = require "spec.support.sim"
+local fs = require "spec.support.fs"
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function write(path, data)
-  local f = assert(io.open(path, "wb"))
-  f:write(data)
-  f:close()
-end
+local read, write = fs.read, fs.write
 
 -- The data of the file part of a logged multipart/form-data body.
 local function file_part(entry)
@@ -32,7 +21,7 @@ describe("files and async jobs #luajit", function()
 
   lazy_setup(function()
     s = simh.start()
-    dir = (io.popen("mktemp -d /tmp/zuora-files-spec.XXXXXX"):read("l"))
+    dir = fs.tmpdir("files-spec")
   end)
   lazy_teardown(function()
     if s then s:stop() end

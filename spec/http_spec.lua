@@ -4,6 +4,7 @@
 local core = require "zuora.core"
 local nginx = require "spec.support.nginx"
 local tls = require "spec.support.tls"
+local fs = require "spec.support.fs"
 local http, auth = core.http, core.auth
 
 local CLIENT_ID, CLIENT_SECRET, TOKEN = "client-1", "s3cr3t/+=&%x-secret", "tok-0123456789abcdefXYZ"
@@ -13,19 +14,7 @@ local function have(cmd)
     or os.execute("command -v " .. cmd .. " >/dev/null 2>&1") == 0
 end
 
-local function readfile(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-local function writefile(path, data)
-  local f = assert(io.open(path, "wb"))
-  f:write(data)
-  f:close()
-end
+local readfile, writefile = fs.read, fs.write
 
 local function ls(dir)
   local p = io.popen("ls -A '" .. dir .. "'")
@@ -440,9 +429,7 @@ describe("core.http #luajit", function()
     local t, dir
     before_each(function()
       t = http.new()
-      local p = io.popen("mktemp -d /tmp/zuora-http.XXXXXX")
-      dir = p:read("*l")
-      p:close()
+      dir = fs.tmpdir("http")
     end)
     after_each(function()
       t:close()

@@ -1,19 +1,13 @@
 -- core.inflate: streaming gzip / zlib / raw-deflate decompression, checked against the gzip
 -- command line tool and against hand-built zlib and deflate streams, fed in every chunking.
 local inflate = require("zuora.core").inflate
+local fs = require "spec.support.fs"
 
-local function sh_read(cmd)
-  local p = assert(io.popen(cmd))
-  local s = p:read("a")
-  p:close()
-  return s
-end
+local sh_read = fs.sh_read
 
 local function tmpfile(data)
   local path = os.tmpname()
-  local f = assert(io.open(path, "wb"))
-  f:write(data)
-  f:close()
+  fs.write(path, data)
   return path
 end
 

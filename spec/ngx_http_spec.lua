@@ -4,6 +4,7 @@
 -- the same result tables as core.http for the same requests (Client:classify relies on that).
 local openresty = require "spec.support.openresty"
 local tls = require "spec.support.tls"
+local fs = require "spec.support.fs"
 local core = require "zuora.core"
 local json = core.json
 
@@ -12,9 +13,7 @@ describe("zuora.ngx.http (cosocket client)", function()
 
   lazy_setup(function()
     pki, other = tls.make(), tls.make()
-    local p = assert(io.popen("mktemp -d /tmp/zuora-ngx-http.XXXXXX"))
-    tmp = p:read("l")
-    p:close()
+    tmp = fs.tmpdir("ngx-http")
     srv = openresty.start{ ports = 5, vars = { ca = pki.ca_file, cert = pki.cert, key = pki.key,
       cert2 = other.cert, key2 = other.key }, http = [[
       lua_ssl_trusted_certificate ${ca};
@@ -151,18 +150,7 @@ describe("zuora.ngx.http (cosocket client)", function()
   end
   local function one(req, opts) return run(req, { opts = opts })[1] end
 
-  local function write(path, data)
-    local f = assert(io.open(path, "wb"))
-    f:write(data)
-    f:close()
-  end
-  local function read(path)
-    local f = io.open(path, "rb")
-    if not f then return nil end
-    local s = f:read("a")
-    f:close()
-    return s
-  end
+  local read, write = fs.read, fs.write
 
   describe("gives the same results as core.http", function()
     local t

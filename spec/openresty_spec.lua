@@ -4,22 +4,9 @@
 -- between workers. libcurl is stubbed out in the test server: nothing may use it inside nginx.
 local simh = require "spec.support.sim"
 local openresty = require "spec.support.openresty"
-local sj = require "sim.json"
 local json = require("zuora.core").json
 
--- The largest number of `entries` (request log) that arrived within `window` seconds of each
--- other: with a latency fault longer than `window`, they were all in flight at once.
-local function peak(entries, window)
-  local times = {}
-  for i, e in ipairs(entries) do times[i] = sj.tonumber(e.time) end
-  table.sort(times)
-  local best, j = 0, 1
-  for i = 1, #times do
-    while times[i] - times[j] >= window do j = j + 1 end
-    best = math.max(best, i - j + 1)
-  end
-  return best
-end
+local peak = simh.peak
 
 local function post_json(url, body)
   local out = openresty.parallel{ { method = "POST", url = url, body = json.encode(body),

@@ -16,6 +16,7 @@ local zuora = require "zuora"
 local cjson = require "cjson"
 local catalog = require "zuora.catalog"
 local nginx = require "spec.support.nginx"
+local fs = require "spec.support.fs"
 local prism_values = require "tools.prism-values"
 local differences = require "tools.prism-differences"
 
@@ -27,22 +28,7 @@ local FORM = "application/x-www-form-urlencoded"
 local MULTIPART = "multipart/form-data"
 local BODY_METHODS = { POST = true, PUT = true, PATCH = true }
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function sh(cmd)
-  local ok = os.execute(cmd)
-  return ok == true or ok == 0
-end
-
-local function my_pid() return (read("/proc/self/stat") or ""):match("^(%d+)") end
+local q, read, sh, my_pid = fs.q, fs.read, fs.sh, fs.my_pid
 
 --- Starts `prism mock` on a free loopback port; returns url, pid (or nil, why).
 local function start_prism(dir)
@@ -178,9 +164,7 @@ describe("Prism peer check #prism", function()
       why_not = "Prism or the older spec is not installed (`make prism-check` installs both with npm)"
       return
     end
-    local p = io.popen("mktemp -d /tmp/zuora-prism.XXXXXX")
-    dir = p:read("l")
-    p:close()
+    dir = fs.tmpdir("prism")
     url, pid = start_prism(dir)
     if not url then error(pid) end
     tokens = zuora.new{ base_url = url, token = "prism-token", max_retries = 0 }

@@ -50,6 +50,14 @@ describe("zuora.revenue.csv #luajit", function()
     assert.matches("record starting on line 2 never ends", err)
   end)
 
+  it("keeps a record's bytes whole after a bare CR, takes a mid-field quote as text, refuses a stray one", function()
+    assert.same({ { "h\n", 1, 1 }, { '1,"a"\rb\n', 1, 2 }, { '2,5" pipe\n', 1, 3 } },
+      records('h\n1,"a"\rb\n2,5" pipe\n', 3))
+    local ok, err = pcall(records, 'h\n1,"a"b\n', 4)
+    assert.is_false(ok)
+    assert.matches("record 2: unexpected character after a closing quote", err)
+  end)
+
   it("cuts parts of at most max_lines lines, header repeated, records whole and in order", function()
     math.randomseed(7)
     for _ = 1, 40 do

@@ -1,6 +1,7 @@
 -- zuora-sim with an operation catalogue: every catalogue operation answers (generically when no
 -- handler exists); paths outside it get Zuora-shaped 404/405 errors.
 local simh = require "spec.support.sim"
+local fs = require "spec.support.fs"
 local json = simh.json
 
 local CATALOG = {
@@ -20,15 +21,9 @@ local CATALOG = {
 describe("zuora-sim with a catalogue", function()
   local s, dir
   lazy_setup(function()
-    local p = io.popen("mktemp -d /tmp/zuora-sim-catalog.XXXXXX")
-    dir = p:read("l")
-    p:close()
-    os.execute("mkdir -p " .. dir .. "/zuora/catalog")
-    for name, text in pairs(CATALOG) do
-      local f = assert(io.open(dir .. "/zuora/catalog/" .. name, "w"))
-      f:write(text)
-      f:close()
-    end
+    dir = fs.tmpdir("sim-catalog")
+    fs.sh("mkdir -p " .. dir .. "/zuora/catalog")
+    for name, text in pairs(CATALOG) do fs.write(dir .. "/zuora/catalog/" .. name, text) end
     s = simh.start{ args = { "--catalog", dir } }
   end)
   lazy_teardown(function()

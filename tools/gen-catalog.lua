@@ -10,6 +10,7 @@
 -- tools/openapi-facts.lua (facts derived from the older OpenAPI spec by tools/gen-openapi-facts.lua).
 package.path = "tools/?.lua;" .. package.path
 local files = require "files"
+local common = require "catalog_common"
 local overrides = require "catalog-overrides"
 local facts = require "openapi-facts"
 
@@ -95,9 +96,7 @@ end
 -- Naming (DESIGN.md): group = snake_case of the `##` heading; operation = snake_case of the title
 -- without articles and without the group's own noun. Overrides decide the rest.
 ---------------------------------------------------------------------------------------------------
-local KEYWORDS = {}
-for kw in ([[and break do else elseif end false for function goto if in local nil not or repeat
-  return then true until while]]):gmatch("%a+") do KEYWORDS[kw] = true end
+local KEYWORDS = common.KEYWORDS
 
 -- Words that add nothing to a name: articles, and "specific" ("Run a specific version of a meter").
 local FILLER = { a = true, an = true, the = true, specific = true, specified = true }
@@ -207,11 +206,7 @@ end
 ---------------------------------------------------------------------------------------------------
 -- Building the catalogue
 ---------------------------------------------------------------------------------------------------
-local function path_params(path)
-  local out = {}
-  for p in path:gmatch("{([^}]+)}") do out[#out + 1] = p end
-  return out
-end
+local path_params = common.path_params
 
 local function build(index_groups)
   local groups, problems = {}, {}
@@ -301,21 +296,7 @@ end
 ---------------------------------------------------------------------------------------------------
 -- Rendering
 ---------------------------------------------------------------------------------------------------
-local function q(s) return string.format("%q", s) end
-local function qlist(t)
-  local out = {}
-  for i, v in ipairs(t) do out[i] = q(v) end
-  if #out == 0 then return "{}" end
-  return "{ " .. table.concat(out, ", ") .. " }"
-end
-local function qmap(t)
-  local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = k end
-  table.sort(keys)
-  local out = {}
-  for i, k in ipairs(keys) do out[i] = "[" .. q(k) .. "] = " .. q(t[k]) end
-  return "{ " .. table.concat(out, ", ") .. " }"
-end
+local q, qlist, qmap = common.q, common.qlist, common.qmap
 
 local function render_op(op)
   local p = {
@@ -344,44 +325,18 @@ local function header(what)
 end
 
 local function render_group(group)
-  local lines = { header(group.title), "return {" }
-  for _, op in ipairs(group.ops) do lines[#lines + 1] = render_op(op) end
-  lines[#lines + 1] = "}"
-  lines[#lines + 1] = ""
-  return table.concat(lines, "\n")
+  local ops = {}
+  for i, op in ipairs(group.ops) do ops[i] = render_op(op) end
+  return common.render_group(header(group.title), ops)
 end
 
 local function render_init(groups, version, total)
-  local lines = {
-    header("groups"),
-    "-- Each group's operations live in its own module, loaded on first use.",
-    "return {",
-    "  version = " .. q(version or "") .. ",",
-    "  count = " .. total .. ",",
-    "  groups = {",
-  }
-  for _, g in ipairs(groups) do
-    lines[#lines + 1] = ("    { name = %s, title = %s, module = %s, count = %d },"):format(
-      q(g.name), q(g.title), q("zuora.catalog." .. g.name), #g.ops)
-  end
-  lines[#lines + 1] = "  },"
-  lines[#lines + 1] = "}"
-  lines[#lines + 1] = ""
-  return table.concat(lines, "\n")
-end
-
---- Lua-friendly argument names for the documented call shape: account-key -> account_key.
-local function arg_name(p)
-  return (p:gsub("(%l)(%u)", "%1_%2"):lower():gsub("[^%w]+", "_"))
+  local comments = { "-- Each group's operations live in its own module, loaded on first use." }
+  return common.render_init(header("groups"), comments, version or "", total, groups, "zuora.catalog.")
 end
 
 local function call_sig(op)
-  local args = {}
-  for _, p in ipairs(op.params) do args[#args + 1] = arg_name(p) end
-  local body = op.method == "POST" or op.method == "PUT" or op.method == "PATCH"
-  args[#args + 1] = body and "body" or "query"
-  args[#args + 1] = "options"
-  return ("%s.%s(%s)"):format(op.group, op.name, table.concat(args, ", "))
+  return ("%s.%s(%s)"):format(op.group, op.name, common.call_args(op.params, op.method))
 end
 
 local function md_escape(s) return (s:gsub("|", "\\|")) end
@@ -541,32 +496,6 @@ local outputs = { { CATALOG_DIR .. "/init.lua", render_init(groups, version, tot
 for _, g in ipairs(groups) do outputs[#outputs + 1] = { CATALOG_DIR .. "/" .. g.name .. ".lua", render_group(g) } end
 outputs[#outputs + 1] = { "docs/api.md", render_docs(groups, version, total, matched, indexed) }
 
-local wanted = {}
-for _, o in ipairs(outputs) do wanted[o[1]] = true end
-local strays = {}
-for _, path in ipairs(files.list(CATALOG_DIR, "%.lua$")) do
-  -- subdirectories hold other catalogues (revenue/: tools/gen-revenue-catalog.lua)
-  if not wanted[path] and not path:find("/", #CATALOG_DIR + 2, true) then strays[#strays + 1] = path end
-end
-
-if opt.check then
-  local stale = {}
-  for _, o in ipairs(outputs) do
-    if files.read(o[1]) ~= o[2] then stale[#stale + 1] = o[1] end
-  end
-  for _, path in ipairs(strays) do stale[#stale + 1] = path .. " (no longer generated)" end
-  if #stale > 0 then
-    io.stderr:write("stale generated files (run ", REGEN, "):\n  ", table.concat(stale, "\n  "), "\n")
-    os.exit(1)
-  end
-  os.exit(0)
-end
-
-os.execute("mkdir -p " .. CATALOG_DIR)
-local written = 0
-for _, o in ipairs(outputs) do
-  if files.write_if_changed(o[1], o[2]) then written = written + 1 end
-end
-for _, path in ipairs(strays) do os.remove(path); written = written + 1 end
+local written = common.emit(outputs, CATALOG_DIR, opt.check, REGEN)
 print(("catalogue: %d operations in %d groups (%d from the index); %d with an exact match in the older spec,"
   .. " %d more loosely; %d file(s) changed"):format(total, #groups, indexed, matched.exact, matched.loose, written))

@@ -7,7 +7,7 @@
 --   --check  write nothing; exit 1 and name the stale files if a rerun would change anything
 -- The Billing catalogue (tools/gen-catalog.lua, lua/zuora/catalog/*.lua) is separate and untouched.
 package.path = "tools/?.lua;" .. package.path
-local files = require "files"
+local common = require "catalog_common"
 local data = require "revenue-operations"
 
 local DIR = "lua/zuora/catalog/revenue"
@@ -28,9 +28,7 @@ end
 ---------------------------------------------------------------------------------------------------
 -- Checking the data
 ---------------------------------------------------------------------------------------------------
-local KEYWORDS = {}
-for kw in ([[and break do else elseif end false for function goto if in local nil not or repeat
-  return then true until while]]):gmatch("%a+") do KEYWORDS[kw] = true end
+local KEYWORDS = common.KEYWORDS
 local METHODS = { GET = true, POST = true, PUT = true, PATCH = true, DELETE = true }
 -- Names a revenue client already uses for its own methods and fields.
 local RESERVED = { request = true, spawn = true, gather = true, map = true, sleep = true, run = true, close = true,
@@ -72,19 +70,7 @@ if #problems > 0 then fail("problems in tools/revenue-operations.lua:\n  " .. ta
 ---------------------------------------------------------------------------------------------------
 -- Rendering
 ---------------------------------------------------------------------------------------------------
-local function q(s) return string.format("%q", s) end
-local function qlist(t)
-  local out = {}
-  for i, v in ipairs(t) do out[i] = q(v) end
-  if #out == 0 then return "{}" end
-  return "{ " .. table.concat(out, ", ") .. " }"
-end
-
-local function path_params(path)
-  local out = {}
-  for p in path:gmatch("{([^}]+)}") do out[#out + 1] = p end
-  return out
-end
+local q, qlist, path_params = common.q, common.qlist, common.path_params
 
 local function doc_of(g, op) return data.doc_base .. g.tag .. "/" .. op.id:lower() .. ".md" end
 
@@ -109,44 +95,20 @@ local function render_op(g, op)
 end
 
 local function render_group(g)
-  local lines = { header("Revenue " .. g.title), "return {" }
-  for _, op in ipairs(g.ops) do lines[#lines + 1] = render_op(g, op) end
-  lines[#lines + 1] = "}"
-  lines[#lines + 1] = ""
-  return table.concat(lines, "\n")
+  local ops = {}
+  for i, op in ipairs(g.ops) do ops[i] = render_op(g, op) end
+  return common.render_group(header("Revenue " .. g.title), ops)
 end
 
 local function render_init()
-  local lines = {
-    header("groups"),
+  return common.render_init(header("groups"), {
     "-- The Zuora Revenue API, a separate product from Billing: its groups, in reference order. Each",
     "-- group's operations live in their own module, loaded on first use by a revenue client.",
-    "return {",
-    "  version = " .. q(data.version) .. ",",
-    "  count = " .. total .. ",",
-    "  groups = {",
-  }
-  for _, g in ipairs(data.groups) do
-    lines[#lines + 1] = ("    { name = %s, title = %s, module = %s, count = %d },"):format(
-      q(g.name), q(g.title), q("zuora.catalog.revenue." .. g.name), #g.ops)
-  end
-  lines[#lines + 1] = "  },"
-  lines[#lines + 1] = "}"
-  lines[#lines + 1] = ""
-  return table.concat(lines, "\n")
-end
-
-local function arg_name(p)
-  return (p:gsub("(%l)(%u)", "%1_%2"):lower():gsub("[^%w]+", "_"))
+  }, data.version, total, data.groups, "zuora.catalog.revenue.")
 end
 
 local function call_sig(g, op)
-  local args = {}
-  for _, p in ipairs(path_params(op.path)) do args[#args + 1] = arg_name(p) end
-  local body = op.method == "POST" or op.method == "PUT" or op.method == "PATCH"
-  args[#args + 1] = body and "body" or "query"
-  args[#args + 1] = "options"
-  return ("rev.%s.%s(%s)"):format(g.name, op.name, table.concat(args, ", "))
+  return ("rev.%s.%s(%s)"):format(g.name, op.name, common.call_args(path_params(op.path), op.method))
 end
 
 local function render_docs()
@@ -189,30 +151,5 @@ local outputs = { { DIR .. "/init.lua", render_init() } }
 for _, g in ipairs(data.groups) do outputs[#outputs + 1] = { DIR .. "/" .. g.name .. ".lua", render_group(g) } end
 outputs[#outputs + 1] = { DOCS, render_docs() }
 
-local wanted = {}
-for _, o in ipairs(outputs) do wanted[o[1]] = true end
-local strays = {}
-for _, path in ipairs(files.list(DIR, "%.lua$")) do
-  if not wanted[path] then strays[#strays + 1] = path end
-end
-
-if check then
-  local stale = {}
-  for _, o in ipairs(outputs) do
-    if files.read(o[1]) ~= o[2] then stale[#stale + 1] = o[1] end
-  end
-  for _, path in ipairs(strays) do stale[#stale + 1] = path .. " (no longer generated)" end
-  if #stale > 0 then
-    io.stderr:write("stale generated files (run ", REGEN, "):\n  ", table.concat(stale, "\n  "), "\n")
-    os.exit(1)
-  end
-  os.exit(0)
-end
-
-os.execute("mkdir -p " .. DIR)
-local written = 0
-for _, o in ipairs(outputs) do
-  if files.write_if_changed(o[1], o[2]) then written = written + 1 end
-end
-for _, path in ipairs(strays) do os.remove(path); written = written + 1 end
+local written = common.emit(outputs, DIR, check, REGEN)
 print(("revenue catalogue: %d operations in %d groups; %d file(s) changed"):format(total, #data.groups, written))

@@ -442,16 +442,7 @@ end
 ------------------------------------------------------------------------------------------------
 -- Tasks.
 
-local function is_callable(fn)
-  if type(fn) == "function" then return true end
-  local mt = getmetatable(fn)
-  return type(mt) == "table" and mt.__call ~= nil
-end
-
-local function safe_tostring(e)
-  local ok, s = pcall(tostring, e)
-  return ok and s or "(error object)"
-end
+local is_callable, safe_tostring = taskset.is_callable, taskset.safe_tostring
 
 --- Starts fn(...) as a task; it first runs at the next loop turn (spawn never runs fn before it
 -- returns). Returns the task.

@@ -77,6 +77,42 @@ function M.make_runtime(self, opts, level)
   return require("zuora.async").new(transport, { max_concurrency = opts.max_concurrency })
 end
 
+--- The part of construction every client on this pipeline shares (zuora.revenue.client too): a
+-- client of metatable `mt` at `base` with credential `mode`, `fields` (the product's own), and the
+-- pipeline options of `opts` with their defaults. Give it `auth`, then call M.finish.
+function M.construct(mt, opts, mode, base, fields)
+  local self = {
+    base_url = base,
+    origin = url.origin(base),
+    mode = mode,
+    groups = {},
+    token_epoch = 0, token_error = false,
+  }
+  for k, v in pairs(fields) do self[k] = v end
+  for k, v in pairs(DEFAULTS) do self[k] = opts[k] or v end
+  -- Absent optional fields are false, not nil: reading a nil field would fall through __index
+  -- into the group lookup on every call.
+  self.on_request, self.on_response = opts.on_request or false, opts.on_response or false
+  self.track_id = opts.track_id or false
+  return setmetatable(self, mt)
+end
+
+--- Finishes a client M.construct made: checks track_id, sets the base header lines (User-Agent,
+-- naming `product` when given; Accept; then `extra`) and the runtime. Raises (at `level`).
+function M.finish(self, opts, level, product, extra)
+  level = (level or 1) + 1
+  if opts.track_id then M.check_track_id(opts.track_id, level) end
+  local info = core.http.info()
+  local ua = opts.user_agent and (opts.user_agent .. " ") or ""
+  ua = ua .. ("lua-zuora/%s%s (%s; libcurl/%s)"):format(core.version, product and (" " .. product) or "",
+    _VERSION, info.version)
+  local lines = { "User-Agent: " .. ua, "Accept: application/json" }
+  for _, line in ipairs(extra or {}) do lines[#lines + 1] = line end
+  self.base_headers = lines
+  self.rt = M.make_runtime(self, opts, level)
+  return self
+end
+
 --- Builds a client; see zuora.new for the options. Raises on any configuration mistake.
 function M.new(opts, level)
   level = (level or 1) + 1
@@ -90,31 +126,13 @@ function M.new(opts, level)
     error("zuora.new: unknown environment '" .. opts.environment .. "' (known: " .. table.concat(names, ", ") .. ")",
       level)
   end
-  base = base:gsub("/+$", "")
-  local parsed = url.parse(base)
-  if not parsed or (parsed.scheme ~= "https" and parsed.scheme ~= "http") then
-    error("zuora.new: base_url must be an http(s) URL", level)
-  end
-  if parsed.scheme == "http" and not url.is_loopback(parsed.host) then
-    error("zuora.new: base_url must use https (plain http is allowed only for loopback hosts)", level)
-  end
-  if parsed.query or parsed.fragment then error("zuora.new: base_url must not have a query or fragment", level) end
+  base = options.base_url("zuora.new", base, level)
 
-  local self = setmetatable({
-    base_url = base,
-    origin = url.origin(base),
-    mode = mode,
-    groups = {},
-  }, Client)
-  for k, v in pairs(DEFAULTS) do self[k] = opts[k] or v end
-  -- Absent optional fields are false, not nil: reading a nil field would fall through __index
-  -- into the group lookup on every call.
-  self.on_request, self.on_response = opts.on_request or false, opts.on_response or false
-  self.track_id = opts.track_id or false
-  self.token_epoch, self.token_error = 0, false
-
-  -- Modes whose credentials are tokens the client fetches (and must refresh) itself.
-  self.uses_tokens = mode == "oauth"
+  local self = M.construct(Client, opts, mode, base, {
+    -- Modes whose credentials are tokens the client fetches (and must refresh) itself.
+    uses_tokens = mode == "oauth",
+    has_version = opts.zuora_version ~= nil,
+  })
   self.auth = core.auth.new{
     mode = mode,
     client_id = opts.client_id, client_secret = opts.client_secret,
@@ -125,10 +143,7 @@ function M.new(opts, level)
     token = opts.token,
   }
 
-  local info = core.http.info()
-  local ua = opts.user_agent and (opts.user_agent .. " ") or ""
-  ua = ua .. ("lua-zuora/%s (%s; libcurl/%s)"):format(core.version, _VERSION, info.version)
-  local lines = { "User-Agent: " .. ua, "Accept: application/json" }
+  local lines = {}
   if opts.zuora_version then
     local v = version_string(opts.zuora_version)
     check_header_value("zuora-version", v, level)
@@ -139,12 +154,7 @@ function M.new(opts, level)
     check_header_value("Zuora-Entity-Ids", ids, level)
     lines[#lines + 1] = "Zuora-Entity-Ids: " .. ids
   end
-  if opts.track_id then M.check_track_id(opts.track_id, level) end
-  self.base_headers = lines
-  self.has_version = opts.zuora_version ~= nil
-
-  self.rt = M.make_runtime(self, opts, level)
-  return self
+  return M.finish(self, opts, level, nil, lines)
 end
 
 --- Zuora-Track-Id: at most 64 printable ASCII characters, none of : ; " '.

@@ -8,6 +8,7 @@
 local core = require "zuora.core"
 local client = require "zuora.client"
 local errors = require "zuora.errors"
+local options = require "zuora.options"
 
 local zuora = {
   version = core.version,
@@ -39,24 +40,10 @@ zuora.ENV = {
   ZUORA_MAX_RETRIES = "max_retries", ZUORA_MAX_CONCURRENCY = "max_concurrency",
 }
 
-local NUMERIC = { timeout = true, connect_timeout = true, max_retries = true, max_concurrency = true }
-
 --- The options zuora.from_env would use: ZUORA_* variables (see zuora.ENV), then `overrides`.
 -- `getenv` defaults to os.getenv.
 function zuora.env_options(overrides, getenv)
-  getenv = getenv or os.getenv
-  local opts = {}
-  for var, key in pairs(zuora.ENV) do
-    local v = getenv(var)
-    if v ~= nil and v ~= "" then
-      if NUMERIC[key] then
-        local n = tonumber(v)
-        if not n then error(var .. " must be a number", 3) end
-        v = n
-      end
-      opts[key] = v
-    end
-  end
+  local opts = options.from_env(zuora.ENV, getenv, 3)
   if opts.base_url and opts.environment then opts.environment = nil end
   for k, v in pairs(overrides or {}) do opts[k] = v end
   return opts

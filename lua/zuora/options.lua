@@ -53,6 +53,9 @@ local function distance(a, b)
   return prev[#b]
 end
 
+--- The edit distance (Levenshtein) between strings `a` and `b`.
+M.distance = distance
+
 local function suggest(name, spec)
   local best, bestd
   for known in pairs(spec or M.spec) do
@@ -73,31 +76,79 @@ local CREDENTIAL_SETS = {
   { mode = "bearer", keys = { "token" } },
 }
 
---- Checks `opts` and returns the credential mode; raises (at `level`) on any mistake.
-function M.check(opts, level)
+--- Checks option names and values of `opts` against `spec` and that at most one of the
+-- credential `sets` ({mode=, keys={...}}) is given, in full. `who` ("zuora.new") starts every
+-- error. Returns the credential mode, or nil when no set is given; raises (at `level`) on any mistake.
+function M.validate(who, opts, spec, sets, level)
   level = (level or 1) + 1
-  if type(opts) ~= "table" then error("zuora.new: expected an options table", level) end
+  if type(opts) ~= "table" then error(who .. ": expected an options table", level) end
   for k, v in pairs(opts) do
-    if type(k) ~= "string" then error("zuora.new: option names must be strings", level) end
-    local check = M.spec[k]
-    if not check then error("zuora.new: unknown option '" .. k .. "'" .. suggest(k), level) end
+    if type(k) ~= "string" then error(who .. ": option names must be strings", level) end
+    local check = spec[k]
+    if not check then error(who .. ": unknown option '" .. k .. "'" .. suggest(k, spec), level) end
     local ok, want = check(v)
-    if not ok then error("zuora.new: option '" .. k .. "' must be " .. want, level) end
+    if not ok then error(who .. ": option '" .. k .. "' must be " .. want, level) end
   end
   local mode
-  for _, set in ipairs(CREDENTIAL_SETS) do
+  for _, set in ipairs(sets) do
     local present = 0
     for _, key in ipairs(set.keys) do
       if opts[key] ~= nil then present = present + 1 end
     end
     if present > 0 then
       if present < #set.keys then
-        error("zuora.new: " .. set.mode .. " credentials need " .. table.concat(set.keys, " and "), level)
+        error(who .. ": " .. set.mode .. " credentials need " .. table.concat(set.keys, " and "), level)
       end
-      if mode then error("zuora.new: give one set of credentials, not " .. mode .. " and " .. set.mode, level) end
+      if mode then error(who .. ": give one set of credentials, not " .. mode .. " and " .. set.mode, level) end
       mode = set.mode
     end
   end
+  return mode
+end
+
+--- Checks a client's base URL (http(s), https unless the host is loopback, no query or
+-- fragment); returns it without trailing slashes, and its parts. Raises (at `level`) naming `who`.
+function M.base_url(who, base, level)
+  level = (level or 1) + 1
+  local url = require("zuora.core").url -- loaded here: option checks alone need no C module
+  base = base:gsub("/+$", "")
+  local parsed = url.parse(base)
+  if not parsed or (parsed.scheme ~= "https" and parsed.scheme ~= "http") then
+    error(who .. ": base_url must be an http(s) URL", level)
+  end
+  if parsed.scheme == "http" and not url.is_loopback(parsed.host) then
+    error(who .. ": base_url must use https (plain http is allowed only for loopback hosts)", level)
+  end
+  if parsed.query or parsed.fragment then error(who .. ": base_url must not have a query or fragment", level) end
+  return base, parsed
+end
+
+local NUMERIC = { timeout = true, connect_timeout = true, max_retries = true, max_concurrency = true }
+
+--- The options that the environment variables named in `vars` ({VAR = "option"}) set, read with
+-- `getenv` (default os.getenv); empty ones are skipped, numeric options converted. Raises (at
+-- `level`) when a numeric one is not a number.
+function M.from_env(vars, getenv, level)
+  getenv = getenv or os.getenv
+  local opts = {}
+  for var, key in pairs(vars) do
+    local v = getenv(var)
+    if v ~= nil and v ~= "" then
+      if NUMERIC[key] then
+        local n = tonumber(v)
+        if not n then error(var .. " must be a number", (level or 1) + 1) end
+        v = n
+      end
+      opts[key] = v
+    end
+  end
+  return opts
+end
+
+--- Checks `opts` and returns the credential mode; raises (at `level`) on any mistake.
+function M.check(opts, level)
+  level = (level or 1) + 1
+  local mode = M.validate("zuora.new", opts, M.spec, CREDENTIAL_SETS, level)
   if not mode then
     error("zuora.new: no credentials: give client_id and client_secret (OAuth), username and password, "
       .. "access_key_id and secret_access_key, or token", level)

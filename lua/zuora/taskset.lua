@@ -19,6 +19,19 @@ function M.is_cancelled(err)
   return errors.is(err) and err.kind == "cancelled"
 end
 
+--- True when `fn` can be called (a function, or a table or userdata with __call): what spawn takes.
+function M.is_callable(fn)
+  if type(fn) == "function" then return true end
+  local mt = getmetatable(fn)
+  return type(mt) == "table" and mt.__call ~= nil
+end
+
+--- tostring(e) for an error a task raised, even when its __tostring raises.
+function M.safe_tostring(e)
+  local ok, s = pcall(tostring, e)
+  return ok and s or "(error object)"
+end
+
 local function check_opts(opts, what, level)
   if opts == nil then return {} end
   if type(opts) ~= "table" then error(what .. ": options must be a table", level + 1) end

@@ -8,38 +8,18 @@
 --   r.code, r.stdout, r.stderr
 --   local t = cli.pty({ "repl" }, { env = ... }); t:expect("zuora> "); t:send("1 + 1\r"); t:close()
 local LUA = require "spec.support.lua"
+local fs = require "spec.support.fs"
 
 local M = {}
 
 local ROOT = os.getenv("PWD") or "."
 M.ROOT = ROOT
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-M.q = q
-
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-M.read = read
-
-local function write(path, data)
-  local f = assert(io.open(path, "wb"))
-  f:write(data)
-  f:close()
-end
-M.write = write
+local q, read, write, sleep = fs.q, fs.read, fs.write, fs.sleep
+M.q, M.read, M.write, M.sleep = q, read, write, sleep
 
 --- A fresh temporary directory.
-function M.tmpdir()
-  local p = assert(io.popen("mktemp -d /tmp/zuora-cli-spec.XXXXXX"))
-  local dir = p:read("l")
-  p:close()
-  return dir
-end
+function M.tmpdir() return fs.tmpdir("cli-spec") end
 
 local ZUORA_VARS = { "ZUORA_PROFILE", "NO_COLOR" }
 for var in pairs(require("zuora").ENV) do ZUORA_VARS[#ZUORA_VARS + 1] = var end
@@ -85,9 +65,6 @@ function M.run(args, opts)
   os.execute("rm -rf " .. q(dir))
   return r
 end
-
-local function sleep(s) os.execute(("sleep %.3f"):format(s)) end
-M.sleep = sleep
 
 local Pty = {}
 Pty.__index = Pty

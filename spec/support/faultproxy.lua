@@ -13,25 +13,14 @@
 -- half the body, no last chunk, then a clean close), tls_alert (per connection: a TLS
 -- handshake_failure alert answers the ClientHello).
 local core = require "zuora.core"
+local fs = require "spec.support.fs"
 
 local M = {}
 
 local ROOT = os.getenv("PWD") or "."
 M.BIN = ROOT .. "/build/faultproxy"
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function my_pid()
-  return (read("/proc/self/stat") or ""):match("^(%d+)")
-end
+local q, read, my_pid = fs.q, fs.read, fs.my_pid
 
 local Proxy = {}
 Proxy.__index = Proxy

@@ -8,59 +8,37 @@
 -- `http` is the body of the http{} block; `${port1}`..`${portN}`, `${prefix}` and `${root}` (the
 -- checkout) are substituted. `main` is extra main-context configuration. nginx runs daemonized
 -- in a temporary prefix with one worker; sanitizer preloads are kept out of it.
+local fs = require "spec.support.fs"
+
 local M = {}
 
 local ROOT = os.getenv("PWD") or "."
 local LUA_MODULES = "/usr/lib/nginx/modules"
 
-local function sh(cmd)
-  local ok, _, code = os.execute(cmd)
-  return ok == true or ok == 0, code
-end
+local sh, read, write, sleep = fs.sh, fs.read, fs.write, fs.sleep
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
+--- True when something accepts TCP connections on loopback `port`.
+function M.listening(port)
+  return sh(("bash -c 'exec 3<>/dev/tcp/127.0.0.1/%d' 2>/dev/null"):format(port))
 end
-
-local function write(path, data)
-  local f = assert(io.open(path, "wb"))
-  f:write(data)
-  f:close()
-end
-
-local function is_root()
-  local p = io.popen("id -u")
-  local id = p:read("l")
-  p:close()
-  return id == "0"
-end
+local listening = M.listening
 
 --- A loopback TCP port nothing listens on (bash's /dev/tcp connect fails), not in `taken`.
 function M.free_port(taken)
   taken = taken or {}
   for _ = 1, 200 do
     local port = math.random(20000, 60999)
-    if not taken[port] and not sh(("bash -c 'exec 3<>/dev/tcp/127.0.0.1/%d' 2>/dev/null"):format(port)) then
+    if not taken[port] and not listening(port) then
       return port
     end
   end
   error("no free loopback port found")
 end
 
-local function listening(port)
-  return sh(("bash -c 'exec 3<>/dev/tcp/127.0.0.1/%d' 2>/dev/null"):format(port))
-end
-
-local function sleep(s)
-  sh(("sleep %.3f"):format(s))
-end
-
+--- A running nginx (its prefix, port(s) and url); openresty.start_conf's servers are ones too.
 local Server = {}
 Server.__index = Server
+M.Server = Server
 
 function Server:errlog()
   return read(self.prefix .. "/logs/error.log") or ""
@@ -90,7 +68,8 @@ end
 Server.__close = Server.stop
 Server.__gc = function(self) self:stop() end
 
-local function render(template, vars)
+--- `template` with each ${name} replaced by vars[name]; raises on an unknown name.
+function M.render(template, vars)
   return (template:gsub("%${([%w_]+)}", function(k)
     local v = vars[k]
     if v == nil then error("nginx template: unknown variable ${" .. k .. "}", 0) end
@@ -103,9 +82,7 @@ end
 function M.start(opts)
   assert(type(opts) == "table" and type(opts.http) == "string", "nginx.start{http = ...} required")
   local nports = opts.ports or 1
-  local p = assert(io.popen("mktemp -d /tmp/zuora-nginx.XXXXXX"))
-  local prefix = p:read("l")
-  p:close()
+  local prefix = fs.tmpdir("nginx")
   sh(("mkdir -p '%s/logs' '%s/conf' && chmod 755 '%s'"):format(prefix, prefix, prefix))
 
   local last_err
@@ -119,20 +96,20 @@ function M.start(opts)
     local conf = table.concat({
       "load_module " .. LUA_MODULES .. "/ndk_http_module.so;",
       "load_module " .. LUA_MODULES .. "/ngx_http_lua_module.so;",
-      is_root() and "user root root;" or "",
+      fs.is_root() and "user root root;" or "",
       "worker_processes " .. (opts.workers or 1) .. ";",
       "daemon on;",
       "master_process on;",
       "pid " .. prefix .. "/logs/nginx.pid;",
       "error_log " .. prefix .. "/logs/error.log " .. (opts.log_level or "warn") .. ";",
       "events { worker_connections 4096; }",
-      render(opts.main or "", vars),
+      M.render(opts.main or "", vars),
       "http {",
       "  access_log off;",
       "  client_body_temp_path " .. prefix .. "/tmp_body;",
       "  lua_package_path '" .. ROOT .. "/sim/?.lua;" .. ROOT .. "/lua/?.lua;" .. ROOT
         .. "/lua/?/init.lua;/usr/share/lua/5.1/?.lua;;';",
-      render(opts.http, vars),
+      M.render(opts.http, vars),
       "}",
       "",
     }, "\n")

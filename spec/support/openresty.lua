@@ -8,26 +8,14 @@
 --
 -- Both build build/luajit/zuora/core.so first (`make LUA=luajit`, quick when it is up to date), so
 -- the OpenResty specs also work from a fresh checkout where only the Lua 5.4 build exists.
+local fs = require "spec.support.fs"
 local nginx = require "spec.support.nginx"
 
 local M = {}
 
 local ROOT = os.getenv("PWD") or "."
 
-local function sh(cmd)
-  local ok = os.execute(cmd)
-  return ok == true or ok == 0
-end
-
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local sh, read, q = fs.sh, fs.read, fs.q
 
 local built = false
 --- Builds the C core for LuaJIT (once per process).
@@ -37,13 +25,6 @@ function M.build()
     error("make LUA=luajit failed: the OpenResty specs need build/luajit/zuora/core.so", 2)
   end
   built = true
-end
-
-local function is_root()
-  local p = io.popen("id -u")
-  local id = p:read("l")
-  p:close()
-  return id == "0"
 end
 
 --- The first nameserver of /etc/resolv.conf (for nginx's `resolver`), or 127.0.0.1.
@@ -69,36 +50,7 @@ function M.start(opts)
   return nginx.start(o)
 end
 
-local Server = {}
-Server.__index = Server
-
-function Server:errlog() return read(self.prefix .. "/logs/error.log") or "" end
-
-function Server:pid() return tonumber((read(self.prefix .. "/logs/nginx.pid") or ""):match("%d+")) end
-
---- Stops nginx and removes its prefix.
-function Server:stop()
-  if self.stopped then return end
-  self.stopped = true
-  local pid = self:pid()
-  if pid then
-    sh(("kill -TERM %d 2>/dev/null"):format(pid))
-    for _ = 1, 300 do
-      if not self:pid() then break end
-      sh("sleep 0.01")
-    end
-    if self:pid() then sh(("kill -KILL %d 2>/dev/null"):format(pid)) end
-  end
-  sh("rm -rf " .. q(self.prefix))
-end
-
-local function render(template, vars)
-  return (template:gsub("%${([%w_]+)}", function(k)
-    local v = vars[k]
-    if v == nil then error("nginx template: unknown variable ${" .. k .. "}", 0) end
-    return tostring(v)
-  end))
-end
+local Server = nginx.Server
 
 --- Renders a whole nginx.conf template (`conf`: a path relative to the checkout) and starts it
 -- daemonized. Variables: root, prefix, port, workers (1), user, resolver, plus opts.vars; opts.env
@@ -106,26 +58,22 @@ end
 function M.start_conf(opts)
   M.build()
   local template = assert(read(ROOT .. "/" .. opts.conf), "cannot read " .. opts.conf)
-  local p = assert(io.popen("mktemp -d /tmp/zuora-openresty.XXXXXX"))
-  local prefix = p:read("l")
-  p:close()
+  local prefix = fs.tmpdir("openresty")
   sh(("mkdir -p %s/logs %s/conf && chmod 755 %s"):format(q(prefix), q(prefix), q(prefix)))
   local last
   for _ = 1, 8 do
     local port = nginx.free_port()
     local vars = { root = ROOT, prefix = prefix, port = port, workers = 1,
-      user = is_root() and "user root root;" or "", resolver = M.resolver() }
+      user = fs.is_root() and "user root root;" or "", resolver = M.resolver() }
     for k, v in pairs(opts.vars or {}) do vars[k] = v end
-    local f = assert(io.open(prefix .. "/conf/nginx.conf", "wb"))
-    f:write(render(template, vars))
-    f:close()
+    fs.write(prefix .. "/conf/nginx.conf", nginx.render(template, vars))
     local env = {}
     for k, v in pairs(opts.env or {}) do env[#env + 1] = k .. "=" .. q(v) end
     local ok = sh(("env -u LD_PRELOAD %s nginx -p %s -c %s/conf/nginx.conf -g 'daemon on; master_process on;' "
       .. "2>>%s/logs/start.log"):format(table.concat(env, " "), q(prefix), q(prefix), q(prefix)))
     if ok then
       for _ = 1, 500 do
-        if sh(("bash -c 'exec 3<>/dev/tcp/127.0.0.1/%d' 2>/dev/null"):format(port)) then
+        if nginx.listening(port) then
           return setmetatable({ prefix = prefix, port = port, url = "http://127.0.0.1:" .. port }, Server)
         end
         sh("sleep 0.01")
@@ -144,18 +92,14 @@ end
 --- Runs `curl` requests concurrently; each spec is { method, url, body, headers }. Returns for each
 -- { status, body, time } (time: curl's total seconds).
 function M.parallel(list)
-  local p = assert(io.popen("mktemp -d /tmp/zuora-curl.XXXXXX"))
-  local dir = p:read("l")
-  p:close()
+  local dir = fs.tmpdir("curl")
   local cmds = {}
   for i, o in ipairs(list) do
     local args = { "curl", "-s", "-S", "--max-time", "30", "-X", o.method or "GET", "-o", q(dir .. "/b" .. i),
       "-w", q("%{http_code} %{time_total}") }
     for k, v in pairs(o.headers or {}) do args[#args + 1] = "-H"; args[#args + 1] = q(k .. ": " .. v) end
     if o.body then
-      local f = assert(io.open(dir .. "/req" .. i, "wb"))
-      f:write(o.body)
-      f:close()
+      fs.write(dir .. "/req" .. i, o.body)
       args[#args + 1] = "--data-binary"
       args[#args + 1] = q("@" .. dir .. "/req" .. i)
     end

@@ -11,38 +11,13 @@
 -- Requests go through the curl command line so the simulator is tested over real HTTP without
 -- the project's C core. JSON is decoded with sim.json (numbers stay exact json.number values).
 local json = require "sim.json"
+local fs = require "spec.support.fs"
 
 local M = {}
 
 local ROOT = os.getenv("PWD") or "."
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function write(path, data)
-  local f = assert(io.open(path, "wb"))
-  f:write(data)
-  f:close()
-end
-
-local function sh(cmd)
-  local ok = os.execute(cmd)
-  return ok == true or ok == 0
-end
-
-local function sleep(s) sh(("sleep %.3f"):format(s)) end
-
-local function my_pid()
-  local stat = read("/proc/self/stat") or ""
-  return stat:match("^(%d+)")
-end
+local q, read, write, sh, sleep, my_pid = fs.q, fs.read, fs.write, fs.sh, fs.sleep, fs.my_pid
 
 local Sim = {}
 Sim.__index = Sim
@@ -50,9 +25,7 @@ Sim.__index = Sim
 --- Starts bin/zuora-sim. opts.args: extra command-line arguments (array of strings).
 function M.start(opts)
   opts = opts or {}
-  local p = assert(io.popen("mktemp -d /tmp/zuora-sim-spec.XXXXXX"))
-  local dir = p:read("l")
-  p:close()
+  local dir = fs.tmpdir("sim-spec")
   local args = {}
   for _, a in ipairs(opts.args or {}) do args[#args + 1] = q(a) end
   local parent = my_pid()
@@ -250,6 +223,21 @@ function Sim:account(fields)
   local res = self:post("/v1/accounts", body)
   assert(res.status == 200 and res.json.success == true, "account create failed: " .. res.body)
   return res.json
+end
+
+--- The largest number of request-log `entries` that arrived within `window` seconds of each
+-- other. With a latency fault longer than `window` they were all in flight at once: a lower bound
+-- of the concurrency the simulator saw.
+function M.peak(entries, window)
+  local times = {}
+  for i, e in ipairs(entries) do times[i] = json.tonumber(e.time) end
+  table.sort(times)
+  local best, j = 0, 1
+  for i = 1, #times do
+    while times[i] - times[j] >= window do j = j + 1 end
+    best = math.max(best, i - j + 1)
+  end
+  return best
 end
 
 M.json = json

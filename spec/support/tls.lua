@@ -5,6 +5,8 @@
 --   local pki = tls.make()   --> { dir, ca_file, cert, key, ca_path }
 --   ...
 --   pki:remove()
+local fs = require "spec.support.fs"
+
 local M = {}
 
 local function run(cmd)
@@ -22,13 +24,9 @@ end
 --- Creates the CA and the server certificate (EC P-256, valid for two days). `ca_path` is a
 -- directory holding the CA under its OpenSSL hash name, for CAPATH-style configuration.
 function M.make()
-  local p = assert(io.popen("mktemp -d /tmp/zuora-tls.XXXXXX"))
-  local dir = p:read("l")
-  p:close()
-  local f = assert(io.open(dir .. "/server.ext", "w"))
-  f:write("subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
-    "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")
-  f:close()
+  local dir = fs.tmpdir("tls")
+  fs.write(dir .. "/server.ext", "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+    .. "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")
   local ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
   run(("cd '%s' && openssl req -x509 %s -keyout ca.key -out ca.crt -days 2 -subj '/CN=lua-zuora test CA'")
     :format(dir, ec))

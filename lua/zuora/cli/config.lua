@@ -32,17 +32,26 @@ local EnvRef = {}
 EnvRef.__index = EnvRef
 EnvRef.__tostring = function(r) return 'env "' .. r.name .. '"' end
 
---- The configuration file's path (it need not exist).
-function M.path(getenv)
+--- `name` in the XDG base directory `var` (e.g. XDG_CONFIG_HOME), or else in ~/`fallback`; nil
+-- without either. `getenv` defaults to os.getenv.
+function M.xdg_path(var, fallback, name, getenv)
   getenv = getenv or os.getenv
-  local base = getenv("XDG_CONFIG_HOME")
+  local base = getenv(var)
   if not base or base == "" then
     local home = getenv("HOME")
     if not home or home == "" then return nil end
-    base = home .. "/.config"
+    base = home .. "/" .. fallback
   end
-  return base .. "/zuora/config.lua"
+  return base .. "/" .. name
 end
+
+--- The configuration file's path (it need not exist).
+function M.path(getenv)
+  return M.xdg_path("XDG_CONFIG_HOME", ".config", "zuora/config.lua", getenv)
+end
+
+-- One permission bit of a mode (arithmetic, so the module also loads under LuaJIT).
+local function has_bit(mode, bit) return math.floor(mode / bit) % 2 == 1 end
 
 local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 
@@ -135,10 +144,10 @@ function M.load(path)
     if holding then
       return nil, ("%s holds a secret (%s) and its permissions cannot be read"):format(path, holding)
     end
-  elseif holding and mode & 0x24 ~= 0 then -- 0044
+  elseif holding and (has_bit(mode, 0x20) or has_bit(mode, 0x4)) then -- 0044
     return nil, ("%s holds a secret (%s) but is readable by %s (mode %03o); run: chmod 600 %s"):format(path,
-      holding, mode & 0x4 ~= 0 and "everyone" or "its group", mode, shell_quote(path))
-  elseif mode & 0x2 ~= 0 then -- 0002
+      holding, has_bit(mode, 0x4) and "everyone" or "its group", mode, shell_quote(path))
+  elseif has_bit(mode, 0x2) then -- 0002
     return nil, ("%s is writable by everyone (mode %03o); run: chmod go-w %s"):format(path, mode, shell_quote(path))
   end
   return cfg

@@ -152,18 +152,7 @@ function M.list(entries)
   return table.concat(lines, "\n")
 end
 
-local function distance(a, b)
-  local prev = {}
-  for j = 0, #b do prev[j] = j end
-  for i = 1, #a do
-    local cur = { [0] = i }
-    for j = 1, #b do
-      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a:byte(i) == b:byte(j) and 0 or 1))
-    end
-    prev = cur
-  end
-  return prev[#b]
-end
+local distance = require("zuora.options").distance
 
 --- Up to three operation names close to a mistyped `group.op` (nearest first).
 function M.suggest(name)
@@ -171,7 +160,7 @@ function M.suggest(name)
   for _, e in ipairs(M.all_entries()) do
     local full = M.full_name(e)
     local d = distance(name, full)
-    if d <= math.max(2, #name // 4) then scored[#scored + 1] = { d, full } end
+    if d <= math.max(2, math.floor(#name / 4)) then scored[#scored + 1] = { d, full } end
   end
   table.sort(scored, function(x, y) return x[1] < y[1] or (x[1] == y[1] and x[2] < y[2]) end)
   local out = {}

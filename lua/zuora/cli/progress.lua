@@ -41,7 +41,7 @@ end
 --- 65 -> "01:05"; 3700 -> "1:01:40"
 function M.clock_text(s)
   s = math.floor(s)
-  local h, m, sec = s // 3600, (s % 3600) // 60, s % 60
+  local h, m, sec = math.floor(s / 3600), math.floor(s % 3600 / 60), s % 60
   if h > 0 then return ("%d:%02d:%02d"):format(h, m, sec) end
   return ("%02d:%02d"):format(m, sec)
 end

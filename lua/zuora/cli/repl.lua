@@ -18,14 +18,7 @@ local KEYWORDS = { "and", "break", "do", "else", "elseif", "end", "false", "for"
 
 --- The history file: $XDG_STATE_HOME/zuora/history, else ~/.local/state/zuora/history.
 function M.history_path(getenv)
-  getenv = getenv or os.getenv
-  local base = getenv("XDG_STATE_HOME")
-  if not base or base == "" then
-    local home = getenv("HOME")
-    if not home or home == "" then return nil end
-    base = home .. "/.local/state"
-  end
-  return base .. "/zuora/history"
+  return require("zuora.cli.config").xdg_path("XDG_STATE_HOME", ".local/state", "zuora/history", getenv)
 end
 
 local function is_group(v)

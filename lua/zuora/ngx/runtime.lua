@@ -106,16 +106,7 @@ function Runtime:_finish(task, status, results, err)
   task.watchers = {}
 end
 
-local function is_callable(fn)
-  if type(fn) == "function" then return true end
-  local mt = getmetatable(fn)
-  return type(mt) == "table" and mt.__call ~= nil
-end
-
-local function safe_tostring(e)
-  local ok, s = pcall(tostring, e)
-  return ok and s or "(error object)"
-end
+local is_callable, safe_tostring = taskset.is_callable, taskset.safe_tostring
 
 --- Starts fn(...) as a task on an ngx.thread; like zuora.async, fn does not run before spawn
 -- returns (it starts when the caller next waits or calls ngx_lua).

@@ -10,7 +10,6 @@ local client = require "zuora.client"
 local operations = require "zuora.operations"
 local roptions = require "zuora.revenue.options"
 
-local url = core.url
 local Client = client.Client
 
 local M = {}
@@ -61,23 +60,14 @@ end
 function M.new(opts, level)
   level = (level or 1) + 1
   local mode, base = roptions.check(opts, level)
-  local self = setmetatable({
-    base_url = base,
-    origin = url.origin(base),
-    mode = mode,
-    groups = {},
+  local self = client.construct(RevenueClient, opts, mode, base, {
     product = "revenue",
     -- tokens the client trades credentials for (and must refresh; a 401 means "get a new one
     -- and repeat the call once")
     uses_tokens = mode ~= "bearer",
-    token_epoch = 0, token_error = false,
+    has_version = false,
     max_uploads = opts.max_uploads or 2,
-  }, RevenueClient)
-  for k, v in pairs(client.DEFAULTS) do self[k] = opts[k] or v end
-  self.on_request, self.on_response = opts.on_request or false, opts.on_response or false
-  if opts.track_id then client.check_track_id(opts.track_id, level) end
-  self.track_id = opts.track_id or false
-
+  })
   if mode == "revenue" then
     self.auth = core.auth.new{
       mode = "revenue", username = opts.username, password = opts.password,
@@ -95,13 +85,7 @@ function M.new(opts, level)
     self.auth = core.auth.new{ mode = "bearer", token = opts.token }
   end
 
-  local info = core.http.info()
-  local ua = opts.user_agent and (opts.user_agent .. " ") or ""
-  ua = ua .. ("lua-zuora/%s revenue (%s; libcurl/%s)"):format(core.version, _VERSION, info.version)
-  self.base_headers = { "User-Agent: " .. ua, "Accept: application/json" }
-  self.has_version = false
-  self.rt = client.make_runtime(self, opts)
-  return self
+  return client.finish(self, opts, level, "revenue")
 end
 
 ------------------------------------------------------------------------------------------------

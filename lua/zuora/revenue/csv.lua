@@ -7,9 +7,12 @@
 --     -- part.text (header + records), part.lines, part.records, part.first, part.last
 --   end
 --
--- Quoting follows RFC 4180: a field may be enclosed in double quotes, and a double quote inside it
--- is written twice. Line breaks are LF or CRLF (a CR stays part of the record, bytes are never
--- changed). Blank lines between records are dropped. Pure Lua; runs on Lua 5.4 and LuaJIT.
+-- Records are read by zuora.csv (RFC 4180: a field may be enclosed in double quotes, and a double
+-- quote inside it is written twice); this module keeps each record's bytes unchanged. Line breaks
+-- are LF or CRLF (a CR stays part of the record). Blank lines between records are dropped. Pure
+-- Lua; runs on Lua 5.4 and LuaJIT.
+local csv = require "zuora.csv"
+
 local M = {}
 
 local CHUNK = 64 * 1024
@@ -44,72 +47,42 @@ local Reader = {}
 Reader.__index = Reader
 
 --- A record reader over `source` (a function returning the next chunk of bytes, or nil at the end).
+-- Records are found by zuora.csv's reader, so Billing and Revenue agree on where one ends.
 function M.reader(source)
   if type(source) ~= "function" then error("csv.reader: expected a source function", 2) end
-  return setmetatable({ source = source, buf = "", pos = 1, start = 1, quoted = false, lines = 0, line = 1,
-    eof = false, q = nil }, Reader)
+  return setmetatable({ read = csv.reader(source, { raw = true, max_record = math.huge }), line = 1 }, Reader)
 end
 
 local find = string.find
 
 --- The next record (its bytes, including its line break) and the number of physical lines it
--- spans; nil at the end. Raises on a quoted field that never ends.
+-- spans, and the line it starts on; nil at the end. Blank lines are skipped. Raises on malformed
+-- quoting (a quoted field that never ends, a character after a closing quote).
+local function read(self)
+  local ok, rec = pcall(self.read)
+  if ok then return rec end
+  if type(rec) == "string" and find(rec, "unterminated quoted field$") then
+    rec = ("CSV: the quoted field of the record starting on line %d never ends"):format(self.line)
+  end
+  error(rec, 0)
+end
+
 function Reader:next()
   while true do
-    local buf = self.buf
-    -- Plain searches: the next line break, and the quotes before it (each opens or closes a quoted
-    -- field; "" toggles twice). `q` caches the next quote's position (false: none in the buffer).
-    local i = find(buf, "\n", self.pos, true)
-    if i then
-      local q = self.q
-      if q == nil or (q and q < self.pos) then
-        q = find(buf, '"', self.pos, true) or false
-      end
-      while q and q < i do
-        self.quoted = not self.quoted
-        q = find(buf, '"', q + 1, true) or false
-      end
-      self.q = q
-      self.lines = self.lines + 1
-      self.pos = i + 1
-      if not self.quoted then
-        local rec, n = buf:sub(self.start, i), self.lines
-        self.start, self.lines = i + 1, 0
-        local first = self.line
-        self.line = self.line + n
-        if not (n == 1 and #rec <= 2 and find(rec, "^\r?\n$")) then return rec, n, first end -- skip blank lines
-      end
-    elseif not self.eof then
-      local chunk = self.source()
-      if chunk == nil then
-        self.eof = true
-      elseif type(chunk) ~= "string" then
-        error("CSV: the source returned a " .. type(chunk) .. ", not a string", 0)
-      else
-        -- keep only the unfinished record; positions move with it
-        self.buf = buf:sub(self.start) .. chunk
-        self.pos = self.pos - self.start + 1
-        self.start = 1
-        self.q = nil
-      end
-    else
-      local q = find(buf, '"', self.pos, true)
-      while q do
-        self.quoted = not self.quoted
-        q = find(buf, '"', q + 1, true)
-      end
-      self.pos = #buf + 1
-      if self.quoted then
-        error(("CSV: the quoted field of the record starting on line %d never ends"):format(self.line), 0)
-      end
-      if self.start > #buf then return nil end
-      local rec = buf:sub(self.start)
-      self.start = #buf + 1
-      if rec == "\r" then return nil end -- the CR of a last CRLF cut off
-      local first = self.line
-      self.line = self.line + self.lines + 1
-      return rec, self.lines + 1, first
+    local rec = read(self)
+    if not rec then return nil end
+    -- zuora.csv ends a record at a bare CR after a closing quote; here only LF ends a line, so the
+    -- record goes on (its bytes stay together, and no line break is ever added inside it).
+    while rec:byte(-1) == 13 do
+      local more = read(self)
+      if not more then break end
+      rec = rec .. more
     end
+    local _, n = rec:gsub("\n", "")
+    if rec:byte(-1) ~= 10 then n = n + 1 end -- a last line without its line break
+    local first = self.line
+    self.line = first + n
+    if not find(rec, "^\r?\n?$") then return rec, n, first end
   end
 end
 

@@ -6,6 +6,7 @@
 --   local report = assert(rev:upload_csv{ template = "Transactions", filename = "jan.csv", path = "jan.csv" })
 --   for row in rev:gl_rows(batch_id) do ... end
 local rclient = require "zuora.revenue.client"
+local options = require "zuora.options"
 local roptions = require "zuora.revenue.options"
 
 local M = {
@@ -37,26 +38,13 @@ M.ENV = {
   ZUORA_REVENUE_TRACK_ID = "track_id",
 }
 
-local NUMERIC = { timeout = true, connect_timeout = true, max_retries = true, max_concurrency = true }
 -- Where the tenant is: one of these wins, in this order, when several are set.
 local PLACES = { "base_url", "tenant", "environment" }
 
 --- The options zuora.revenue.from_env would use: ZUORA_REVENUE_* variables (see M.ENV), then
 -- `overrides`. `getenv` defaults to os.getenv.
 function M.env_options(overrides, getenv)
-  getenv = getenv or os.getenv
-  local opts = {}
-  for var, key in pairs(M.ENV) do
-    local v = getenv(var)
-    if v ~= nil and v ~= "" then
-      if NUMERIC[key] then
-        local n = tonumber(v)
-        if not n then error(var .. " must be a number", 3) end
-        v = n
-      end
-      opts[key] = v
-    end
-  end
+  local opts = options.from_env(M.ENV, getenv, 3)
   local seen = false
   for _, k in ipairs(PLACES) do
     if opts[k] ~= nil then

@@ -1,11 +1,10 @@
 --- Validation of `zuora.revenue.new{...}` options: where the tenant is (base_url, tenant or
 -- environment), one set of credentials, and the pipeline options shared with the Billing client.
 local options = require "zuora.options"
-local core = require "zuora.core"
-
-local url = core.url
 
 local M = {}
+
+local WHO = "zuora.revenue.new"
 
 -- Named places of the Revenue API. Legacy tenants have their own host (use `tenant`).
 M.environments = {
@@ -42,33 +41,7 @@ local LEGACY_ONLY = { "role", "clientname", "token_lifetime", "token_header" }
 -- (without a trailing slash). Raises (at `level`) on any mistake.
 function M.check(opts, level)
   level = (level or 1) + 1
-  if type(opts) ~= "table" then error("zuora.revenue.new: expected an options table", level) end
-  for k, v in pairs(opts) do
-    if type(k) ~= "string" then error("zuora.revenue.new: option names must be strings", level) end
-    local check = M.spec[k]
-    if not check then
-      error("zuora.revenue.new: unknown option '" .. k .. "'" .. options.suggest(k, M.spec), level)
-    end
-    local ok, want = check(v)
-    if not ok then error("zuora.revenue.new: option '" .. k .. "' must be " .. want, level) end
-  end
-
-  local mode
-  for _, set in ipairs(CREDENTIAL_SETS) do
-    local present = 0
-    for _, key in ipairs(set.keys) do
-      if opts[key] ~= nil then present = present + 1 end
-    end
-    if present > 0 then
-      if present < #set.keys then
-        error("zuora.revenue.new: " .. set.mode .. " credentials need " .. table.concat(set.keys, " and "), level)
-      end
-      if mode then
-        error("zuora.revenue.new: give one set of credentials, not " .. mode .. " and " .. set.mode, level)
-      end
-      mode = set.mode
-    end
-  end
+  local mode = options.validate(WHO, opts, M.spec, CREDENTIAL_SETS, level)
   if not mode then
     error("zuora.revenue.new: no credentials: give username and password (legacy token), client_id and "
       .. "client_secret (OneID OAuth), or token", level)
@@ -99,17 +72,8 @@ function M.check(opts, level)
       error("zuora.revenue.new: unknown environment '" .. opts.environment .. "' (known: one)", level)
     end
   end
-  base = base:gsub("/+$", "")
-  local parsed = url.parse(base)
-  if not parsed or (parsed.scheme ~= "https" and parsed.scheme ~= "http") then
-    error("zuora.revenue.new: base_url must be an http(s) URL", level)
-  end
-  if parsed.scheme == "http" and not url.is_loopback(parsed.host) then
-    error("zuora.revenue.new: base_url must use https (plain http is allowed only for loopback hosts)", level)
-  end
-  if parsed.query or parsed.fragment then
-    error("zuora.revenue.new: base_url must not have a query or fragment", level)
-  end
+  local parsed
+  base, parsed = options.base_url(WHO, base, level)
   return mode, base, parsed
 end
 
