@@ -52,7 +52,7 @@ LUA_CMOD    ?= $(PREFIX)/lib/lua/$(LUA_ABI)
 BINDIR      ?= $(PREFIX)/bin
 ZUORA_SHARE ?= $(PREFIX)/share/zuora
 
-.PHONY: all build test test-luajit test-asan lint install uninstall deps demo bench fuzz fuzz-json fuzz-inflate soak docs catalog clean check-deps
+.PHONY: all build test test-luajit test-asan lint install uninstall deps demo bench fuzz fuzz-json fuzz-inflate soak soak-valgrind docs catalog clean check-deps
 
 all: build
 build: $(CORE)
@@ -109,6 +109,17 @@ demo: check-deps build
 
 bench: check-deps build build/bench/raw_curl
 	$(RUN_ENV) lua5.4 bench/run.lua $(BENCH)
+
+# The soak run (bench/soak.lua): SOAK_N calls, 32 in flight, ~2% random faults from zuora-sim;
+# duplicates must be 0 and RSS flat. soak-valgrind: a shorter run under valgrind (no leaks, no
+# invalid accesses). Results: docs/benchmarks.md, "Soak".
+SOAK_N ?= 20000
+soak: check-deps build
+	$(RUN_ENV) SOAK_N=$(SOAK_N) lua5.4 bench/soak.lua
+
+soak-valgrind: check-deps build
+	$(RUN_ENV) SOAK_N=$(or $(SOAK_VG_N),500) SOAK_VALGRIND=1 valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect \
+	  --error-exitcode=99 --track-origins=yes lua5.4 bench/soak.lua
 
 # The raw libcurl peer the transport and client benchmarks compare against.
 build/bench/raw_curl: bench/raw_curl.c
