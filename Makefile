@@ -117,8 +117,11 @@ SOAK_N ?= 20000
 soak: check-deps build
 	$(RUN_ENV) SOAK_N=$(SOAK_N) lua5.4 bench/soak.lua
 
+# (a higher fault rate, so every kind of fault meets valgrind in the shorter run)
+SOAK_VG_N    ?= 2000
+SOAK_VG_RATE ?= 0.05
 soak-valgrind: check-deps build
-	$(RUN_ENV) SOAK_N=$(or $(SOAK_VG_N),500) SOAK_VALGRIND=1 valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect \
+	$(RUN_ENV) SOAK_N=$(SOAK_VG_N) SOAK_RATE=$(SOAK_VG_RATE) SOAK_VALGRIND=1 valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect \
 	  --error-exitcode=99 --track-origins=yes lua5.4 bench/soak.lua
 
 # The raw libcurl peer the transport and client benchmarks compare against.

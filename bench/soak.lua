@@ -19,7 +19,7 @@
 -- (GET /__sim/state/accounts), counted by name.
 --
 -- Usage: make soak [SOAK_N=20000 SOAK_CONCURRENCY=32 SOAK_RATE=0.02 SOAK_BATCH=1000 SOAK_SEED=n]
---        make soak-valgrind   (SOAK_N=500 under valgrind --leak-check=full)
+--        make soak-valgrind   (SOAK_VG_N=2000 calls, SOAK_VG_RATE=0.05, under valgrind --leak-check=full)
 local simh = require "spec.support.sim"
 local simctl = require "spec.support.simctl"
 local zuora = require "zuora"
