@@ -52,7 +52,7 @@ LUA_CMOD    ?= $(PREFIX)/lib/lua/$(LUA_ABI)
 BINDIR      ?= $(PREFIX)/bin
 ZUORA_SHARE ?= $(PREFIX)/share/zuora
 
-.PHONY: all build test test-luajit test-asan lint install uninstall deps demo bench fuzz fuzz-json fuzz-inflate soak docs catalog clean check-deps
+.PHONY: all build test test-luajit test-asan lint install uninstall deps demo bench fuzz fuzz-json fuzz-inflate soak soak-valgrind docs catalog clean check-deps
 
 all: build
 build: $(CORE)
@@ -73,7 +73,7 @@ deps:
 	tools/deps.sh
 
 # The whole busted suite against the Lua 5.4 build from the checkout.
-test: check-deps build/faultproxy
+test: check-deps build/faultproxy fuzz-regress
 	$(MAKE) --no-print-directory build LUA=lua5.4
 	$(RUN_ENV) ZUORA_LUA=lua5.4 lua5.4 $(BUSTED) $(BUSTED_ARGS)
 
@@ -111,6 +111,20 @@ demo: check-deps build
 
 bench: check-deps build build/bench/raw_curl
 	$(RUN_ENV) lua5.4 bench/run.lua $(BENCH)
+
+# The soak run (bench/soak.lua): SOAK_N calls, 32 in flight, ~2% random faults from zuora-sim;
+# duplicates must be 0 and RSS flat. soak-valgrind: a shorter run under valgrind (no leaks, no
+# invalid accesses). Results: docs/benchmarks.md, "Soak".
+SOAK_N ?= 20000
+soak: check-deps build
+	$(RUN_ENV) SOAK_N=$(SOAK_N) lua5.4 bench/soak.lua
+
+# (a higher fault rate, so every kind of fault meets valgrind in the shorter run)
+SOAK_VG_N    ?= 2000
+SOAK_VG_RATE ?= 0.05
+soak-valgrind: check-deps build
+	$(RUN_ENV) SOAK_N=$(SOAK_VG_N) SOAK_RATE=$(SOAK_VG_RATE) SOAK_VALGRIND=1 valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect \
+	  --error-exitcode=99 --track-origins=yes lua5.4 bench/soak.lua
 
 # The raw libcurl peer the transport and client benchmarks compare against.
 build/bench/raw_curl: bench/raw_curl.c
@@ -170,19 +184,21 @@ prism-check: check-deps
 	$(RUN_ENV) ZUORA_LUA=lua5.4 tools/prism-check.sh
 
 # ---- fuzzing (libFuzzer, clang) ----
-# `make fuzz` runs every fuzzer; `make fuzz-json` the JSON decoder's. FUZZ_SECONDS per fuzzer.
-# The working corpus grows in build/fuzz/; fuzz/corpus/<name>/ holds the committed seeds and any
-# crashing input (crash-*), which specs replay through the real module.
+# `make fuzz` runs every fuzzer in turn, FUZZ_SECONDS each; `make fuzz-json` (-inflate, -url,
+# -headers, -auth) one of them. The working corpus grows in build/fuzz/; fuzz/corpus/<name>/ holds
+# the committed seeds and any crashing input (crash-*), which `make test` replays (fuzz-regress).
+# docs/fuzzing.md says what each target checks and records the long runs.
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_DIR     := build/fuzz
-FUZZ_FLAGS   := -g -O1 -std=c99 -D_GNU_SOURCE -Isrc -fsanitize=fuzzer,address,undefined \
-                -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_DIR     ?= build/fuzz
+FUZZ_SAN     ?= -fsanitize=fuzzer,address,undefined
+FUZZ_MAIN    ?=
+FUZZ_FLAGS    = -g -O1 -std=c99 -D_GNU_SOURCE -Isrc $(WARN) $(FUZZ_SAN) -fno-sanitize-recover=all -fno-omit-frame-pointer
 JSON_FUZZ_SRCS := fuzz/json_decode.c src/json.c src/json_decode.c src/json_encode.c src/json_number.c
 
-$(FUZZ_DIR)/json_decode: $(JSON_FUZZ_SRCS) $(HDRS)
+$(FUZZ_DIR)/json_decode: $(JSON_FUZZ_SRCS) $(HDRS) $(FUZZ_MAIN)
 	mkdir -p $(FUZZ_DIR)
-	$(FUZZ_CC) $(FUZZ_FLAGS) $(shell $(PKG) --cflags lua5.4) $(JSON_FUZZ_SRCS) -o $@ \
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(shell $(PKG) --cflags lua5.4) $(JSON_FUZZ_SRCS) $(FUZZ_MAIN) -o $@ \
 	  $(shell $(PKG) --libs lua5.4) -lm
 
 fuzz-json: check-deps $(FUZZ_DIR)/json_decode
@@ -193,9 +209,9 @@ fuzz-json: check-deps $(FUZZ_DIR)/json_decode
 # core.inflate's streaming decompressor: whole vs chunked runs must agree (fuzz/inflate.c).
 INFLATE_FUZZ_SRCS := fuzz/inflate.c src/inflate.c
 
-$(FUZZ_DIR)/inflate: $(INFLATE_FUZZ_SRCS) $(HDRS)
+$(FUZZ_DIR)/inflate: $(INFLATE_FUZZ_SRCS) $(HDRS) $(FUZZ_MAIN)
 	mkdir -p $(FUZZ_DIR)
-	$(FUZZ_CC) $(FUZZ_FLAGS) $(shell $(PKG) --cflags lua5.4) $(INFLATE_FUZZ_SRCS) -o $@ \
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(shell $(PKG) --cflags lua5.4) $(INFLATE_FUZZ_SRCS) $(FUZZ_MAIN) -o $@ \
 	  $(shell $(PKG) --libs lua5.4 zlib) -lm
 
 fuzz-inflate: check-deps $(FUZZ_DIR)/inflate
@@ -203,4 +219,52 @@ fuzz-inflate: check-deps $(FUZZ_DIR)/inflate
 	$(FUZZ_DIR)/inflate -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
 	  -artifact_prefix=fuzz/corpus/inflate/ $(FUZZ_DIR)/corpus/inflate fuzz/corpus/inflate
 
-fuzz: fuzz-json fuzz-inflate
+# core.url: escape/unescape, query strings, URL parsing, origins (fuzz/url.c).
+URL_FUZZ_SRCS     := fuzz/url.c src/url.c
+# Response headers: the header callback, the header table, the Revenue token header (fuzz/headers.c).
+HEADERS_FUZZ_SRCS := fuzz/headers.c src/http_headers.c src/http_xfer.c src/auth.c
+# core.auth's token replies: OAuth JSON, expires_in, Revenue header and JWT lifetime (fuzz/auth.c).
+AUTH_FUZZ_SRCS    := fuzz/auth.c src/auth.c
+FUZZ_C_LIBS        = $(shell $(PKG) --libs lua5.4 libcurl libcrypto) -lm
+
+$(FUZZ_DIR)/url: $(URL_FUZZ_SRCS) $(HDRS) $(FUZZ_MAIN)
+	mkdir -p $(FUZZ_DIR)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(shell $(PKG) --cflags lua5.4 libcurl) $(URL_FUZZ_SRCS) $(FUZZ_MAIN) -o $@ $(FUZZ_C_LIBS)
+
+$(FUZZ_DIR)/headers: $(HEADERS_FUZZ_SRCS) $(HDRS) $(FUZZ_MAIN)
+	mkdir -p $(FUZZ_DIR)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(shell $(PKG) --cflags lua5.4 libcurl) $(HEADERS_FUZZ_SRCS) $(FUZZ_MAIN) -o $@ $(FUZZ_C_LIBS)
+
+$(FUZZ_DIR)/auth: $(AUTH_FUZZ_SRCS) $(HDRS) $(FUZZ_MAIN)
+	mkdir -p $(FUZZ_DIR)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(shell $(PKG) --cflags lua5.4 libcurl) $(AUTH_FUZZ_SRCS) $(FUZZ_MAIN) -o $@ $(FUZZ_C_LIBS)
+
+.PHONY: fuzz-url fuzz-headers fuzz-auth fuzz-regress
+fuzz-url fuzz-headers fuzz-auth: fuzz-%: check-deps $(FUZZ_DIR)/%
+	mkdir -p $(FUZZ_DIR)/corpus/$*
+	$(FUZZ_DIR)/$* -max_total_time=$(FUZZ_SECONDS) -dict=fuzz/$*.dict -max_len=8192 \
+	  -artifact_prefix=fuzz/corpus/$*/ $(FUZZ_DIR)/corpus/$* fuzz/corpus/$*
+
+fuzz: fuzz-json fuzz-inflate fuzz-url fuzz-headers fuzz-auth
+
+# The regression step of `make test`: every committed corpus once through its target (with clang,
+# the libFuzzer binary with -runs=0; without, the same target linked with fuzz/replay.c by $(CC),
+# still under ASan and UBSan).
+FUZZ_TARGETS := json_decode:json inflate:inflate url:url headers:headers auth:auth
+ifeq ($(shell command -v $(FUZZ_CC) 2>/dev/null),)
+  REGRESS_VARS := FUZZ_CC=$(CC) FUZZ_DIR=build/fuzz-replay FUZZ_MAIN=fuzz/replay.c \
+                  FUZZ_SAN="-fsanitize=address,undefined"
+  REGRESS_DIR  := build/fuzz-replay
+else
+  REGRESS_VARS :=
+  REGRESS_DIR  := $(FUZZ_DIR)
+endif
+fuzz-regress:
+	$(MAKE) --no-print-directory $(REGRESS_VARS) \
+	  $(foreach t,$(FUZZ_TARGETS),$(REGRESS_DIR)/$(firstword $(subst :, ,$(t))))
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  bin=$(REGRESS_DIR)/$${t%%:*}; dir=fuzz/corpus/$${t#*:}; \
+	  $(ASAN_ENV) $$bin -runs=0 $$dir >$(REGRESS_DIR)/regress-$${t#*:}.log 2>&1 || \
+	    { cat $(REGRESS_DIR)/regress-$${t#*:}.log; echo "fuzz-regress: $$bin failed on $$dir"; exit 1; }; \
+	  echo "fuzz-regress: $$dir: $$(ls $$dir | wc -l) inputs, no failure"; \
+	done

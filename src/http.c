@@ -124,43 +124,6 @@ static int l_submit(lua_State *L) {
 
 /* --- results ------------------------------------------------------------------------------ */
 
-static void push_headers(lua_State *L, const zz_buf *h) {
-  const char *p = h->p, *end;
-  lua_newtable(L);
-  if (!p) return;
-  end = p + h->n;
-  while (p < end) {
-    const char *eol = (const char *)memchr(p, '\n', (size_t)(end - p)), *colon, *v, *ve;
-    const char *line_end;
-    size_t k;
-    char name[128];
-    if (!eol) eol = end;
-    line_end = eol;
-    if (line_end > p && line_end[-1] == '\r') line_end--;
-    colon = (const char *)memchr(p, ':', (size_t)(line_end - p));
-    if (colon && colon > p && (size_t)(colon - p) < sizeof name && !(p[0] == 'H' && line_end - p >= 5 && memcmp(p, "HTTP/", 5) == 0)) {
-      for (k = 0; k < (size_t)(colon - p); k++) name[k] = (char)((p[k] >= 'A' && p[k] <= 'Z') ? p[k] + 32 : p[k]);
-      v = colon + 1;
-      ve = line_end;
-      while (v < ve && (*v == ' ' || *v == '\t')) v++;
-      while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
-      lua_pushlstring(L, name, k);
-      lua_pushvalue(L, -1);
-      lua_rawget(L, -3);
-      if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        lua_pushlstring(L, v, (size_t)(ve - v));
-      } else { /* repeated header: join as a list, as HTTP allows */
-        lua_pushliteral(L, ", ");
-        lua_pushlstring(L, v, (size_t)(ve - v));
-        lua_concat(L, 3);
-      }
-      lua_rawset(L, -3);
-    }
-    p = eol + 1;
-  }
-}
-
 static void set_str(lua_State *L, const char *k, const char *v) {
   lua_pushstring(L, v);
   lua_setfield(L, -2, k);
@@ -201,7 +164,7 @@ static void push_result(lua_State *L, zz_xfer *x) {
     curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME, &total);
   }
   set_int(L, "status", status);
-  push_headers(L, &x->hdrs);
+  zz_http_push_headers(L, &x->hdrs);
   lua_setfield(L, -2, "headers");
   if (!x->to_file && !x->token_for) {
     /* A JSON body is decoded straight from the transfer buffer and not also copied into a Lua

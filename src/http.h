@@ -111,6 +111,9 @@ int zz_http_prereq_cb(void *ud, char *conn_primary_ip, char *conn_local_ip, int 
 int zz_http_socket_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp);
 int zz_http_timer_cb(CURLM *m, long timeout_ms, void *userp);
 
+/* http_headers.c: pushes the table of the raw header lines in h ({} when h is empty). */
+void zz_http_push_headers(lua_State *L, const zz_buf *h);
+
 /* http_xfer.c: transfer lifetime and the event loop. */
 CURL *zz_http_easy_get(zz_transport *t);
 void zz_http_xfer_free(lua_State *L, zz_transport *t, zz_xfer *x);

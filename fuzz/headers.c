@@ -1,0 +1,141 @@
+/* libFuzzer target for response header handling: `make fuzz-headers`. The input is what a
+ * server sends as its header block. It is cut into lines the way libcurl hands them over (each
+ * ends at its '\n'; a last piece without one comes as is) and fed to the transfer's header
+ * callback (src/http_xfer.c), then the collected lines become the result's header table
+ * (src/http_headers.c), as a finished transfer does. Then a Revenue auth object takes its token
+ * header out of the same lines (src/auth.c, zz_auth_accept_response). Properties:
+ *  - the callback keeps at most MAX_HEADER_BYTES and MAX_HEADER_LINES, and refuses (returns
+ *    something other than the line's length) exactly when a line would go past them;
+ *  - table keys are non-empty, lower-case, under 128 bytes, without ':' or line breaks; values
+ *    have no line break and no blank at either end;
+ *  - after the token is taken, no line names the token header any more and the table has no
+ *    such key, so the token never reaches Lua.
+ * A broken property, a Lua error or a memory error aborts. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include "auth.h"
+#include "core.h"
+#include "http.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static lua_State *L;
+
+static void die(const char *what) {
+  fprintf(stderr, "headers fuzz: %s\n", what);
+  abort();
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+  (void)argc;
+  (void)argv;
+  L = luaL_newstate();
+  if (!L) abort();
+  zz_open_auth(L); /* 1: the auth module */
+  return 0;
+}
+
+/* A fresh Revenue auth object on the stack (the token is per object, so inputs stay independent). */
+static zz_auth *new_revenue(void) {
+  lua_getfield(L, 1, "new");
+  lua_createtable(L, 0, 4);
+  lua_pushliteral(L, "revenue");
+  lua_setfield(L, -2, "mode");
+  lua_pushliteral(L, "fuzz-user");
+  lua_setfield(L, -2, "username");
+  lua_pushliteral(L, "fuzz-password");
+  lua_setfield(L, -2, "password");
+  lua_pushliteral(L, "https://revenue.invalid/api/integration/v1/authenticate");
+  lua_setfield(L, -2, "token_url");
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) die(lua_tostring(L, -1));
+  return zz_auth_check(L, -1);
+}
+
+static void check_table(int t) {
+  lua_pushnil(L);
+  while (lua_next(L, t) != 0) {
+    size_t kn, vn, i;
+    const char *k, *v;
+    if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING) die("a key or value that is not a string");
+    k = lua_tolstring(L, -2, &kn);
+    v = lua_tolstring(L, -1, &vn);
+    if (kn == 0 || kn >= 128) die("header name empty or too long");
+    for (i = 0; i < kn; i++)
+      if ((k[i] >= 'A' && k[i] <= 'Z') || k[i] == ':' || k[i] == '\n') die("header name not lower-case or has ':' or LF");
+    if (memchr(v, '\n', vn)) die("header value has a line feed");
+    if (vn && (v[0] == ' ' || v[0] == '\t' || v[vn - 1] == ' ' || v[vn - 1] == '\t')) die("header value not trimmed");
+    lua_pop(L, 1);
+  }
+}
+
+/* Does any line of h start with "<name>:" (any case)? */
+static int has_line(const zz_buf *h, const char *name) {
+  size_t nl = strlen(name), i = 0;
+  while (h->p && i < h->n) {
+    const char *line = h->p + i, *eol = (const char *)memchr(line, '\n', h->n - i);
+    size_t len = eol ? (size_t)(eol - line) + 1 : h->n - i;
+    if (len > nl && strncasecmp(line, name, nl) == 0 && line[nl] == ':') return 1;
+    i += len;
+  }
+  return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  zz_xfer x;
+  zz_auth *a;
+  size_t pos = 0;
+  long status = 200;
+  char err[256];
+  int refused = 0;
+  lua_settop(L, 1);
+  if (size > 0) status = 100 + data[0] % 5 * 100 + data[0] / 5 % 3; /* 1xx..5xx: 100 101 102 200 ... */
+  memset(&x, 0, sizeof x);
+  while (pos < size) {
+    const uint8_t *nl = (const uint8_t *)memchr(data + pos, '\n', size - pos);
+    size_t len = nl ? (size_t)(nl - (data + pos)) + 1 : size - pos;
+    size_t before_n = x.hdrs.n, before_lines = x.header_lines, got;
+    int restart = len >= 5 && memcmp(data + pos, "HTTP/", 5) == 0;
+    /* the callback gets a private copy, exactly len bytes, as libcurl's buffer would be */
+    char *line = (char *)malloc(len);
+    if (!line) abort();
+    memcpy(line, data + pos, len);
+    got = zz_http_header_cb(line, 1, len, &x);
+    free(line);
+    if (restart) before_n = 0, before_lines = 0;
+    if (got != len) {
+      if (before_lines + 1 <= MAX_HEADER_LINES && len <= (size_t)MAX_HEADER_BYTES - before_n)
+        die("callback refused a line within the limits");
+      if (x.abort_reason != ABORT_HEADERS) die("callback refused a line without saying why");
+      refused = 1;
+      break;
+    }
+    if (before_lines + 1 > MAX_HEADER_LINES || len > (size_t)MAX_HEADER_BYTES - before_n)
+      die("callback took a line past the limits");
+    pos += len;
+  }
+  /* a refused line is counted but not kept */
+  if (x.hdrs.n > MAX_HEADER_BYTES || x.header_lines > (size_t)MAX_HEADER_LINES + (size_t)refused) die("limits exceeded");
+  if (!refused && pos != size) die("lost input");
+
+  zz_http_push_headers(L, &x.hdrs);
+  check_table(lua_gettop(L));
+  lua_pop(L, 1);
+
+  /* The revenue token header leaves the lines before they become a table. */
+  a = new_revenue();
+  zz_auth_accept_response(a, status, &x.hdrs, "", 0, 1000.0, err, sizeof err);
+  if (has_line(&x.hdrs, "Revpro-Token")) die("token header line left in the headers");
+  if (x.hdrs.p && strlen(x.hdrs.p) > x.hdrs.n) die("header buffer not terminated at its length");
+  zz_http_push_headers(L, &x.hdrs);
+  check_table(lua_gettop(L));
+  lua_getfield(L, -1, "revpro-token");
+  if (!lua_isnil(L, -1)) die("token header in the Lua table");
+  zz_buf_wipe(&x.hdrs);
+  lua_settop(L, 1);
+  lua_gc(L, LUA_GCSTEP, 0);
+  return 0;
+}

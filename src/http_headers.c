@@ -1,0 +1,48 @@
+/* core.http: the response header table. The raw header lines the transfer collected (only the
+ * last response's, see zz_http_header_cb) become {lowercased name = trimmed value}; a repeated
+ * name joins its non-empty values with ", " (so no value starts or ends with a blank). No libcurl and no transfer state in here, so the fuzz target
+ * fuzz/headers.c calls it directly. */
+#include <string.h>
+
+#include "http.h"
+
+void zz_http_push_headers(lua_State *L, const zz_buf *h) {
+  const char *p = h->p, *end;
+  lua_newtable(L);
+  if (!p) return;
+  end = p + h->n;
+  while (p < end) {
+    const char *eol = (const char *)memchr(p, '\n', (size_t)(end - p)), *colon, *v, *ve;
+    const char *line_end;
+    size_t k;
+    char name[128];
+    if (!eol) eol = end;
+    line_end = eol;
+    if (line_end > p && line_end[-1] == '\r') line_end--;
+    colon = (const char *)memchr(p, ':', (size_t)(line_end - p));
+    if (colon && colon > p && (size_t)(colon - p) < sizeof name && !(p[0] == 'H' && line_end - p >= 5 && memcmp(p, "HTTP/", 5) == 0)) {
+      for (k = 0; k < (size_t)(colon - p); k++) name[k] = (char)((p[k] >= 'A' && p[k] <= 'Z') ? p[k] + 32 : p[k]);
+      v = colon + 1;
+      ve = line_end;
+      while (v < ve && (*v == ' ' || *v == '\t')) v++;
+      while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+      lua_pushlstring(L, name, k);
+      lua_pushvalue(L, -1);
+      lua_rawget(L, -3);
+      if (lua_isnil(L, -1) || lua_rawlen(L, -1) == 0) {
+        lua_pop(L, 1);
+        lua_pushlstring(L, v, (size_t)(ve - v));
+      } else if (ve == v) { /* an empty list element adds nothing (RFC 9110, 5.6.1) */
+        lua_pop(L, 2);
+        p = eol + 1;
+        continue;
+      } else { /* repeated header: join as a list, as HTTP allows */
+        lua_pushliteral(L, ", ");
+        lua_pushlstring(L, v, (size_t)(ve - v));
+        lua_concat(L, 3);
+      }
+      lua_rawset(L, -3);
+    }
+    p = eol + 1;
+  }
+}
