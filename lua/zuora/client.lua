@@ -781,7 +781,6 @@ end
 M.retry_after_seconds = retry_after_seconds
 -- For clients of other Zuora products built on this pipeline (zuora.revenue).
 M.DEFAULTS = DEFAULTS
-M.make_runtime = make_runtime
 M.run_hook = run_hook
 
 return M
