@@ -125,10 +125,17 @@ static int l_submit(lua_State *L) {
 /* --- results ------------------------------------------------------------------------------ */
 
 static void push_headers(lua_State *L, const zz_buf *h) {
-  const char *p = h->p, *end;
-  lua_newtable(L);
-  if (!p) return;
+  const char *p = h->p, *end, *q;
+  int lines = 0;
+  if (!p) {
+    lua_newtable(L);
+    return;
+  }
   end = p + h->n;
+  /* Sized for every line (the status line and the blank one included), so filling it never
+   * rehashes: a response has a handful of headers and the slack costs less than regrowing. */
+  for (q = p; q < end && (q = (const char *)memchr(q, '\n', (size_t)(end - q))) != NULL; q++) lines++;
+  lua_createtable(L, 0, lines > 2 ? lines - 2 : 0);
   while (p < end) {
     const char *eol = (const char *)memchr(p, '\n', (size_t)(end - p)), *colon, *v, *ve;
     const char *line_end;
@@ -309,6 +316,7 @@ static int l_cancel(lua_State *L) {
     zz_list_remove(&t->running, x);
     curl_multi_remove_handle(t->multi, x->easy);
     x->added = 0;
+    x->plain = 0; /* stopped midway: the handle is reset before it is pooled */
     if (x->token_for) zz_auth_fail(x->token_for);
   } else if ((x = zz_list_find(&t->done, id)) != NULL) {
     zz_list_remove(&t->done, x);
