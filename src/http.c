@@ -117,7 +117,7 @@ static int l_tostring(lua_State *L) {
 
 static int l_submit(lua_State *L) {
   zz_transport *t = check_open(L);
-  zz_xfer *x = zz_http_submit(L, t, 2);
+  zz_xfer *x = zz_http_submit(L, t, 2, 1);
   lua_pushinteger(L, x->id);
   return 1;
 }
@@ -296,7 +296,7 @@ static int l_poll(lua_State *L) {
 
 static int l_perform(lua_State *L) {
   zz_transport *t = check_open(L);
-  zz_xfer *x = zz_http_submit(L, t, 2), *d;
+  zz_xfer *x = zz_http_submit(L, t, 2, 0), *d;
   for (;;) {
     for (d = t->done.head; d && d != x; d = d->next) {}
     if (d) break;

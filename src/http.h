@@ -121,8 +121,10 @@ void zz_http_fail_early(zz_transport *t, zz_xfer *x, const char *kind);
 void zz_http_drive(zz_transport *t, double wait_s);
 
 /* http_submit.c: validates the request table at index r (raising on mistakes) and starts the
- * transfer; it may already be in the done list when it failed before reaching libcurl. */
-zz_xfer *zz_http_submit(lua_State *L, zz_transport *t, int r);
+ * transfer; it may already be in the done list when it failed before reaching libcurl. hold:
+ * the transfer outlives the call (submit), so it references the request's auth object; a
+ * blocking perform, during which the request table keeps it alive, passes 0. */
+zz_xfer *zz_http_submit(lua_State *L, zz_transport *t, int r, int hold);
 
 /* http_submit.c: option readers shared with http.new (they raise on bad values). */
 double zz_http_check_seconds(lua_State *L, int idx, const char *k, double def);

@@ -37,6 +37,7 @@ typedef struct {
   size_t body_len;
   double timeout, connect_timeout, max_body;
   int decode, fresh, has_auth, has_token_for, nheaders, nparts;
+  zz_auth *auth;       /* the request's auth object (kept alive by the request table meanwhile) */
 } reqspec;
 
 static int token_char(unsigned char c) {
@@ -140,7 +141,7 @@ static void validate(lua_State *L, int r, reqspec *q, zz_transport *t) {
   q->decode = zz_optboolfield(L, r, "decode", 0);
   q->fresh = zz_optboolfield(L, r, "fresh_connect", 0);
   if (zz_getfield(L, r, "auth") != LUA_TNIL) {
-    zz_auth_check(L, -1);
+    q->auth = zz_auth_check(L, -1);
     q->has_auth = 1;
   }
   lua_pop(L, 1);
@@ -210,7 +211,7 @@ static const char *build_mime(lua_State *L, zz_xfer *x, int cnt) {
 
 /* Creates and starts a transfer for the request table at index r; returns it (it may already
  * be in the done list when it failed before reaching libcurl). */
-zz_xfer *zz_http_submit(lua_State *L, zz_transport *t, int r) {
+zz_xfer *zz_http_submit(lua_State *L, zz_transport *t, int r, int hold) {
   reqspec q;
   zz_xfer *x;
   CURL *e;
@@ -229,8 +230,9 @@ zz_xfer *zz_http_submit(lua_State *L, zz_transport *t, int r) {
     free(x);
     luaL_error(L, "out of memory");
   }
-  /* References keep the auth objects alive while the transfer is in flight. */
-  if (q.has_auth) {
+  /* References keep the auth objects alive while the transfer is in flight (a blocking perform
+   * needs none: the request table holds them until it returns, and the transfer ends before). */
+  if (q.has_auth && hold) {
     lua_getfield(L, r, "auth");
     x->auth_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   }
@@ -293,10 +295,7 @@ zz_xfer *zz_http_submit(lua_State *L, zz_transport *t, int r) {
     kind = "transport";
   if (q.has_auth && !kind) {
     const char *err = NULL;
-    zz_auth *a;
-    lua_getfield(L, r, "auth");
-    a = zz_auth_check(L, -1);
-    lua_pop(L, 1);
+    zz_auth *a = q.auth;
     if (zz_auth_add_headers(a, zz_now(), &x->headers, &x->auth_gen, &err) != 0) {
       kind = strcmp(err, "out of memory") == 0 ? "transport" : "auth";
       snprintf(x->msg, sizeof x->msg, "%s", err);
