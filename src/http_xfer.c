@@ -169,8 +169,10 @@ CURL *zz_http_easy_get(zz_transport *t, int *ready) {
 
 /* Pools a handle. After a plain transfer that succeeded, the handle keeps the transport's own
  * options (so the next transfer sets only its per-request ones, as a reused easy handle in a
- * plain libcurl loop would); only the pointers into the transfer being freed are cleared.
- * Anything else (a body, a method, a fresh connection, a failure) resets it. */
+ * plain libcurl loop would). Of the pointers into the transfer being freed, those libcurl could
+ * follow outside a transfer (header list, error buffer, private) are cleared; the callbacks' data
+ * pointers are only used during a transfer and are set again before the next one. Anything else
+ * (a body, another method, a fresh connection, a failure, a cancel) resets the handle. */
 static void easy_put(zz_transport *t, CURL *e, int keep) {
   if (t->npool >= POOL_MAX) {
     curl_easy_cleanup(e);
