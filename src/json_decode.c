@@ -3,9 +3,8 @@
  * The parser is iterative: open containers live on the Lua stack (an object also keeps its
  * members there until it closes, see DEFER_MAX) and a small frame array remembers each one's
  * kind and element count, so deep input costs no C stack and the depth limit is the only
- * limit. Strings without escapes
- * are pushed straight from the input; numbers without a fraction or exponent that fit become
- * integers (Lua 5.3+). */
+ * limit. Strings without escapes are pushed straight from the input; numbers without a
+ * fraction or exponent that fit become integers (Lua 5.3+). */
 #include <stdio.h>
 #include <string.h>
 #include "json.h"
