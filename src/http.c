@@ -117,7 +117,7 @@ static int l_tostring(lua_State *L) {
 
 static int l_submit(lua_State *L) {
   zz_transport *t = check_open(L);
-  zz_xfer *x = zz_http_submit(L, t, 2);
+  zz_xfer *x = zz_http_submit(L, t, 2, 1);
   lua_pushinteger(L, x->id);
   return 1;
 }
@@ -252,7 +252,7 @@ static int l_poll(lua_State *L) {
 
 static int l_perform(lua_State *L) {
   zz_transport *t = check_open(L);
-  zz_xfer *x = zz_http_submit(L, t, 2), *d;
+  zz_xfer *x = zz_http_submit(L, t, 2, 0), *d;
   for (;;) {
     for (d = t->done.head; d && d != x; d = d->next) {}
     if (d) break;
@@ -272,6 +272,7 @@ static int l_cancel(lua_State *L) {
     zz_list_remove(&t->running, x);
     curl_multi_remove_handle(t->multi, x->easy);
     x->added = 0;
+    x->plain = 0; /* stopped midway: the handle is reset before it is pooled */
     if (x->token_for) zz_auth_fail(x->token_for);
   } else if ((x = zz_list_find(&t->done, id)) != NULL) {
     zz_list_remove(&t->done, x);

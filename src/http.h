@@ -52,6 +52,7 @@ typedef struct zz_xfer {
   long long auth_gen;
   int has_auth_gen;
   int sends;                /* times libcurl put the request on the wire (it resends on a dead reused connection) */
+  int plain;                /* set only the options every request sets: the handle can be pooled without a reset */
 } zz_xfer;
 
 typedef struct {
@@ -66,6 +67,7 @@ struct zz_transport {
   double timer_at;
   zz_xlist running, done;
   CURL *pool[POOL_MAX];
+  unsigned char pool_ready[POOL_MAX]; /* pooled handle still holds the transport's own options */
   int npool;
   lua_Integer next_id;
   char *ca_file, *ca_path;
@@ -114,15 +116,18 @@ int zz_http_timer_cb(CURLM *m, long timeout_ms, void *userp);
 /* http_headers.c: pushes the table of the raw header lines in h ({} when h is empty). */
 void zz_http_push_headers(lua_State *L, const zz_buf *h);
 
-/* http_xfer.c: transfer lifetime and the event loop. */
-CURL *zz_http_easy_get(zz_transport *t);
+/* http_xfer.c: transfer lifetime and the event loop. zz_http_easy_get sets *ready when the handle
+ * already carries the transport's own options (from an earlier plain transfer). */
+CURL *zz_http_easy_get(zz_transport *t, int *ready);
 void zz_http_xfer_free(lua_State *L, zz_transport *t, zz_xfer *x);
 void zz_http_fail_early(zz_transport *t, zz_xfer *x, const char *kind);
 void zz_http_drive(zz_transport *t, double wait_s);
 
 /* http_submit.c: validates the request table at index r (raising on mistakes) and starts the
- * transfer; it may already be in the done list when it failed before reaching libcurl. */
-zz_xfer *zz_http_submit(lua_State *L, zz_transport *t, int r);
+ * transfer; it may already be in the done list when it failed before reaching libcurl. hold:
+ * the transfer outlives the call (submit), so it references the request's auth object; a
+ * blocking perform, during which the request table keeps it alive, passes 0. */
+zz_xfer *zz_http_submit(lua_State *L, zz_transport *t, int r, int hold);
 
 /* http_submit.c: option readers shared with http.new (they raise on bad values). */
 double zz_http_check_seconds(lua_State *L, int idx, const char *k, double def);

@@ -1,16 +1,23 @@
 /* core.http: the response header table. The raw header lines the transfer collected (only the
  * last response's, see zz_http_header_cb) become {lowercased name = trimmed value}; a repeated
- * name joins its non-empty values with ", " (so no value starts or ends with a blank). No libcurl and no transfer state in here, so the fuzz target
- * fuzz/headers.c calls it directly. */
+ * name joins its non-empty values with ", " (so no value starts or ends with a blank).
+ * No libcurl and no transfer state in here, so the fuzz target fuzz/headers.c calls it directly. */
 #include <string.h>
 
 #include "http.h"
 
 void zz_http_push_headers(lua_State *L, const zz_buf *h) {
-  const char *p = h->p, *end;
-  lua_newtable(L);
-  if (!p) return;
+  const char *p = h->p, *end, *q;
+  int lines = 0;
+  if (!p) {
+    lua_newtable(L);
+    return;
+  }
   end = p + h->n;
+  /* Sized for every line (the status line and the blank one included), so filling it never
+   * rehashes: a response has a handful of headers and the slack costs less than regrowing. */
+  for (q = p; q < end && (q = (const char *)memchr(q, '\n', (size_t)(end - q))) != NULL; q++) lines++;
+  lua_createtable(L, 0, lines > 2 ? lines - 2 : 0);
   while (p < end) {
     const char *eol = (const char *)memchr(p, '\n', (size_t)(end - p)), *colon, *v, *ve;
     const char *line_end;

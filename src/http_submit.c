@@ -37,6 +37,7 @@ typedef struct {
   size_t body_len;
   double timeout, connect_timeout, max_body;
   int decode, fresh, has_auth, has_token_for, nheaders, nparts;
+  zz_auth *auth;       /* the request's auth object (kept alive by the request table meanwhile) */
 } reqspec;
 
 static int token_char(unsigned char c) {
@@ -140,7 +141,7 @@ static void validate(lua_State *L, int r, reqspec *q, zz_transport *t) {
   q->decode = zz_optboolfield(L, r, "decode", 0);
   q->fresh = zz_optboolfield(L, r, "fresh_connect", 0);
   if (zz_getfield(L, r, "auth") != LUA_TNIL) {
-    zz_auth_check(L, -1);
+    q->auth = zz_auth_check(L, -1);
     q->has_auth = 1;
   }
   lua_pop(L, 1);
@@ -210,12 +211,12 @@ static const char *build_mime(lua_State *L, zz_xfer *x, int cnt) {
 
 /* Creates and starts a transfer for the request table at index r; returns it (it may already
  * be in the done list when it failed before reaching libcurl). */
-zz_xfer *zz_http_submit(lua_State *L, zz_transport *t, int r) {
+zz_xfer *zz_http_submit(lua_State *L, zz_transport *t, int r, int hold) {
   reqspec q;
   zz_xfer *x;
   CURL *e;
   const char *kind = NULL;
-  int expect = 0, is_post, k;
+  int expect = 0, is_post, k, ready;
   validate(L, r, &q, t);
   x = (zz_xfer *)calloc(1, sizeof *x);
   if (!x) luaL_error(L, "out of memory");
@@ -226,13 +227,14 @@ zz_xfer *zz_http_submit(lua_State *L, zz_transport *t, int r) {
   x->decode = q.decode;
   /* a token request's form carries the client secret, its reply (or a header: Revenue) the token */
   if (q.has_token_for) x->body.wipe = x->resp.wipe = x->hdrs.wipe = 1;
-  e = x->easy = zz_http_easy_get(t);
+  e = x->easy = zz_http_easy_get(t, &ready);
   if (!e) {
     free(x);
     luaL_error(L, "out of memory");
   }
-  /* References keep the auth objects alive while the transfer is in flight. */
-  if (q.has_auth) {
+  /* References keep the auth objects alive while the transfer is in flight (a blocking perform
+   * needs none: the request table holds them until it returns, and the transfer ends before). */
+  if (q.has_auth && hold) {
     lua_getfield(L, r, "auth");
     x->auth_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   }
@@ -243,26 +245,31 @@ zz_xfer *zz_http_submit(lua_State *L, zz_transport *t, int r) {
   }
   if (q.output && !(x->output = strdup(q.output))) kind = "transport";
 
+  /* The transport's own options, the same for every request: a handle pooled after a plain
+   * transfer still has them (http_xfer.c, easy_put). */
+  if (!ready) {
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, zz_http_write_cb);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, zz_http_header_cb);
+    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, zz_http_prereq_cb);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, t->http2 ? (long)CURL_HTTP_VERSION_2TLS : (long)CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, t->insecure ? 0L : 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, t->insecure ? 0L : 2L);
+    if (t->ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, t->ca_file);
+    if (t->ca_path) curl_easy_setopt(e, CURLOPT_CAPATH, t->ca_path);
+  }
+  /* Per request. */
   curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)x);
   curl_easy_setopt(e, CURLOPT_URL, q.url);
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, zz_http_write_cb);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
-  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, zz_http_header_cb);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
-  curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, zz_http_prereq_cb);
   curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
-  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, t->http2 ? (long)CURL_HTTP_VERSION_2TLS : (long)CURL_HTTP_VERSION_1_1);
-  curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, t->insecure ? 0L : 1L);
-  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, t->insecure ? 0L : 2L);
-  if (t->ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, t->ca_file);
-  if (t->ca_path) curl_easy_setopt(e, CURLOPT_CAPATH, t->ca_path);
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)ceil(q.timeout * 1000.0));
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)ceil(q.connect_timeout * 1000.0));
   curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)q.max_body);
@@ -283,14 +290,14 @@ zz_xfer *zz_http_submit(lua_State *L, zz_transport *t, int r) {
     }
     lua_pop(L, 1);
   }
-  /* libcurl waits for "100 Continue" before large bodies; we send them straight away. */
-  if (!expect && !kind && add_header(&x->headers, "Expect:") != 0) kind = "transport";
+  /* libcurl waits for "100 Continue" before large bodies; we send them straight away. (Only
+   * requests with a body can get one, so the others skip the line.) */
+  if (!expect && !kind && (q.body || q.body_file || q.nparts || q.has_token_for || strcmp(q.method, "GET") != 0)
+      && add_header(&x->headers, "Expect:") != 0)
+    kind = "transport";
   if (q.has_auth && !kind) {
     const char *err = NULL;
-    zz_auth *a;
-    lua_getfield(L, r, "auth");
-    a = zz_auth_check(L, -1);
-    lua_pop(L, 1);
+    zz_auth *a = q.auth;
     if (zz_auth_add_headers(a, zz_now(), &x->headers, &x->auth_gen, &err) != 0) {
       kind = strcmp(err, "out of memory") == 0 ? "transport" : "auth";
       snprintf(x->msg, sizeof x->msg, "%s", err);
@@ -341,6 +348,8 @@ zz_xfer *zz_http_submit(lua_State *L, zz_transport *t, int r) {
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
   } else {
     curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    /* A GET leaves no option behind that the next request would not set again. */
+    x->plain = !is_post && strcmp(q.method, "GET") == 0 && !q.fresh;
   }
   if (!kind && !is_post && strcmp(q.method, "GET") != 0 && strcmp(q.method, "HEAD") != 0)
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, q.method);

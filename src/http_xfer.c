@@ -157,15 +157,36 @@ int zz_http_timer_cb(CURLM *m, long timeout_ms, void *userp) {
 
 /* --- transfer lifetime -------------------------------------------------------------------- */
 
-CURL *zz_http_easy_get(zz_transport *t) {
-  if (t->npool > 0) return t->pool[--t->npool];
+CURL *zz_http_easy_get(zz_transport *t, int *ready) {
+  if (t->npool > 0) {
+    t->npool--;
+    *ready = t->pool_ready[t->npool];
+    return t->pool[t->npool];
+  }
+  *ready = 0;
   return curl_easy_init();
 }
 
-static void easy_put(zz_transport *t, CURL *e) {
-  curl_easy_reset(e);
-  if (t->npool < POOL_MAX) t->pool[t->npool++] = e;
-  else curl_easy_cleanup(e);
+/* Pools a handle. After a plain transfer that succeeded, the handle keeps the transport's own
+ * options (so the next transfer sets only its per-request ones, as a reused easy handle in a
+ * plain libcurl loop would). Of the pointers into the transfer being freed, those libcurl could
+ * follow outside a transfer (header list, error buffer, private) are cleared; the callbacks' data
+ * pointers are only used during a transfer and are set again before the next one. Anything else
+ * (a body, another method, a fresh connection, a failure, a cancel) resets the handle. */
+static void easy_put(zz_transport *t, CURL *e, int keep) {
+  if (t->npool >= POOL_MAX) {
+    curl_easy_cleanup(e);
+    return;
+  }
+  if (keep) {
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, (char *)NULL);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)NULL);
+  } else {
+    curl_easy_reset(e);
+  }
+  t->pool_ready[t->npool] = (unsigned char)(keep != 0);
+  t->pool[t->npool++] = e;
 }
 
 static void unref(lua_State *L, int *ref) {
@@ -175,7 +196,8 @@ static void unref(lua_State *L, int *ref) {
 
 /* Releases everything a transfer owns. It must already be out of the multi handle and lists. */
 void zz_http_xfer_free(lua_State *L, zz_transport *t, zz_xfer *x) {
-  if (x->easy) easy_put(t, x->easy); /* reset first: the handle may still point at mime/headers */
+  /* first: the handle may still point at mime/headers */
+  if (x->easy) easy_put(t, x->easy, x->plain && !x->kind && x->code == CURLE_OK && !x->abort_reason);
   if (x->mime) curl_mime_free(x->mime);
   zz_slist_wipe(x->headers);
   zz_buf_wipe(&x->body);

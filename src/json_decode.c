@@ -1,10 +1,10 @@
 /* core.json decoding: strict RFC 8259 text -> Lua values, from any (pointer, length) buffer.
  *
  * The parser is iterative: open containers live on the Lua stack (an object also keeps its
- * pending key there) and a small frame array remembers each one's kind and element count, so
- * deep input costs no C stack and the depth limit is the only limit. Strings without escapes
- * are pushed straight from the input; numbers without a fraction or exponent that fit become
- * integers (Lua 5.3+). */
+ * members there until it closes, see DEFER_MAX) and a small frame array remembers each one's
+ * kind and element count, so deep input costs no C stack and the depth limit is the only
+ * limit. Strings without escapes are pushed straight from the input; numbers without a
+ * fraction or exponent that fit become integers (Lua 5.3+). */
 #include <stdio.h>
 #include <string.h>
 #include "json.h"
@@ -13,7 +13,16 @@ typedef struct {
   lua_Integer n;      /* elements (arrays) or members (objects) so far */
   int is_array;
   int hint;           /* size of the last container closed at this depth */
+  int pending;        /* object whose members still wait on the stack (its table not made yet) */
+  int base;           /* stack index of the object's slot (its members sit above it) */
 } frame;
+
+/* An object keeps up to this many members as key/value pairs on the Lua stack and makes its
+ * table when it closes, sized exactly: filling a table key by key would regrow it (and rehash
+ * every key) at 1, 2, 4, 8... members. Larger objects get their table at this point. */
+#define DEFER_MAX 32
+/* Free stack slots an object with pending members keeps: a member (2) and making the table (3). */
+#define DEFER_ROOM 9
 
 #define INLINE_FRAMES 32
 
@@ -330,7 +339,7 @@ static int push_frame(dec *d, size_t depth, const unsigned char *p) {
     snprintf(d->reason_buf, sizeof d->reason_buf, "nesting deeper than the limit of %d", d->max_depth);
     return fail(d, p, d->reason_buf);
   }
-  if (!lua_checkstack(d->L, 4)) return fail(d, p, "nesting too deep for the Lua stack");
+  if (!lua_checkstack(d->L, DEFER_ROOM)) return fail(d, p, "nesting too deep for the Lua stack");
   if (depth == d->frames_cap) {
     size_t cap = d->frames_cap * 4;
     frame *nf;
@@ -343,6 +352,21 @@ static int push_frame(dec *d, size_t depth, const unsigned char *p) {
     d->frames_cap = cap;
   }
   return 0;
+}
+
+/* Makes the table of an object whose members wait on the stack above its slot, puts it in the
+ * slot and drops the members (needs 3 free slots). */
+static void make_object(lua_State *L, frame *f, int size) {
+  int i, top = lua_gettop(L);
+  lua_createtable(L, 0, size);
+  for (i = f->base + 1; i < top; i += 2) {
+    lua_pushvalue(L, i);
+    lua_pushvalue(L, i + 1);
+    lua_rawset(L, -3);
+  }
+  lua_replace(L, f->base);
+  lua_settop(L, f->base);
+  f->pending = 0;
 }
 
 static int parse(dec *d) {
@@ -359,18 +383,19 @@ value:
   switch (*p) {
   case '{':
     if (push_frame(d, depth, p)) return -1;
-    /* Siblings tend to share a shape (a list of invoices): size the table like the last one. */
     f = &d->frames[depth];
-    lua_createtable(L, 0, f->hint);
+    p = skip_ws(p + 1, end);
+    if (p < end && *p == '}') {
+      lua_createtable(L, 0, 0);
+      p++;
+      goto done;
+    }
+    lua_pushnil(L);                     /* the slot its table takes when it closes */
+    f->base = lua_gettop(L);
+    f->pending = 1;
     f->is_array = 0;
     f->n = 0;
     depth++;
-    p = skip_ws(p + 1, end);
-    if (p < end && *p == '}') {
-      p++;
-      depth--;
-      goto done;
-    }
     goto key;
   case '[':
     if (push_frame(d, depth, p)) return -1;
@@ -433,14 +458,19 @@ done:   /* a value is on top of the stack */
     }
     return fail_char(d, p, "',' or ']'");
   }
-  lua_rawset(L, -3);
   f->n++;
+  if (!f->pending) {
+    lua_rawset(L, -3);
+  } else if (f->n >= DEFER_MAX || !lua_checkstack(L, DEFER_ROOM)) {
+    make_object(L, f, 2 * DEFER_MAX);
+  }
   if (p < end && *p == ',') {
     p = skip_ws(p + 1, end);
     goto key;
   }
   if (p < end && *p == '}') {
     p++;
+    if (f->pending) make_object(L, f, (int)f->n);
     f->hint = f->n < 64 ? (int)f->n : 64;
     depth--;
     goto done;

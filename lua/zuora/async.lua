@@ -361,10 +361,15 @@ end
 
 --- Submits a core.http request and returns its result table once finished.
 function Loop:send(req)
-  local task = self:current()
+  local co = coroutine.running()
+  local task = co and self.tasks[co] or nil -- self:current(), inlined on the hot path
   -- Fast path: a call outside any task while nothing else is going on has nobody to share the
   -- loop with, so the transport's own blocking perform drives it (fewer turns through Lua).
-  if not task and self:_idle() then return self.t:perform(req) end
+  -- (self:_idle(), inlined, the cheapest checks first.)
+  if not task and self.inflight == 0 and #self.ready == 0 and self.sleepers[1] == nil and #self.conds == 0
+    and self.t:running() == 0 then
+    return self.t:perform(req)
+  end
   self:_acquire(task)
   local ok, id, serr = pcall(self.t.submit, self.t, req)
   if not ok or not id then

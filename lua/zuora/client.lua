@@ -208,10 +208,23 @@ end
 
 --- The full URL for `path` (a template such as "/v1/accounts/{account-key}", or an absolute URL
 -- on the client's own origin), with path parameters filled in and the query appended.
+-- One path parameter, percent-encoded. "." and ".." would be dot segments (libcurl and servers
+-- remove them: ".." would climb to the parent resource), so their dots are percent-encoded too.
+local function path_segment(name, params, level)
+  local seg = url.escape(path_value(name, params and params[name], level + 1))
+  if seg == "." or seg == ".." then seg = seg:gsub("%.", "%%2E") end
+  return seg
+end
+
 function Client:url_for(path, params, query, level)
   level = (level or 1) + 1
   local u
-  if path:find("^https?://") then
+  -- A cached template first: catalogue operations always come this way, and a template cannot
+  -- be an absolute URL (those are checked below, and never compiled).
+  local t = templates[path]
+  if t and #t == 3 then -- one parameter: a single concatenation, no parts table
+    u = self.base_url .. t[1] .. path_segment(t[2], params, level) .. t[3]
+  elseif path:find("^https?://") then
     if url.origin(path) ~= self.origin then
       error("refusing to send credentials to another origin: " .. redact.url(path), level)
     end
@@ -219,18 +232,12 @@ function Client:url_for(path, params, query, level)
   else
     if path:byte(1) ~= 47 then path = "/" .. path end -- "/"
     if path:find("{", 1, true) then
-      local t = compile(path)
+      t = compile(path)
       local parts = { self.base_url }
       for i = 1, #t, 2 do
         parts[#parts + 1] = t[i]
         local name = t[i + 1]
-        if name then
-          local seg = url.escape(path_value(name, params and params[name], level))
-          -- "." and ".." would be dot segments (libcurl and servers remove them: ".." would climb
-          -- to the parent resource), so their dots are percent-encoded too.
-          if seg == "." or seg == ".." then seg = seg:gsub("%.", "%%2E") end
-          parts[#parts + 1] = seg
-        end
+        if name then parts[#parts + 1] = path_segment(name, params, level) end
       end
       u = table.concat(parts)
     else
@@ -266,10 +273,12 @@ end
 -- attempts). Raises on bad arguments, before anything is sent.
 function Client:prepare(method, path, opts, level)
   level = (level or 1) + 1
-  if type(method) ~= "string" or not METHODS[method:upper()] then
-    error("request: unknown HTTP method " .. tostring(method), level)
+  if not METHODS[method] then -- not already an upper-case method name (the catalogue's are)
+    if type(method) ~= "string" or not METHODS[method:upper()] then
+      error("request: unknown HTTP method " .. tostring(method), level)
+    end
+    method = method:upper()
   end
-  method = method:upper()
   if type(path) ~= "string" then error("request: path must be a string", level) end
   opts = opts or {}
   if type(opts) ~= "table" then error("request: options must be a table", level) end

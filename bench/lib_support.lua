@@ -1,0 +1,81 @@
+--- Shared setup of the single-request benchmarks (bench/transport.lua, bench/request.lua,
+-- bench/request_cost.lua): a static nginx on loopback serving one 1 KB account JSON, the raw
+-- libcurl peer (build/bench/raw_curl), alternating rounds and medians.
+local nginx = require "spec.support.nginx"
+
+local M = {}
+
+M.RAW = "build/bench/raw_curl"
+M.KEY = "A00000001"
+
+--- Runs a shell command; its standard output, or nil when it failed.
+function M.sh(cmd)
+  local p = assert(io.popen(cmd))
+  local out = p:read("a")
+  local ok = p:close()
+  return ok and out or nil
+end
+
+--- The 1 KB account document every request fetches (what GET /v1/accounts/{key} answers).
+function M.account_json()
+  local doc = '{"success":true,"basicInfo":{"id":"2c92c0f8' .. ("0"):rep(24) .. '","accountNumber":"A00000001",'
+    .. '"name":"Bench Account","balance":1234.56,"currency":"USD","status":"Active","billCycleDay":1,'
+    .. '"notes":"'
+  doc = doc .. ("x"):rep(1024 - #doc - 3) .. '"}}'
+  assert(#doc == 1024)
+  return doc
+end
+
+--- Starts nginx serving the account at /v1/accounts/A00000001 (keep-alive without a request
+-- limit). Returns a server with `url` (the origin), `account_url` (the full URL) and stop().
+function M.serve_account()
+  assert(io.open(M.RAW, "rb"), M.RAW .. " missing: run `make build/bench/raw_curl` (make bench builds it)")
+  local root = assert(M.sh("mktemp -d /tmp/zuora-bench.XXXXXX")):match("%S+")
+  local f = assert(io.open(root .. "/" .. M.KEY, "wb"))
+  f:write(M.account_json())
+  f:close()
+  local srv = nginx.start{ vars = { docroot = root }, http = [[
+    server {
+      listen 127.0.0.1:${port1};
+      keepalive_requests 1000000;
+      location /v1/accounts/ { alias ${docroot}/; default_type application/json; }
+    }
+  ]] }
+  local stop = srv.stop
+  return setmetatable({
+    url = srv.url,
+    account_url = srv.url .. "/v1/accounts/" .. M.KEY,
+    stop = function()
+      stop(srv)
+      os.execute("rm -rf '" .. root .. "'")
+    end,
+  }, { __index = srv })
+end
+
+--- Wall seconds of n sequential GETs of `url` by the raw libcurl peer (one reused easy handle).
+function M.raw_round(url, n)
+  local out = assert(M.sh(M.RAW .. " " .. url .. " " .. n), "raw_curl failed")
+  return tonumber(out)
+end
+
+function M.median(xs)
+  local s = {}
+  for i, x in ipairs(xs) do s[i] = x end
+  table.sort(s)
+  return s[(#s + 1) // 2]
+end
+
+--- Runs every function in `rounds` once to warm up, then `n` rounds in which they take turns
+-- (drifting machine load hits them alike). Returns a table name -> array of round results.
+-- `rounds` is an array of { name, fn }.
+function M.alternate(rounds, n)
+  for _, r in ipairs(rounds) do r[2]() end
+  local out = {}
+  for _, r in ipairs(rounds) do out[r[1]] = {} end
+  for i = 1, n do
+    for _, r in ipairs(rounds) do out[r[1]][i] = r[2]() end
+  end
+  return out
+end
+
+return M
