@@ -52,10 +52,28 @@ function M.serve_account()
   }, { __index = srv })
 end
 
---- Wall seconds of n sequential GETs of `url` by the raw libcurl peer (one reused easy handle).
-function M.raw_round(url, n)
-  local out = assert(M.sh(M.RAW .. " " .. url .. " " .. n), "raw_curl failed")
+--- The command line of the raw libcurl peer doing n sequential GETs of `url` on one reused easy
+-- handle. `args`, optional: more arguments for raw_curl ("--encoding", header lines).
+function M.raw_cmd(url, n, args)
+  local cmd = M.RAW .. " " .. url .. " " .. n
+  for _, a in ipairs(args or {}) do cmd = cmd .. " '" .. (a:gsub("'", "'\\''")) .. "'" end
+  return cmd
+end
+
+--- Wall seconds of n sequential GETs of `url` by the raw libcurl peer (see raw_cmd).
+function M.raw_round(url, n, args)
+  local out = assert(M.sh(M.raw_cmd(url, n, args)), "raw_curl failed")
   return tonumber(out)
+end
+
+--- raw_curl's arguments for putting on the wire exactly what `client` sends for the bench GET:
+-- Accept-Encoding, its credentials (a bearer token `token`, which core.auth adds) and the header
+-- lines client:prepare gives every request (User-Agent, Accept).
+function M.same_request_args(client, token)
+  local args = { "--encoding", "Authorization: Bearer " .. token }
+  local req = client:prepare("GET", "/v1/accounts/{account-key}", { path = { ["account-key"] = M.KEY } })
+  for _, line in ipairs(req.headers) do args[#args + 1] = line end
+  return args
 end
 
 function M.median(xs)

@@ -4,7 +4,8 @@
 -- cost of one request in the client's process, start-up and warm-up cancelled out. nginx's own
 -- work is not counted (it is not traced), for the raw peer nor for the client.
 --
---   raw       build/bench/raw_curl: curl_easy_perform on one reused easy handle
+--   raw       build/bench/raw_curl: curl_easy_perform on one reused easy handle, a bare GET
+--   same      raw_curl sending the client's request: its header lines, Authorization, Accept-Encoding
 --   perform   core.http t:perform{url = ...}
 --   wire      t:perform with what the client sends: its headers, auth, decode, timeouts
 --   request   client:request("GET", "/v1/accounts/{account-key}", {path = ...})
@@ -62,15 +63,23 @@ local N1 = tonumber(os.getenv("N1")) or 200
 local N2 = tonumber(os.getenv("N2")) or 1200
 local KEEP = os.getenv("KEEP")
 local LAYERS = {}
-for l in (os.getenv("LAYERS") or "raw perform wire request retrieve"):gmatch("%S+") do LAYERS[#LAYERS + 1] = l end
+for l in (os.getenv("LAYERS") or "raw same perform wire request retrieve"):gmatch("%S+") do LAYERS[#LAYERS + 1] = l end
 
 assert(support.sh("command -v valgrind"), "valgrind is needed")
 local tmp = assert(support.sh("mktemp -d /tmp/zuora-cost.XXXXXX")):match("%S+")
 
 local function instructions(layer, u, n)
   local out = ("%s/%s.%d.out"):format(KEEP or tmp, layer, n)
-  local cmd = layer == "raw" and (support.RAW .. " " .. u .. " " .. n)
-    or ("lua5.4 bench/request_cost.lua --run %s %s %d"):format(layer, u, n)
+  local cmd
+  if layer == "raw" then
+    cmd = support.raw_cmd(u, n)
+  elseif layer == "same" then
+    local client = require("zuora").new{ base_url = u:match("^(https?://[^/]+)"), token = "bench-token" }
+    cmd = support.raw_cmd(u, n, support.same_request_args(client, "bench-token"))
+    client:close()
+  else
+    cmd = ("lua5.4 bench/request_cost.lua --run %s %s %d"):format(layer, u, n)
+  end
   assert(support.sh(("valgrind --tool=callgrind --dump-instr=no --callgrind-out-file=%s %s >/dev/null 2>&1")
     :format(out, cmd)), "valgrind run failed: " .. cmd)
   local f = assert(io.open(out, "rb"))
@@ -85,12 +94,13 @@ end
 local srv = support.serve_account()
 local ok, err = pcall(function()
   print(("Instructions per request (callgrind, (I(%d) - I(%d)) / %d), client process only"):format(N2, N1, N2 - N1))
-  print(("%-10s %12s %10s"):format("layer", "instr/req", "x raw"))
-  local raw
+  print(("%-10s %12s %10s %10s"):format("layer", "instr/req", "x raw", "x same"))
+  local base = {}
   for _, layer in ipairs(LAYERS) do
     local per = (instructions(layer, srv.account_url, N2) - instructions(layer, srv.account_url, N1)) / (N2 - N1)
-    if layer == "raw" then raw = per end
-    print(("%-10s %12.0f %10s"):format(layer, per, raw and ("%.2f"):format(per / raw) or "-"))
+    if layer == "raw" or layer == "same" then base[layer] = per end
+    local function x(b) return b and ("%.2f"):format(per / b) or "-" end
+    print(("%-10s %12.0f %10s %10s"):format(layer, per, x(base.raw), x(base.same)))
   end
 end)
 srv.stop()
