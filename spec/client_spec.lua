@@ -463,6 +463,36 @@ describe("zuora client", function()
       assert.is_true(#seen >= 8)
       assert.equals(true, seen[1].token_request)
     end)
+
+    it("wipes the credentials and token when the client is closed, not later", function()
+      local c = client()
+      assert(c:request("GET", "/v1/catalog/products"))
+      local auth = c.auth
+      assert.matches("token generation", tostring(auth))
+      c:close()
+      assert.equals("zuora.auth (closed)", tostring(auth))
+      -- nothing the auth object held can be had any more, and a closed client sends nothing
+      assert.has_error(function() auth:headers(0) end, "auth object is closed")
+      local before = count("GET", "/v1/catalog/products")
+      assert.has_error(function() c:request("GET", "/v1/catalog/products") end)
+      assert.equals(before, count("GET", "/v1/catalog/products"))
+      c:close() -- twice is fine
+    end)
+
+    it("closes at the end of a <close> block (Lua 5.4)", function()
+      if _VERSION ~= "Lua 5.4" then pending("to-be-closed variables need Lua 5.4") return end
+      -- `local x <close>` is Lua 5.4 syntax, so the block is compiled at run time.
+      local run = assert(load([[
+        local c, r = ...
+        do local _ <close> = c end
+        do local _ <close> = r end
+      ]]))
+      local c = client()
+      local r = zuora.revenue.new{ base_url = s.url, token = "t" }
+      run(c, r)
+      assert.equals("zuora.auth (closed)", tostring(c.auth))
+      assert.equals("zuora.auth (closed)", tostring(r.auth))
+    end)
   end)
 end)
 

@@ -1091,6 +1091,7 @@ int zz_open_auth(lua_State *L) {
     {"invalidate", l_invalidate},
     {"expires_in", l_expires_in},
     {"redact", l_redact},
+    {"close", l_gc},
     {NULL, NULL},
   };
   if (luaL_newmetatable(L, ZZ_AUTH_MT)) {

@@ -789,13 +789,18 @@ function Client:pollable() return self.rt end
 -- Returns true while tasks or transfers remain.
 function Client:step(timeout) return self.rt:step(timeout) end
 
---- Releases the transport (connections, handles). The client is unusable afterwards.
+--- Releases the transport (connections, handles) and wipes the credentials and token the C core
+-- holds (without waiting for the garbage collector). The client is unusable afterwards.
 function Client:close()
   if self.transport then
     self.transport:close()
     self.transport = nil
   end
+  if self.auth then self.auth:close() end
 end
+
+-- `local client <close> = zuora.new{...}` (Lua 5.4) closes it when the block ends.
+Client.__close = Client.close
 
 M.retry_after_seconds = retry_after_seconds
 -- For clients of other Zuora products built on this pipeline (zuora.revenue).

@@ -53,6 +53,9 @@ function RevenueClient:__tostring()
   return ("zuora.revenue.Client<%s %s>"):format(self.base_url, self.mode)
 end
 
+-- Metamethods are not inherited through __index: `<close>` needs its own entry.
+RevenueClient.__close = Client.close
+
 ------------------------------------------------------------------------------------------------
 -- Construction.
 
