@@ -452,6 +452,32 @@ describe("fault matrix", function()
     end)
   end)
 
+  describe("a server that never completes the TCP handshake", function()
+    -- The blackhole port's accept queue is full, so the kernel drops the SYN and connect hangs:
+    -- only connect_timeout can end it (timeout is left long to show which one fires). Nothing
+    -- reached a server, so the create is tried again like any request that was never sent.
+    for _, mode in ipairs{ "plain", "task" } do
+      it("gives up after connect_timeout, within 10%, and retries like any unsent request (" .. mode .. ")",
+        function()
+          local c = zuora.new{ base_url = proxy:blackhole_url(), token = "blackhole-token", connect_timeout = T,
+            timeout = 30, max_retries = 1, retry_base = 0.01, retry_cap = 0.02 }
+          local function call() return c.accounts.create(ACCOUNT) end
+          local t0 = now()
+          local res, err
+          if mode == "task" then res, err = c:spawn(call):wait() else res, err = call() end
+          local took = now() - t0
+          c:close()
+          assert.is_nil(res)
+          assert.equals("timeout", err.kind)
+          assert.equals(2, err.attempts)
+          assert.equals(0, err.sends)
+          -- two attempts of T each, plus a backoff of at most 20 ms
+          assert.is_true(took >= 2 * T * 0.99 and took <= 2 * T * 1.1 + 0.02,
+            ("two connect timeouts of %.1f s took %.3f s"):format(T, took))
+        end)
+    end
+  end)
+
   matrix("faults that happen once", ONCE)
   matrix("faults on a fresh connection", FRESH)
   matrix("faults that persist", FOREVER)

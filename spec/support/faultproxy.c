@@ -18,6 +18,9 @@
  *   /listen    listen again
  *   /drop      close every client connection
  *   /stats     {"connections", "requests", "forwarded", "faults", "open", "listening"}
+ *   /blackhole {"port": N}: a second loopback port whose accept queue is full (listen backlog 0,
+ *              filled by the proxy's own connections, never accepted), so the kernel drops every
+ *              new SYN there and a client's connect hangs until its connect timeout
  * Rules are tried in order; a request (or, for tls_alert, a connection) takes the first live rule
  * that matches it. Single-threaded, poll(2)-driven, Linux. */
 #ifndef _GNU_SOURCE
@@ -561,6 +564,33 @@ static int bind_port(int p) {
   return fd;
 }
 
+/* The /blackhole port (made on first use, kept until exit). With backlog 0 the accept queue holds
+ * one connection; the proxy fills it and leaves a second connect pending, so every later SYN is
+ * dropped (Linux drops SYNs, syncookies or not, while the accept queue is full). */
+static int blackhole_port(void) {
+  static int bh_port;
+  struct sockaddr_in a;
+  socklen_t len = sizeof a;
+  int fd, i;
+  if (bh_port) return bh_port;
+  fd = socket(AF_INET, SOCK_STREAM, 0);
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, 0) != 0)
+    die("blackhole: %s", strerror(errno));
+  getsockname(fd, (struct sockaddr *)&a, &len);
+  for (i = 0; i < 2; i++) {
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    if (c < 0) die("blackhole: %s", strerror(errno));
+    nonblock(c);
+    if (connect(c, (struct sockaddr *)&a, sizeof a) != 0 && errno != EINPROGRESS)
+      die("blackhole connect: %s", strerror(errno));
+  }
+  bh_port = ntohs(a.sin_port);
+  return bh_port;
+}
+
 static void accept_client(void) {
   int fd, i, one = 1;
   conn *c;
@@ -703,6 +733,8 @@ static void control(void) {
     for (i = 0; i < MAX_CONNS; i++)
       if (conns[i]) conn_close(conns[i], 0);
     snprintf(body, sizeof body, "{}");
+  } else if (strcmp(cmd, "/blackhole") == 0) {
+    snprintf(body, sizeof body, "{\"port\":%d}", blackhole_port());
   } else if (strcmp(cmd, "/stats") == 0) {
     int open = 0;
     for (i = 0; i < MAX_CONNS; i++) open += conns[i] != NULL;

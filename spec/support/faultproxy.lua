@@ -77,6 +77,8 @@ function Proxy:stats() return self:ctl("stats") end
 function Proxy:refuse() return self:ctl("refuse") end
 function Proxy:listen() return self:ctl("listen") end
 function Proxy:drop() return self:ctl("drop") end
+--- A loopback URL whose connections never complete (a full accept queue): connect timeouts.
+function Proxy:blackhole_url() return "http://127.0.0.1:" .. self:ctl("blackhole").port end
 
 function Proxy:stop()
   if self.stopped then return end
