@@ -395,6 +395,34 @@ describe("fault matrix", function()
       end)
     end
 
+    it("says when a failed create may have been done, and its key gets the first answer later", function()
+      ctl:reset()
+      proxy:clear()
+      local c = zuora.new{ base_url = proxy.url, client_id = s.client_id, client_secret = s.client_secret,
+        timeout = T, max_retries = 0 }
+      assert(c:ensure_token())
+      proxy:clear()
+      -- the simulator makes the account and answers; the proxy stalls the answer past the timeout
+      proxy:rule{ fault = "stall", method = "POST", path = "/v1/accounts", count = 1 }
+      local res, err = c.accounts.create(ACCOUNT)
+      assert.is_nil(res)
+      assert.equals("timeout", err.kind)
+      assert.is_true(err.outcome_unknown)
+      assert.matches("outcome unknown", tostring(err), 1, true)
+      assert.is_string(err.idempotency_key)
+      assert.equals(1, ctl:state().accounts)
+      local again = assert(c.accounts.create(ACCOUNT, { idempotency_key = err.idempotency_key }))
+      assert.equals(1, ctl:state().accounts) -- answered from the first attempt, not made twice
+      assert.equals(ACCOUNT.name, assert(c.accounts.retrieve(again.accountId)).basicInfo.name)
+      c:close()
+      -- a call that simply fails (the answer came) is not in doubt
+      local c2 = zuora.new{ base_url = proxy.url, client_id = s.client_id, client_secret = s.client_secret }
+      local _, bad = c2.accounts.create({ name = "No currency" })
+      c2:close()
+      assert.equals("api", bad.kind)
+      assert.is_nil(bad.outcome_unknown)
+    end)
+
     it("lets libcurl resend a Billing create, whose Idempotency-Key makes the repeat harmless", function()
       ctl:reset()
       proxy:clear()

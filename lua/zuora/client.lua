@@ -688,6 +688,11 @@ function Client:send(req)
     if fields.body then fields.body = self.auth:redact(fields.body) end
     local err = errors.new(fields)
     if outcome_unknown(res) then unsure = true end
+    -- A write that fails after an attempt whose answer was lost may have been done: say so, and
+    -- give back its key, so the caller can repeat it later with the same key (Zuora then answers
+    -- with the first attempt's result instead of doing it twice).
+    if unsure and not FOLLOW_METHODS[req.method] then err.outcome_unknown = true end
+    err.idempotency_key = req.idempotency_key
 
     local again, retry_in, free = false, nil, false
     if res.status == 401 and self.uses_tokens and not refreshed then

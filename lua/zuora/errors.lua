@@ -1,8 +1,10 @@
 --- zuora.Error: every failure the client reports, whatever its source.
 --
 -- Fields: kind ("api", "transport", "timeout", "auth", "decode"), status, code, category,
--- message, reasons, request_id, process_id, retryable, method, url, attempts, and for some
--- shapes `results` (the whole Actions reply) or `body` (the first bytes of a non-JSON body).
+-- message, reasons, request_id, process_id, retryable, method, url, attempts, sends,
+-- idempotency_key and outcome_unknown (a write that may have been done although the call failed),
+-- and for some shapes `results` (the whole Actions reply) or `body` (the first bytes of a non-JSON
+-- body).
 -- `tostring(err)` is one readable line. Errors never carry credentials: URLs and bodies pass
 -- through the client's redaction before they are stored here.
 local Error = {}
@@ -102,6 +104,7 @@ function Error:__tostring()
   if self.method and self.url then extra[#extra + 1] = self.method .. " " .. self.url end
   if self.request_id then extra[#extra + 1] = "request_id=" .. self.request_id end
   if self.attempts and self.attempts > 1 then extra[#extra + 1] = "attempts=" .. self.attempts end
+  if self.outcome_unknown then extra[#extra + 1] = "outcome unknown" end
   if #extra > 0 then line = line .. " [" .. table.concat(extra, ", ") .. "]" end
   return line
 end
