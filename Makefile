@@ -227,15 +227,15 @@ HEADERS_FUZZ_SRCS := fuzz/headers.c src/http_headers.c src/http_xfer.c src/auth.
 AUTH_FUZZ_SRCS    := fuzz/auth.c src/auth.c
 FUZZ_C_LIBS        = $(shell $(PKG) --libs lua5.4 libcurl libcrypto) -lm
 
-$(FUZZ_DIR)/url: $(URL_FUZZ_SRCS) $(HDRS) $(FUZZ_MAIN)
+$(FUZZ_DIR)/url: $(URL_FUZZ_SRCS) fuzz/lua_target.h $(HDRS) $(FUZZ_MAIN)
 	mkdir -p $(FUZZ_DIR)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $(shell $(PKG) --cflags lua5.4 libcurl) $(URL_FUZZ_SRCS) $(FUZZ_MAIN) -o $@ $(FUZZ_C_LIBS)
 
-$(FUZZ_DIR)/headers: $(HEADERS_FUZZ_SRCS) $(HDRS) $(FUZZ_MAIN)
+$(FUZZ_DIR)/headers: $(HEADERS_FUZZ_SRCS) fuzz/lua_target.h $(HDRS) $(FUZZ_MAIN)
 	mkdir -p $(FUZZ_DIR)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $(shell $(PKG) --cflags lua5.4 libcurl) $(HEADERS_FUZZ_SRCS) $(FUZZ_MAIN) -o $@ $(FUZZ_C_LIBS)
 
-$(FUZZ_DIR)/auth: $(AUTH_FUZZ_SRCS) $(HDRS) $(FUZZ_MAIN)
+$(FUZZ_DIR)/auth: $(AUTH_FUZZ_SRCS) fuzz/lua_target.h $(HDRS) $(FUZZ_MAIN)
 	mkdir -p $(FUZZ_DIR)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $(shell $(PKG) --cflags lua5.4 libcurl) $(AUTH_FUZZ_SRCS) $(FUZZ_MAIN) -o $@ $(FUZZ_C_LIBS)
 

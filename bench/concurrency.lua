@@ -15,7 +15,6 @@
 -- Usage: make bench BENCH=concurrency   [N=1000 LATENCY=0.05 LEVELS="1 8 32 64" ROUTE=canned|account]
 local simh = require "spec.support.sim"
 local zuora = require "zuora"
-local sj = require "sim.json"
 local core = require "zuora.core"
 
 local now = core.http.now
@@ -39,20 +38,6 @@ if ROUTE == "canned" then
     success = true, basicInfo = { accountNumber = account, name = "Spec Account", balance = 0, currency = "USD" } } }
 else
   s:fault{ method = "GET", path = "/v1/accounts/*", latency = LATENCY }
-end
-
--- The most requests in flight at once at the simulator, from arrival times: requests arriving
--- within (most of) one latency of each other overlap.
-local function peak(entries, window)
-  local times = {}
-  for i, e in ipairs(entries) do times[i] = sj.tonumber(e.time) end
-  table.sort(times)
-  local best, j = 0, 1
-  for i = 1, #times do
-    while times[i] - times[j] >= window do j = j + 1 end
-    best = math.max(best, i - j + 1)
-  end
-  return best
 end
 
 local items = {}
@@ -104,7 +89,7 @@ for _, c in ipairs(LEVELS) do
   local ideal = N * LATENCY / c
   rows[#rows + 1] = { c = c, wall = wall, ideal = ideal, peer = peer_wall }
   print(("%11d %9.3f %9.3f %9.3f %7.3f %7.3f %7.3f %9d %6d"):format(c, ideal, peer_wall, wall, peer_wall / ideal,
-    wall / ideal, wall / peer_wall, peak(log, LATENCY * 0.9), failures))
+    wall / ideal, wall / peer_wall, simh.peak(log, LATENCY * 0.9), failures))
 end
 peer_t:close()
 client:close()

@@ -2,6 +2,7 @@
 -- bench/request_cost.lua): a static nginx on loopback serving one 1 KB account JSON, the raw
 -- libcurl peer (build/bench/raw_curl), alternating rounds and medians.
 local nginx = require "spec.support.nginx"
+local http = require("zuora.core").http
 
 local M = {}
 
@@ -50,6 +51,17 @@ function M.serve_account()
       os.execute("rm -rf '" .. root .. "'")
     end,
   }, { __index = srv })
+end
+
+--- Wall seconds of n sequential `t:perform{url = url}` on the core.http transport `t`, each
+-- checked to be the 1 KB document.
+function M.perform_round(t, url, n)
+  local t0 = http.now()
+  for _ = 1, n do
+    local r = t:perform{ url = url }
+    if r.status ~= 200 or #r.body ~= 1024 then error("transfer failed: " .. tostring(r.error or r.status)) end
+  end
+  return http.now() - t0
 end
 
 --- The command line of the raw libcurl peer doing n sequential GETs of `url` on one reused easy

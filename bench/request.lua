@@ -21,14 +21,7 @@ local srv = support.serve_account()
 local url = srv.account_url
 
 local t = http.new()
-local function perform_round()
-  local t0 = http.now()
-  for _ = 1, N do
-    local r = t:perform{ url = url }
-    if r.status ~= 200 or #r.body ~= 1024 then error("transfer failed: " .. tostring(r.error or r.status)) end
-  end
-  return http.now() - t0
-end
+local function perform_round() return support.perform_round(t, url, N) end
 
 local client = zuora.new{ base_url = srv.url, token = "bench-token" }
 local accounts = client.accounts

@@ -19,29 +19,19 @@
 #include <strings.h>
 #include "auth.h"
 #include "buf.h"
-#include "core.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#define FUZZ_NAME "auth"
+#include "lua_target.h"
 
 #define SECRET "fuzz-client-secret-7Qx"
 #define PASSWORD "fuzz-password-9Kd"
 #define OLD_TOKEN "old-token-3fA9b2"
 #define NOW 1000.0
 
-static lua_State *L;
-
-static void die(const char *what) {
-  fprintf(stderr, "auth fuzz: %s\n", what);
-  abort();
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc;
   (void)argv;
-  L = luaL_newstate();
-  if (!L) abort();
-  zz_open_auth(L); /* 1: the auth module */
+  fuzz_open(zz_open_auth);
   return 0;
 }
 

@@ -17,25 +17,15 @@
 #include <string.h>
 #include <strings.h>
 #include "auth.h"
-#include "core.h"
 #include "http.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static lua_State *L;
-
-static void die(const char *what) {
-  fprintf(stderr, "headers fuzz: %s\n", what);
-  abort();
-}
+#define FUZZ_NAME "headers"
+#include "lua_target.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc;
   (void)argv;
-  L = luaL_newstate();
-  if (!L) abort();
-  zz_open_auth(L); /* 1: the auth module */
+  fuzz_open(zz_open_auth);
   return 0;
 }
 

@@ -11,24 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "core.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static lua_State *L;
-
-static void die(const char *what) {
-  fprintf(stderr, "url fuzz: %s\n", what);
-  abort();
-}
+#define FUZZ_NAME "url"
+#include "lua_target.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc;
   (void)argv;
-  L = luaL_newstate();
-  if (!L) abort();
-  zz_open_url(L); /* stack index 1: the module table */
+  fuzz_open(zz_open_url);
   return 0;
 }
 
@@ -127,17 +117,29 @@ static int same_query(int a, int b) {
   return na == nb;
 }
 
+/* Calls url[fn] on the value at arg, for a function that answers a value or nil and a message.
+ * Returns 1 with the value on top of the stack; on a failure checks it has a message, resets the
+ * stack to `top` and returns 0. */
+static int call_value(const char *fn, int arg, int top) {
+  call(fn, arg, 2);
+  if (lua_isnil(L, -2)) {
+    if (!lua_isstring(L, -1)) {
+      char msg[64];
+      snprintf(msg, sizeof msg, "%s: failure without a message", fn);
+      die(msg);
+    }
+    lua_settop(L, top);
+    return 0;
+  }
+  lua_pop(L, 1);
+  return 1;
+}
+
 static void check_query(int s) {
   int top = lua_gettop(L), t, enc;
   size_t n1, n2;
   const char *e1, *e2;
-  call("decode_query", s, 2);
-  if (lua_isnil(L, -2)) {
-    if (!lua_isstring(L, -1)) die("decode_query: failure without a message");
-    lua_settop(L, top);
-    return;
-  }
-  lua_pop(L, 1);
+  if (!call_value("decode_query", s, top)) return;
   t = lua_gettop(L);
   call("encode_query", t, 1);
   enc = lua_gettop(L);
@@ -155,13 +157,7 @@ static void check_query(int s) {
 static void check_parse(int s) {
   int top = lua_gettop(L), u;
   const char *origin, *scheme;
-  call("parse", s, 2);
-  if (lua_isnil(L, -2)) {
-    if (!lua_isstring(L, -1)) die("parse: failure without a message");
-    lua_settop(L, top);
-    return;
-  }
-  lua_pop(L, 1);
+  if (!call_value("parse", s, top)) return;
   u = lua_gettop(L);
   lua_getfield(L, u, "scheme");
   lua_getfield(L, u, "host");
