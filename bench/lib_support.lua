@@ -35,7 +35,10 @@ function M.serve_account()
   local f = assert(io.open(root .. "/" .. M.KEY, "wb"))
   f:write(M.account_json())
   f:close()
-  local srv = nginx.start{ vars = { docroot = root }, http = [[
+  -- BENCH_PIN=1 (with the bench itself under `taskset -c 0`): nginx's worker on the second core,
+  -- so the server and the client (or raw_curl) never queue behind each other on one core.
+  local main = os.getenv("BENCH_PIN") and "worker_cpu_affinity 10;" or nil
+  local srv = nginx.start{ main = main, vars = { docroot = root }, http = [[
     server {
       listen 127.0.0.1:${port1};
       keepalive_requests 1000000;

@@ -588,6 +588,54 @@ describe("core.http #luajit", function()
     end)
   end)
 
+  describe("proxies from the environment", function()
+    local LUA = require "spec.support.lua"
+    local VARS = { "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
+      "no_proxy", "NO_PROXY" }
+    -- What a transport made in a child process with exactly `env` set answers for `url`: the
+    -- variables are read once, when the transport is made, as libcurl reads them.
+    local function fetch_with(env, url)
+      local cmd = { "env" }
+      for _, v in ipairs(VARS) do cmd[#cmd + 1] = "-u " .. v end
+      for k, v in pairs(env) do cmd[#cmd + 1] = k .. "='" .. v .. "'" end
+      local code = "local t = require('zuora.core').http.new(); local r = t:perform{ url = '" .. url .. "' }; "
+        .. "io.write(r.kind or 'ok', ' ', r.body or r.error or '')"
+      cmd[#cmd + 1] = LUA .. ' -e "' .. code .. '"'
+      local p = assert(io.popen(table.concat(cmd, " ") .. " 2>&1"))
+      local out = p:read("a")
+      p:close()
+      return out
+    end
+    -- Nothing listens on 127.0.0.2:9, so only a request that went through the proxy (the test
+    -- nginx, which answers absolute-form requests) gets an answer.
+    local target = "http://127.0.0.2:9/hello?name=proxied"
+
+    it("sends http requests through http_proxy or all_proxy", function()
+      assert.equals("ok hello proxied", fetch_with({ http_proxy = base }, target))
+      assert.equals("ok hello proxied", fetch_with({ all_proxy = base }, target))
+      assert.equals("ok hello proxied", fetch_with({ ALL_PROXY = base }, target))
+    end)
+
+    it("goes direct for hosts in no_proxy, and without a proxy variable", function()
+      assert.matches("^transport", fetch_with({ http_proxy = base, no_proxy = "127.0.0.2" }, target))
+      assert.matches("^transport", fetch_with({ http_proxy = base, NO_PROXY = "127.0.0.2" }, target))
+      assert.matches("^transport", fetch_with({}, target))
+      assert.equals("ok hello direct", fetch_with({ http_proxy = "http://127.0.0.2:9", no_proxy = "127.0.0.1" },
+        base .. "/hello?name=direct"))
+    end)
+
+    it("ignores upper-case HTTP_PROXY, as libcurl does (a CGI request's Proxy header can set it)", function()
+      assert.matches("^transport", fetch_with({ HTTP_PROXY = base }, target))
+    end)
+
+    it("uses https_proxy, not http_proxy, for https URLs", function()
+      -- the tunnel through nginx fails, but the failure says the proxy was tried
+      local out = fetch_with({ https_proxy = base, http_proxy = "http://127.0.0.2:9" }, "https://127.0.0.2:9/")
+      assert.not_matches("127.0.0.2 port 9", out)
+      assert.matches("^transport", fetch_with({ http_proxy = base }, "https://127.0.0.2:9/"))
+    end)
+  end)
+
   describe("non-blocking use", function()
     local t
     before_each(function() t = http.new() end)

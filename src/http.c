@@ -41,6 +41,19 @@ static char *dup_opt(lua_State *L, int idx, const char *k) {
   return r;
 }
 
+/* An environment variable as libcurl reads it (unset and empty are alike), copied; "" if none. */
+static char *env_dup(const char *a, const char *b, const char *c, const char *d) {
+  const char *names[4], *v = NULL;
+  int i;
+  names[0] = a, names[1] = b, names[2] = c, names[3] = d;
+  for (i = 0; i < 4 && !v; i++) {
+    if (!names[i]) continue;
+    v = getenv(names[i]);
+    if (v && !v[0]) v = NULL;
+  }
+  return strdup(v ? v : "");
+}
+
 static int l_new(lua_State *L) {
   zz_transport *t;
   int ins = 0, h2 = 1;
@@ -63,6 +76,12 @@ static int l_new(lua_State *L) {
     t->ca_file = dup_opt(L, 1, "ca_file");
     t->ca_path = dup_opt(L, 1, "ca_path");
   }
+  /* libcurl's own choice of variables: only lower-case http_proxy for http (HTTP_PROXY can be set
+   * by a CGI request's "Proxy:" header), either case for the rest. */
+  t->proxy_http = env_dup("http_proxy", "all_proxy", "ALL_PROXY", NULL);
+  t->proxy_https = env_dup("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY");
+  t->no_proxy = env_dup("no_proxy", "NO_PROXY", NULL, NULL);
+  if (!t->proxy_http || !t->proxy_https || !t->no_proxy) return luaL_error(L, "http.new: out of memory");
   t->epfd = epoll_create1(EPOLL_CLOEXEC);
   if (t->epfd < 0) return luaL_error(L, "http.new: epoll_create1: %s", strerror(errno));
   t->multi = curl_multi_init();
@@ -99,6 +118,10 @@ static void transport_close(lua_State *L, zz_transport *t) {
   free(t->ca_file);
   free(t->ca_path);
   t->ca_file = t->ca_path = NULL;
+  free(t->proxy_http);
+  free(t->proxy_https);
+  free(t->no_proxy);
+  t->proxy_http = t->proxy_https = t->no_proxy = NULL;
   t->closed = 1;
 }
 

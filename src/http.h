@@ -71,6 +71,9 @@ struct zz_transport {
   int npool;
   lua_Integer next_id;
   char *ca_file, *ca_path;
+  /* Proxies from the environment, read once when the transport is made (libcurl would call
+   * getenv several times on every transfer): per scheme, "" for none, and the no_proxy list. */
+  char *proxy_http, *proxy_https, *no_proxy;
   int insecure, http2, closed;
   double max_body, timeout, connect_timeout;
 };

@@ -3,16 +3,39 @@
  * name joins its non-empty values with ", " (so no value starts or ends with a blank).
  * No libcurl and no transfer state in here, so the fuzz target fuzz/headers.c calls it directly. */
 #include <string.h>
+#include <strings.h>
 
 #include "http.h"
+
+/* Header names seen so far in this block, to spot a repeated one without asking the table
+ * (the usual response repeats nothing). Past SEEN_MAX names every name is looked up instead. */
+#define SEEN_MAX 48
+typedef struct {
+  const char *p[SEEN_MAX]; /* the name as received (case and all) */
+  unsigned char n[SEEN_MAX];
+  int count;
+} seen_names;
+
+/* 1 if the name may already be in the table, 0 if it certainly is not (and remembers it). */
+static int maybe_seen(seen_names *s, const char *name, size_t n) {
+  int i;
+  if (s->count >= SEEN_MAX) return 1;
+  for (i = 0; i < s->count; i++)
+    if (s->n[i] == n && strncasecmp(s->p[i], name, n) == 0) return 1;
+  s->p[s->count] = name;
+  s->n[s->count++] = (unsigned char)n;
+  return 0;
+}
 
 void zz_http_push_headers(lua_State *L, const zz_buf *h) {
   const char *p = h->p, *end, *q;
   int lines = 0;
+  seen_names seen;
   if (!p) {
     lua_newtable(L);
     return;
   }
+  seen.count = 0;
   end = p + h->n;
   /* Sized for every line (the status line and the blank one included), so filling it never
    * rehashes: a response has a handful of headers and the slack costs less than regrowing. */
@@ -34,6 +57,12 @@ void zz_http_push_headers(lua_State *L, const zz_buf *h) {
       while (v < ve && (*v == ' ' || *v == '\t')) v++;
       while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
       lua_pushlstring(L, name, k);
+      if (!maybe_seen(&seen, p, k)) {
+        lua_pushlstring(L, v, (size_t)(ve - v));
+        lua_rawset(L, -3);
+        p = eol + 1;
+        continue;
+      }
       lua_pushvalue(L, -1);
       lua_rawget(L, -3);
       if (lua_isnil(L, -1) || lua_rawlen(L, -1) == 0) {

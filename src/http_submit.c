@@ -262,10 +262,13 @@ zz_xfer *zz_http_submit(lua_State *L, zz_transport *t, int r, int hold) {
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, t->insecure ? 0L : 2L);
     if (t->ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, t->ca_file);
     if (t->ca_path) curl_easy_setopt(e, CURLOPT_CAPATH, t->ca_path);
+    curl_easy_setopt(e, CURLOPT_NOPROXY, t->no_proxy);
   }
   /* Per request. */
   curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)x);
   curl_easy_setopt(e, CURLOPT_URL, q.url);
+  /* Set, even when "" (none), so libcurl does not look in the environment again. */
+  curl_easy_setopt(e, CURLOPT_PROXY, strncasecmp(q.url, "https:", 6) == 0 ? t->proxy_https : t->proxy_http);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, x);

@@ -7,6 +7,9 @@
  * fraction or exponent that fit become integers (Lua 5.3+). */
 #include <stdio.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include "json.h"
 
 typedef struct {
@@ -71,13 +74,33 @@ static inline const unsigned char *skip_ws(const unsigned char *p, const unsigne
   return p;
 }
 
-/* Word-at-a-time test: does any of 8 bytes need a closer look inside a string (a control
- * character, '"', '\\' or a byte >= 0x80)? False positives only cost the slow loop. */
+/* Skips the bytes of a string that need no closer look: returns the first one that is a
+ * control character, '"', '\\' or >= 0x80 (or end). Strings are most of a Zuora body, so this
+ * goes 16 bytes at a time with SSE2 (always there on x86-64; a signed compare below 0x20 catches
+ * control bytes and, being negative, every byte >= 0x80) and 8 at a time elsewhere. */
 #define ONES  0x0101010101010101ull
 #define HIGHS 0x8080808080808080ull
-static inline uint64_t special8(uint64_t x) {
-  uint64_t q = x ^ (ONES * '"'), b = x ^ (ONES * '\\');
-  return (x | ((x - ONES * 0x20) & ~x) | ((q - ONES) & ~q) | ((b - ONES) & ~b)) & HIGHS;
+static inline const unsigned char *skip_plain(const unsigned char *p, const unsigned char *end) {
+#if defined(__SSE2__)
+  const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), space = _mm_set1_epi8(0x20);
+  while (end - p >= 16) {
+    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+    __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)),
+                             _mm_cmplt_epi8(x, space));
+    int bits = _mm_movemask_epi8(m);
+    if (bits) return p + __builtin_ctz((unsigned)bits);
+    p += 16;
+  }
+#endif
+  while (end - p >= 8) {
+    uint64_t x, q, b;
+    memcpy(&x, p, 8);
+    q = x ^ (ONES * '"'), b = x ^ (ONES * '\\');
+    if ((x | ((x - ONES * 0x20) & ~x) | ((q - ONES) & ~q) | ((b - ONES) & ~b)) & HIGHS) break;
+    p += 8;
+  }
+  while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') p++;
+  return p;
 }
 
 /* Output of a string with escapes: a stack chunk, spilling into a luaL_Buffer only for long
@@ -169,13 +192,7 @@ static int string_escaped(dec *d, const unsigned char *run, const unsigned char 
   sb.spilled = 0;
   for (;;) {
     unsigned c;
-    while (end - p >= 8) {
-      uint64_t x;
-      memcpy(&x, p, 8);
-      if (special8(x)) break;
-      p += 8;
-    }
-    while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') p++;
+    p = skip_plain(p, end);
     if (p > run) sb_add(&sb, run, (size_t)(p - run));
     if (p >= end) goto bad_end;
     c = *p;
@@ -240,13 +257,7 @@ static int string_value(dec *d, const unsigned char *q, const unsigned char **ne
   const unsigned char *p = q + 1, *end = d->end;
   for (;;) {
     unsigned c;
-    while (end - p >= 8) {
-      uint64_t x;
-      memcpy(&x, p, 8);
-      if (special8(x)) break;
-      p += 8;
-    }
-    while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') p++;
+    p = skip_plain(p, end);
     if (p >= end) return fail(d, end, "unterminated string");
     c = *p;
     if (c == '"') {

@@ -62,9 +62,15 @@ static long add_unescaped(luaL_Buffer *b, const char *s, size_t n, int plus) {
 }
 
 static int l_escape(lua_State *L) {
-  size_t n;
+  size_t n, i;
   const char *s = luaL_checklstring(L, 1, &n);
   luaL_Buffer b;
+  /* Ids and keys are mostly plain already: hand back the same string instead of a copy. */
+  for (i = 0; i < n && unreserved((unsigned char)s[i]); i++) {}
+  if (i == n && lua_type(L, 1) == LUA_TSTRING) {
+    lua_settop(L, 1);
+    return 1;
+  }
   luaL_buffinit(L, &b);
   add_escaped(&b, s, n);
   luaL_pushresult(&b);

@@ -9,6 +9,7 @@ local core = require "zuora.core"
 local taskset = require "zuora.taskset"
 
 local now = core.http.now
+local running = coroutine.running
 local unpack = table.unpack or unpack -- luacheck: ignore 143
 local pack = table.pack or function(...) return { n = select("#", ...), ... } end
 
@@ -107,7 +108,7 @@ end
 -- loop's tasks (outside any task, or inside a coroutine of its own that a task resumed: such
 -- code cannot yield to the loop, so it blocks and drives the loop like a plain caller).
 function Loop:current()
-  local co = coroutine.running()
+  local co = running()
   return co and self.tasks[co] or nil
 end
 
@@ -361,7 +362,7 @@ end
 
 --- Submits a core.http request and returns its result table once finished.
 function Loop:send(req)
-  local co = coroutine.running()
+  local co = running()
   local task = co and self.tasks[co] or nil -- self:current(), inlined on the hot path
   -- Fast path: a call outside any task while nothing else is going on has nobody to share the
   -- loop with, so the transport's own blocking perform drives it (fewer turns through Lua).

@@ -94,6 +94,9 @@ function M.construct(mt, opts, mode, base, fields)
   -- into the group lookup on every call.
   self.on_request, self.on_response = opts.on_request or false, opts.on_response or false
   self.track_id = opts.track_id or false
+  -- The methods every call goes through, on the instance: a method missing there costs a call of
+  -- __index (which also finds catalogue groups) on each use. `mt` may override them (zuora.revenue).
+  self.request, self.prepare, self.classify = mt.request, mt.prepare, mt.classify
   return setmetatable(self, mt)
 end
 
@@ -211,12 +214,14 @@ end
 -- One path parameter, percent-encoded. "." and ".." would be dot segments (libcurl and servers
 -- remove them: ".." would climb to the parent resource), so their dots are percent-encoded too.
 local function path_segment(name, params, level)
-  local seg = url.escape(path_value(name, params and params[name], level + 1))
+  local v = params and params[name]
+  if type(v) ~= "string" or v == "" then v = path_value(name, v, level + 1) end
+  local seg = url.escape(v)
   if seg == "." or seg == ".." then seg = seg:gsub("%.", "%%2E") end
   return seg
 end
 
-function Client:url_for(path, params, query, level)
+local function url_for(self, path, params, query, level)
   level = (level or 1) + 1
   local u
   -- A cached template first: catalogue operations always come this way, and a template cannot
@@ -253,6 +258,7 @@ function Client:url_for(path, params, query, level)
   end
   return u
 end
+Client.url_for = url_for
 
 local function add_headers(lines, headers, level)
   if headers == nil then return end
@@ -285,7 +291,7 @@ function Client:prepare(method, path, opts, level)
 
   local req = {
     method = method,
-    url = self:url_for(path, opts.path, opts.query, level),
+    url = url_for(self, path, opts.path, opts.query, level),
     timeout = opts.timeout or self.timeout,
     connect_timeout = self.connect_timeout,
     decode = not opts.raw,
@@ -409,6 +415,10 @@ function Client:classify(req, res)
   if status >= 200 and status < 300 then
     if req.output and res.output then return res.output end
     if data ~= nil then
+      -- the usual answer, an object without a failure flag, needs no closer look
+      if type(data) == "table" and data.success ~= false and data.Success ~= false and data[1] == nil then
+        return data
+      end
       local f = errors.parse_body(data, status)
       if f then return nil, f end
       return data
@@ -622,7 +632,7 @@ end
 
 --- Sends a prepared request with credentials, hooks and retries. Returns result, nil, meta or
 -- nil, err (a zuora.Error).
-function Client:send(req)
+local function send(self, req)
   local rt = self.rt
   local attempt, refreshed = 0, false
   -- sends: requests put on the wire over all attempts (libcurl may resend one by itself);
@@ -714,6 +724,7 @@ function Client:send(req)
     if retry_in > 0 then rt:sleep(retry_in) end
   end
 end
+Client.send = send
 
 --- Calls any endpoint: `client:request("GET", "/v1/accounts/{key}", {path = {key = "A1"}})`.
 -- opts: path, query, body (table -> JSON, or a string with content_type), headers,
@@ -723,7 +734,7 @@ end
 -- Returns result, nil, meta ({status, headers, request_id, attempts, elapsed}) or nil, err.
 function Client:request(method, path, opts)
   local req = self:prepare(method, path, opts, 2)
-  return self:send(req)
+  return send(self, req)
 end
 
 ------------------------------------------------------------------------------------------------

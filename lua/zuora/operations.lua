@@ -164,7 +164,7 @@ end
 
 --- Checks the arguments and builds the opts table of client:request. Raises on mistakes.
 local function request_opts(op, ...)
-  local entry = rawget(op, "entry")
+  local entry = op.entry -- entry and client are the object's own fields: no __index on the way
   local names = entry.params
   local np = #names
   local nargs = select("#", ...)
@@ -176,10 +176,14 @@ local function request_opts(op, ...)
   end
   local path = {}
   for i = 1, np do
-    local s, why = path_value((select(i, ...)))
-    if not s then
-      error(("%s: path parameter %s (argument %d) %s; expected %s"):format(full_name(entry), names[i], i, why,
-        signature(entry)), 3)
+    local s = (select(i, ...))
+    if type(s) ~= "string" or s == "" then -- a non-empty string, the usual id, goes in as it is
+      local why
+      s, why = path_value(s)
+      if not s then
+        error(("%s: path parameter %s (argument %d) %s; expected %s"):format(full_name(entry), names[i], i, why,
+          signature(entry)), 3)
+      end
     end
     path[names[i]] = s
   end
@@ -227,7 +231,7 @@ end
 function Op.__call(op, ...)
   local opts = request_opts(op, ...)
   local entry = opts.op
-  return rawget(op, "client"):request(entry.method, entry.path, opts)
+  return op.client:request(entry.method, entry.path, opts)
 end
 
 function Op.__index(op, k)
