@@ -598,9 +598,11 @@ describe("core.http #luajit", function()
       local cmd = { "env" }
       for _, v in ipairs(VARS) do cmd[#cmd + 1] = "-u " .. v end
       for k, v in pairs(env) do cmd[#cmd + 1] = k .. "='" .. v .. "'" end
-      local code = "local t = require('zuora.core').http.new(); local r = t:perform{ url = '" .. url .. "' }; "
-        .. "io.write(r.kind or 'ok', ' ', r.body or r.error or '')"
-      cmd[#cmd + 1] = LUA .. ' -e "' .. code .. '"'
+      -- a script file, not `-e`: the sanitized host under `make test-asan` runs files only
+      local script = tmp .. "/proxy_child.lua"
+      writefile(script, "local t = require('zuora.core').http.new(); local r = t:perform{ url = arg[1] }; "
+        .. "io.write(r.kind or 'ok', ' ', r.body or r.error or '')")
+      cmd[#cmd + 1] = LUA .. " '" .. script .. "' '" .. url .. "'"
       local p = assert(io.popen(table.concat(cmd, " ") .. " 2>&1"))
       local out = p:read("a")
       p:close()
