@@ -592,21 +592,21 @@ describe("core.http #luajit", function()
     local LUA = require "spec.support.lua"
     local VARS = { "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
       "no_proxy", "NO_PROXY" }
+    -- The child: a script file, not `-e` (the sanitized host under `make test-asan` runs files only).
+    local script
+    lazy_setup(function()
+      script = tmp .. "/proxy_child.lua"
+      writefile(script, "local t = require('zuora.core').http.new(); local r = t:perform{ url = arg[1] }; "
+        .. "io.write(r.kind or 'ok', ' ', r.body or r.error or '')")
+    end)
     -- What a transport made in a child process with exactly `env` set answers for `url`: the
     -- variables are read once, when the transport is made, as libcurl reads them.
     local function fetch_with(env, url)
       local cmd = { "env" }
       for _, v in ipairs(VARS) do cmd[#cmd + 1] = "-u " .. v end
-      for k, v in pairs(env) do cmd[#cmd + 1] = k .. "='" .. v .. "'" end
-      -- a script file, not `-e`: the sanitized host under `make test-asan` runs files only
-      local script = tmp .. "/proxy_child.lua"
-      writefile(script, "local t = require('zuora.core').http.new(); local r = t:perform{ url = arg[1] }; "
-        .. "io.write(r.kind or 'ok', ' ', r.body or r.error or '')")
-      cmd[#cmd + 1] = LUA .. " '" .. script .. "' '" .. url .. "'"
-      local p = assert(io.popen(table.concat(cmd, " ") .. " 2>&1"))
-      local out = p:read("a")
-      p:close()
-      return out
+      for k, v in pairs(env) do cmd[#cmd + 1] = k .. "=" .. fs.q(v) end
+      cmd[#cmd + 1] = LUA .. " " .. fs.q(script) .. " " .. fs.q(url) .. " 2>&1"
+      return fs.sh_read(table.concat(cmd, " "))
     end
     -- Nothing listens on 127.0.0.2:9, so only a request that went through the proxy (the test
     -- nginx, which answers absolute-form requests) gets an answer.

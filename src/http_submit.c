@@ -352,7 +352,7 @@ zz_xfer *zz_http_submit(lua_State *L, zz_transport *t, int r, int hold) {
   } else {
     curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     /* A GET leaves no option behind that the next request would not set again. */
-    x->plain = !is_post && strcmp(q.method, "GET") == 0 && !q.fresh;
+    x->plain = strcmp(q.method, "GET") == 0 && !q.fresh; /* (is_post is false on this branch) */
   }
   if (!kind && !is_post && strcmp(q.method, "GET") != 0 && strcmp(q.method, "HEAD") != 0)
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, q.method);

@@ -15,7 +15,7 @@
 typedef struct {
   lua_Integer n;      /* elements (arrays) or members (objects) so far */
   int is_array;
-  int hint;           /* size of the last container closed at this depth */
+  int hint;           /* size of the last array closed at this depth (objects are sized exactly) */
   int pending;        /* object whose members still wait on the stack (its table not made yet) */
   int base;           /* stack index of the object's slot (its members sit above it) */
 } frame;
@@ -482,7 +482,6 @@ done:   /* a value is on top of the stack */
   if (p < end && *p == '}') {
     p++;
     if (f->pending) make_object(L, f, (int)f->n);
-    f->hint = f->n < 64 ? (int)f->n : 64;
     depth--;
     goto done;
   }

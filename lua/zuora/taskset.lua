@@ -59,7 +59,7 @@ function M.gather(rt, fns, opts, level)
   local n = #fns
   for i = 1, n do
     local f = fns[i]
-    if type(f) ~= "function" and not (type(getmetatable(f)) == "table" and getmetatable(f).__call) then
+    if not M.is_callable(f) then
       error("gather: element " .. i .. " is not a function", level)
     end
   end
@@ -101,7 +101,7 @@ end
 function M.map(rt, items, fn, opts, level)
   level = (level or 1) + 1
   if type(items) ~= "table" then error("map: expected an array of items", level) end
-  if type(fn) ~= "function" and not (type(getmetatable(fn)) == "table" and getmetatable(fn).__call) then
+  if not M.is_callable(fn) then
     error("map: expected a function", level)
   end
   opts = check_opts(opts, "map", level)
