@@ -7,7 +7,7 @@
 --   raw       build/bench/raw_curl: curl_easy_perform on one reused easy handle, a bare GET
 --   same      raw_curl sending the client's request: its header lines, Authorization, Accept-Encoding
 --   perform   core.http t:perform{url = ...}
---   wire      t:perform with what the client sends: its headers, auth, decode, timeouts
+--   wire      t:perform with what the client sends: its headers, auth, decode, timeouts, header_block
 --   request   client:request("GET", "/v1/accounts/{account-key}", {path = ...})
 --   retrieve  client.accounts.retrieve(key)
 --
@@ -30,7 +30,7 @@ local function run_layer(layer, u, n)
   local client = zuora.new{ base_url = u:match("^(https?://[^/]+)"), token = "bench-token" }
   if layer == "wire" then
     local req = client:prepare("GET", "/v1/accounts/{account-key}", { path = { ["account-key"] = support.KEY } })
-    req.fresh_connect = false
+    req.fresh_connect, req.header_block = false, true -- as client:request sends it
     local t = client.transport
     for _ = 1, n do
       local r = t:perform(req)

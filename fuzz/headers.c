@@ -8,6 +8,9 @@
  *    something other than the line's length) exactly when a line would go past them;
  *  - table keys are non-empty, lower-case, under 128 bytes, without ':' or line breaks; values
  *    have no line break and no blank at either end;
+ *  - looking one name up in the raw lines (zz_http_push_header, what the client does instead of
+ *    building the table) gives the table's value for every key, in upper case too, and nil for
+ *    names the table does not have;
  *  - after the token is taken, no line names the token header any more and the table has no
  *    such key, so the token never reaches Lua.
  * A broken property, a Lua error or a memory error aborts. */
@@ -45,7 +48,20 @@ static zz_auth *new_revenue(void) {
   return zz_auth_check(L, -1);
 }
 
-static void check_table(int t) {
+/* Does the one-name lookup in h give `want` (NULL: nil)? */
+static int lookup_is(const zz_buf *h, const char *name, size_t n, const char *want, size_t wn) {
+  size_t gn;
+  const char *got;
+  int same;
+  zz_http_push_header(L, h->p, h->n, name, n);
+  got = lua_tolstring(L, -1, &gn);
+  same = want ? (got && gn == wn && memcmp(got, want, wn) == 0) : got == NULL;
+  lua_pop(L, 1);
+  return same;
+}
+
+static void check_table(int t, const zz_buf *h) {
+  char upper[128];
   lua_pushnil(L);
   while (lua_next(L, t) != 0) {
     size_t kn, vn, i;
@@ -58,7 +74,30 @@ static void check_table(int t) {
       if ((k[i] >= 'A' && k[i] <= 'Z') || k[i] == ':' || k[i] == '\n') die("header name not lower-case or has ':' or LF");
     if (memchr(v, '\n', vn)) die("header value has a line feed");
     if (vn && (v[0] == ' ' || v[0] == '\t' || v[vn - 1] == ' ' || v[vn - 1] == '\t')) die("header value not trimmed");
+    if (!lookup_is(h, k, kn, v, vn)) die("one-name lookup differs from the table");
+    for (i = 0; i < kn; i++) upper[i] = (char)((k[i] >= 'a' && k[i] <= 'z') ? k[i] - 32 : k[i]);
+    if (!lookup_is(h, upper, kn, v, vn)) die("one-name lookup differs from the table (upper case)");
     lua_pop(L, 1);
+  }
+}
+
+/* Names from the input itself (each line's text up to its first colon, up to 127 bytes) that the
+ * table lacks must not be found by the one-name lookup either. */
+static void check_absent(int t, const zz_buf *h) {
+  size_t i = 0;
+  while (h->p && i < h->n) {
+    const char *line = h->p + i, *eol = (const char *)memchr(line, '\n', h->n - i);
+    size_t len = eol ? (size_t)(eol - line) + 1 : h->n - i, k;
+    char lower[128];
+    for (k = 0; k < len && k < sizeof lower && line[k] != ':'; k++)
+      lower[k] = (char)((line[k] >= 'A' && line[k] <= 'Z') ? line[k] + 32 : line[k]);
+    if (k > 0 && k < sizeof lower) {
+      lua_pushlstring(L, lower, k);
+      lua_rawget(L, t);
+      if (lua_isnil(L, -1) && !lookup_is(h, lower, k, NULL, 0)) die("one-name lookup found a name the table lacks");
+      lua_pop(L, 1);
+    }
+    i += len;
   }
 }
 
@@ -111,8 +150,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (x.hdrs.n > MAX_HEADER_BYTES || x.header_lines > (size_t)MAX_HEADER_LINES + (size_t)refused) die("limits exceeded");
   if (!refused && pos != size) die("lost input");
 
-  zz_http_push_headers(L, &x.hdrs);
-  check_table(lua_gettop(L));
+  zz_http_push_headers(L, x.hdrs.p, x.hdrs.n);
+  check_table(lua_gettop(L), &x.hdrs);
+  check_absent(lua_gettop(L), &x.hdrs);
   lua_pop(L, 1);
 
   /* The revenue token header leaves the lines before they become a table. */
@@ -120,8 +160,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   zz_auth_accept_response(a, status, &x.hdrs, "", 0, 1000.0, err, sizeof err);
   if (has_line(&x.hdrs, "Revpro-Token")) die("token header line left in the headers");
   if (x.hdrs.p && strlen(x.hdrs.p) > x.hdrs.n) die("header buffer not terminated at its length");
-  zz_http_push_headers(L, &x.hdrs);
-  check_table(lua_gettop(L));
+  zz_http_push_headers(L, x.hdrs.p, x.hdrs.n);
+  check_table(lua_gettop(L), &x.hdrs);
   lua_getfield(L, -1, "revpro-token");
   if (!lua_isnil(L, -1)) die("token header in the Lua table");
   zz_buf_wipe(&x.hdrs);

@@ -186,6 +186,17 @@ describe("zuora client", function()
       assert.is_string(acct.accountNumber)
       assert.equals(200, meta.status)
       assert.equals(log("POST", "/v1/accounts")[1].request_id, meta.request_id)
+      -- meta.headers is made from the raw lines when first read, then stays
+      assert.matches("^HTTP/", meta.header_block)
+      assert.equals(meta.request_id, meta.headers["zuora-request-id"])
+      assert.matches("^application/json", meta.headers["content-type"])
+      assert.equals(meta.headers, meta.headers)
+      if _VERSION == "Lua 5.4" then -- __pairs: iterating meta shows the headers too
+        local _, _, fresh = c:request("GET", "/v1/accounts/{k}", { path = { k = acct.accountNumber } })
+        local seen = {}
+        for k in pairs(fresh) do seen[k] = true end
+        assert.is_true(seen.headers)
+      end
       local got = assert(c:request("GET", "/v1/accounts/{k}", { path = { k = acct.accountNumber } }))
       assert.equals(acct.accountId, got.basicInfo.id)
       assert.equals(math.type and "integer" or "number", math.type and math.type(got.billingAndPayment.billCycleDay)

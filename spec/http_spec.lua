@@ -140,6 +140,11 @@ describe("core.http #luajit", function()
         location /count { content_by_lua_block { ngx.print(ngx.shared.counts:incr("hits", 1, 0)) } }
         location /hits { content_by_lua_block { ngx.print(ngx.shared.counts:get("hits") or 0) } }
         location /json { default_type application/json; return 200 '{"id":"A1","n":[1,2.5,null],"ok":true}'; }
+        location /repeat { content_by_lua_block {
+          ngx.header["Content-Type"] = "application/json; charset=utf-8"
+          ngx.header["X-Rep"] = { "", "a", "", "b" }
+          ngx.print('{"id":"A1","n":[1,2.5,null]}')
+        } }
         location /badjson { default_type application/json; return 200 '{"id":"A1","n":[1,2'; }
         location /oauth/token { content_by_lua_block {
           ngx.req.read_body()
@@ -231,6 +236,30 @@ describe("core.http #luajit", function()
       assert.equals("POST", r.headers["x-method"])
       assert.matches("^%d+$", r.headers["content-length"] or r.headers["transfer-encoding"] and "0")
       assert.is_nil(r.headers["X-Method"])
+    end)
+
+    it("gives the raw header lines instead of the table when asked (header_block)", function()
+      local tab = t:perform{ url = base .. "/repeat", decode = true }
+      local raw = t:perform{ url = base .. "/repeat", decode = true, header_block = true }
+      assert.is_nil(raw.headers)
+      assert.matches("^HTTP/1%.1 200", raw.header_block)
+      assert.matches("\r\n\r\n$", raw.header_block)
+      -- the body is still decoded: the Content-Type came from the lines
+      assert.same(tab.data, raw.data)
+      assert.equals(2.5, raw.data.n[2])
+      local parsed = http.parse_headers(raw.header_block)
+      parsed.date, tab.headers.date = nil, nil -- the two responses may straddle a second
+      assert.same(tab.headers, parsed)
+      assert.equals("a, b", parsed["x-rep"])
+      for name, value in pairs(parsed) do
+        assert.equals(value, http.header(raw.header_block, name))
+        assert.equals(value, http.header(raw.header_block, name:upper()))
+      end
+      assert.is_nil(http.header(raw.header_block, "x-absent"))
+      assert.is_nil(http.header(raw.header_block, "HTTP/1.1 200 OK"))
+      assert.is_nil(http.header(raw.header_block, "x-rep: a"))
+      assert.same({}, http.parse_headers(""))
+      assert.has_error(function() http.header(raw.header_block) end)
     end)
 
     it("sends methods, bodies and headers as given", function()

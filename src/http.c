@@ -162,21 +162,18 @@ static void set_int(lua_State *L, const char *k, lua_Integer v) {
   lua_setfield(L, -2, k);
 }
 
-/* Does the result table at the top say its body is JSON? (No Content-Type: try anyway.) */
-static int looks_json(lua_State *L) {
-  const char *ct;
-  int yes;
-  lua_getfield(L, -1, "headers");
-  lua_getfield(L, -1, "content-type");
-  ct = lua_tostring(L, -1);
-  yes = ct == NULL || strstr(ct, "json") != NULL || strstr(ct, "JSON") != NULL;
-  lua_pop(L, 2);
+/* Is a Content-Type value JSON? (No Content-Type: try anyway.) Pops the value. */
+static int json_type(lua_State *L) {
+  const char *ct = lua_tostring(L, -1);
+  int yes = ct == NULL || strstr(ct, "json") != NULL || strstr(ct, "JSON") != NULL;
+  lua_pop(L, 1);
   return yes;
 }
 
 /* Pushes the result table of a finished transfer. */
 static void push_result(lua_State *L, zz_xfer *x) {
   long status = 0, ver = 0, connects = -1;
+  int want_json;
   double total = 0;
   lua_createtable(L, 0, 16);
   set_int(L, "id", x->id);
@@ -187,14 +184,28 @@ static void push_result(lua_State *L, zz_xfer *x) {
     curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME, &total);
   }
   set_int(L, "status", status);
-  zz_http_push_headers(L, &x->hdrs);
-  lua_setfield(L, -2, "headers");
+  want_json = x->decode && !x->kind && x->resp.n > 0 && !x->to_file && !x->token_for;
+  if (x->header_block && !x->token_for) {
+    lua_pushlstring(L, x->hdrs.p ? x->hdrs.p : "", x->hdrs.n);
+    lua_setfield(L, -2, "header_block");
+    if (want_json) {
+      zz_http_push_header(L, x->hdrs.p, x->hdrs.n, "content-type", 12);
+      want_json = json_type(L);
+    }
+  } else {
+    zz_http_push_headers(L, x->hdrs.p, x->hdrs.n);
+    if (want_json) {
+      lua_getfield(L, -1, "content-type");
+      want_json = json_type(L);
+    }
+    lua_setfield(L, -2, "headers");
+  }
   if (!x->to_file && !x->token_for) {
     /* A JSON body is decoded straight from the transfer buffer and not also copied into a Lua
      * string; the raw body is kept when it is not JSON (a PDF, a gateway's HTML page) or when
      * it fails to decode, so the caller can show what came back. */
     int decoded = 0;
-    if (x->decode && !x->kind && x->resp.n > 0 && looks_json(L)) {
+    if (want_json) {
       if (zz_json_decode(L, x->resp.p, x->resp.n, JSON_MAX_DEPTH)) {
         lua_setfield(L, -2, "data");
         decoded = 1;
@@ -364,6 +375,24 @@ static int l_timeout(lua_State *L) {
 
 /* --- module functions --------------------------------------------------------------------- */
 
+/* http.parse_headers(block): the header table of raw header lines (a result's header_block). */
+static int l_parse_headers(lua_State *L) {
+  size_t n;
+  const char *p = luaL_checklstring(L, 1, &n);
+  zz_http_push_headers(L, p, n);
+  return 1;
+}
+
+/* http.header(block, name): one header's value from raw header lines, as the table would hold
+ * it (name in any case; nil when absent). Cheaper than the table when only a few are read. */
+static int l_header(lua_State *L) {
+  size_t n, k;
+  const char *p = luaL_checklstring(L, 1, &n);
+  const char *name = luaL_checklstring(L, 2, &k);
+  zz_http_push_header(L, p, n, name, k);
+  return 1;
+}
+
 static int l_now(lua_State *L) {
   lua_pushnumber(L, zz_now());
   return 1;
@@ -405,6 +434,8 @@ int zz_open_http(lua_State *L) {
     {"new", l_new},
     {"now", l_now},
     {"info", l_info},
+    {"parse_headers", l_parse_headers},
+    {"header", l_header},
     {NULL, NULL},
   };
   if (!curl_ready) {

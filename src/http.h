@@ -42,6 +42,7 @@ typedef struct zz_xfer {
   FILE *out;
   int decided, to_file;
   int decode;
+  int header_block;         /* give the raw header lines, not the table (built later if read) */
   int abort_reason;
   CURLcode code;
   const char *kind;         /* NULL on success */
@@ -116,8 +117,10 @@ int zz_http_prereq_cb(void *ud, char *conn_primary_ip, char *conn_local_ip, int 
 int zz_http_socket_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp);
 int zz_http_timer_cb(CURLM *m, long timeout_ms, void *userp);
 
-/* http_headers.c: pushes the table of the raw header lines in h ({} when h is empty). */
-void zz_http_push_headers(lua_State *L, const zz_buf *h);
+/* http_headers.c: pushes the table of the raw header lines p[0..len) ({} when there are none),
+ * or the value of the one header `name` (nil when absent; a repeated one joined as the table joins). */
+void zz_http_push_headers(lua_State *L, const char *p, size_t len);
+void zz_http_push_header(lua_State *L, const char *p, size_t len, const char *name, size_t n);
 
 /* http_xfer.c: transfer lifetime and the event loop. zz_http_easy_get sets *ready when the handle
  * already carries the transport's own options (from an earlier plain transfer). */

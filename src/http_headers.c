@@ -1,11 +1,46 @@
-/* core.http: the response header table. The raw header lines the transfer collected (only the
- * last response's, see zz_http_header_cb) become {lowercased name = trimmed value}; a repeated
- * name joins its non-empty values with ", " (so no value starts or ends with a blank).
+/* core.http: response headers. The raw header lines the transfer collected (only the last
+ * response's, see zz_http_header_cb) become {lowercased name = trimmed value}; a repeated name
+ * joins its non-empty values with ", " (so no value starts or ends with a blank). The same rules
+ * answer a single name from the raw lines (zz_http_push_header), for callers that keep the lines
+ * and build the table only when it is read.
  * No libcurl and no transfer state in here, so the fuzz target fuzz/headers.c calls it directly. */
 #include <string.h>
 #include <strings.h>
 
 #include "http.h"
+
+#define NAME_MAX_LEN 128
+
+/* One header line of the block [*pp, end): its name (as received) and trimmed value. Returns 0
+ * past the last line. Lines without a colon, with an empty or over-long name, and status lines
+ * give n == 0 (skip them). */
+typedef struct {
+  const char *name, *v;
+  size_t n, vn;
+} header_line;
+
+static int next_line(const char **pp, const char *end, header_line *h) {
+  const char *p = *pp, *eol, *line_end, *colon, *v, *ve;
+  if (p >= end) return 0;
+  eol = (const char *)memchr(p, '\n', (size_t)(end - p));
+  if (!eol) eol = end;
+  *pp = eol + 1;
+  h->n = 0;
+  line_end = eol;
+  if (line_end > p && line_end[-1] == '\r') line_end--;
+  colon = (const char *)memchr(p, ':', (size_t)(line_end - p));
+  if (!colon || colon == p || (size_t)(colon - p) >= NAME_MAX_LEN) return 1;
+  if (p[0] == 'H' && line_end - p >= 5 && memcmp(p, "HTTP/", 5) == 0) return 1;
+  v = colon + 1;
+  ve = line_end;
+  while (v < ve && (*v == ' ' || *v == '\t')) v++;
+  while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+  h->name = p;
+  h->n = (size_t)(colon - p);
+  h->v = v;
+  h->vn = (size_t)(ve - v);
+  return 1;
+}
 
 /* Header names seen so far in this block, to spot a repeated one without asking the table
  * (the usual response repeats nothing). Past SEEN_MAX names every name is looked up instead. */
@@ -27,58 +62,107 @@ static int maybe_seen(seen_names *s, const char *name, size_t n) {
   return 0;
 }
 
-void zz_http_push_headers(lua_State *L, const zz_buf *h) {
-  const char *p = h->p, *end, *q;
+void zz_http_push_headers(lua_State *L, const char *p, size_t len) {
+  const char *end, *q;
   int lines = 0;
   seen_names seen;
-  if (!p) {
+  header_line h;
+  if (!p || len == 0) {
     lua_newtable(L);
     return;
   }
+  end = p + len;
   seen.count = 0;
-  end = p + h->n;
   /* Sized for every line (the status line and the blank one included), so filling it never
    * rehashes: a response has a handful of headers and the slack costs less than regrowing. */
   for (q = p; q < end && (q = (const char *)memchr(q, '\n', (size_t)(end - q))) != NULL; q++) lines++;
   lua_createtable(L, 0, lines > 2 ? lines - 2 : 0);
-  while (p < end) {
-    const char *eol = (const char *)memchr(p, '\n', (size_t)(end - p)), *colon, *v, *ve;
-    const char *line_end;
+  while (next_line(&p, end, &h)) {
+    char name[NAME_MAX_LEN];
     size_t k;
-    char name[128];
+    if (h.n == 0) continue;
+    for (k = 0; k < h.n; k++) name[k] = (char)((h.name[k] >= 'A' && h.name[k] <= 'Z') ? h.name[k] + 32 : h.name[k]);
+    lua_pushlstring(L, name, h.n);
+    if (!maybe_seen(&seen, h.name, h.n)) {
+      lua_pushlstring(L, h.v, h.vn);
+      lua_rawset(L, -3);
+      continue;
+    }
+    lua_pushvalue(L, -1);
+    lua_rawget(L, -3);
+    if (lua_isnil(L, -1) || lua_rawlen(L, -1) == 0) {
+      lua_pop(L, 1);
+      lua_pushlstring(L, h.v, h.vn);
+    } else if (h.vn == 0) { /* an empty list element adds nothing (RFC 9110, 5.6.1) */
+      lua_pop(L, 2);
+      continue;
+    } else { /* repeated header: join as a list, as HTTP allows */
+      lua_pushliteral(L, ", ");
+      lua_pushlstring(L, h.v, h.vn);
+      lua_concat(L, 3);
+    }
+    lua_rawset(L, -3);
+  }
+}
+
+/* ASCII-only case folding, the same as the table's lower-casing of names (strncasecmp would
+ * follow the locale). */
+static int same_name(const char *a, const char *b, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++) {
+    unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+    if (x >= 'A' && x <= 'Z') x = (unsigned char)(x + 32);
+    if (y >= 'A' && y <= 'Z') y = (unsigned char)(y + 32);
+    if (x != y) return 0;
+  }
+  return 1;
+}
+
+/* The value of the line at p if its name is `name`: the same name and value the table would take
+ * from it, found without the table's work on the lines that do not match. */
+static int line_is(const char *p, const char *eol, const char *name, size_t n, header_line *h) {
+  const char *v, *ve;
+  if ((size_t)(eol - p) <= n || p[n] != ':' || !same_name(p, name, n)) return 0;
+  if (eol - p >= 5 && memcmp(p, "HTTP/", 5) == 0) return 0; /* a status line, as next_line */
+  v = p + n + 1;
+  ve = eol;
+  if (ve > v && ve[-1] == '\r') ve--;
+  while (v < ve && (*v == ' ' || *v == '\t')) v++;
+  while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+  h->v = v;
+  h->vn = (size_t)(ve - v);
+  return 1;
+}
+
+void zz_http_push_header(lua_State *L, const char *p, size_t len, const char *name, size_t n) {
+  const char *end;
+  header_line h;
+  int found = 0;
+  /* no table key is empty, has a colon or is that long */
+  if (!p || n == 0 || n >= NAME_MAX_LEN || memchr(name, ':', n)) {
+    lua_pushnil(L);
+    return;
+  }
+  end = p + len;
+  while (p < end) {
+    const char *eol = (const char *)memchr(p, '\n', (size_t)(end - p));
     if (!eol) eol = end;
-    line_end = eol;
-    if (line_end > p && line_end[-1] == '\r') line_end--;
-    colon = (const char *)memchr(p, ':', (size_t)(line_end - p));
-    if (colon && colon > p && (size_t)(colon - p) < sizeof name && !(p[0] == 'H' && line_end - p >= 5 && memcmp(p, "HTTP/", 5) == 0)) {
-      for (k = 0; k < (size_t)(colon - p); k++) name[k] = (char)((p[k] >= 'A' && p[k] <= 'Z') ? p[k] + 32 : p[k]);
-      v = colon + 1;
-      ve = line_end;
-      while (v < ve && (*v == ' ' || *v == '\t')) v++;
-      while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
-      lua_pushlstring(L, name, k);
-      if (!maybe_seen(&seen, p, k)) {
-        lua_pushlstring(L, v, (size_t)(ve - v));
-        lua_rawset(L, -3);
-        p = eol + 1;
-        continue;
-      }
-      lua_pushvalue(L, -1);
-      lua_rawget(L, -3);
-      if (lua_isnil(L, -1) || lua_rawlen(L, -1) == 0) {
+    if (line_is(p, eol, name, n, &h)) {
+      /* Repeats join exactly as in the table: an empty value gives way to the next, an empty
+       * repeat adds nothing. */
+      if (!found) {
+        lua_pushlstring(L, h.v, h.vn);
+        found = 1;
+      } else if (h.vn > 0 && lua_rawlen(L, -1) == 0) {
         lua_pop(L, 1);
-        lua_pushlstring(L, v, (size_t)(ve - v));
-      } else if (ve == v) { /* an empty list element adds nothing (RFC 9110, 5.6.1) */
-        lua_pop(L, 2);
-        p = eol + 1;
-        continue;
-      } else { /* repeated header: join as a list, as HTTP allows */
+        lua_pushlstring(L, h.v, h.vn);
+      } else if (h.vn > 0) {
         lua_pushliteral(L, ", ");
-        lua_pushlstring(L, v, (size_t)(ve - v));
+        lua_pushlstring(L, h.v, h.vn);
         lua_concat(L, 3);
       }
-      lua_rawset(L, -3);
     }
     p = eol + 1;
   }
+  if (!found) lua_pushnil(L);
 }

@@ -36,7 +36,7 @@ typedef struct {
   const char *method, *url, *body, *body_file, *output;
   size_t body_len;
   double timeout, connect_timeout, max_body;
-  int decode, fresh, has_auth, has_token_for, nheaders, nparts;
+  int decode, header_block, fresh, has_auth, has_token_for, nheaders, nparts;
   zz_auth *auth;       /* the request's auth object (kept alive by the request table meanwhile) */
 } reqspec;
 
@@ -139,6 +139,7 @@ static void validate(lua_State *L, int r, reqspec *q, zz_transport *t) {
   q->connect_timeout = zz_http_check_seconds(L, r, "connect_timeout", t->connect_timeout);
   q->max_body = zz_http_check_max_body(L, r, t->max_body);
   q->decode = zz_optboolfield(L, r, "decode", 0);
+  q->header_block = zz_optboolfield(L, r, "header_block", 0);
   q->fresh = zz_optboolfield(L, r, "fresh_connect", 0);
   if (zz_getfield(L, r, "auth") != LUA_TNIL) {
     q->auth = zz_auth_check(L, -1);
@@ -225,6 +226,7 @@ zz_xfer *zz_http_submit(lua_State *L, zz_transport *t, int r, int hold) {
   x->auth_ref = x->token_ref = LUA_NOREF;
   x->max_body = (curl_off_t)q.max_body;
   x->decode = q.decode;
+  x->header_block = q.header_block;
   /* a token request's form carries the client secret, its reply (or a header: Revenue) the token */
   if (q.has_token_for) x->body.wipe = x->resp.wipe = x->hdrs.wipe = 1;
   e = x->easy = zz_http_easy_get(t, &ready);

@@ -7,6 +7,7 @@ local options = require "zuora.options"
 local redact = require "zuora.redact"
 
 local json, url, crypto = core.json, core.url, core.crypto
+local parse_headers, header_value = core.http.parse_headers, core.http.header
 
 local M = {}
 
@@ -389,6 +390,42 @@ local function retry_after_seconds(value, cap)
   return math.max(0, math.min(n, cap))
 end
 
+-- A transport result's response headers. The libcurl transport, asked with `header_block`, gives
+-- the raw header lines instead of the table: one header is read straight from them, and the
+-- table is built only if something wants all of them (a hook, meta.headers).
+local function res_headers(res)
+  local h = res.headers
+  if h == nil and res.header_block then
+    h = parse_headers(res.header_block)
+    res.headers = h
+  end
+  return h
+end
+
+local function res_header(res, name)
+  local h = res.headers
+  if h then return h[name] end
+  local block = res.header_block
+  if block then return header_value(block, name) end
+  return nil
+end
+
+-- The metatable of a call's `meta`: `meta.headers` is made from `meta.header_block` when first
+-- read (most callers never read it; the table costs more than the rest of the bookkeeping).
+local META = {}
+function META.__index(meta, k)
+  if k ~= "headers" then return nil end
+  local block = rawget(meta, "header_block")
+  if not block then return nil end
+  local h = parse_headers(block)
+  rawset(meta, "headers", h)
+  return h
+end
+function META.__pairs(meta) -- Lua 5.4: pairs(meta) shows headers too
+  local _ = meta.headers
+  return next, meta, nil
+end
+
 local function snippet(s)
   if not s or s == "" then return nil end
   s = s:sub(1, 200):gsub("[%c]", " ")
@@ -411,7 +448,6 @@ function Client:classify(req, res)
   end
   local status = res.status
   local data = res.data
-  local headers = res.headers or {}
   if status >= 200 and status < 300 then
     if req.output and res.output then return res.output end
     if data ~= nil then
@@ -430,7 +466,7 @@ function Client:classify(req, res)
     if res.body and res.body ~= "" then
       -- A catalogue operation that answers JSON got a web page (a captive portal, a login proxy):
       -- handing the page back as the result would only fail later, further from the cause.
-      local ct = headers["content-type"]
+      local ct = res_header(res, "content-type")
       if req.op and not req.op.accept and ct and ct:lower():find("text/html", 1, true) then
         return nil, { kind = "decode", message = "expected JSON, got " .. ct, body = snippet(res.body),
           retryable = false }
@@ -441,7 +477,7 @@ function Client:classify(req, res)
   end
   local fields = errors.parse_body(data, status)
   if not fields then
-    local ct = headers["content-type"] or ""
+    local ct = res_header(res, "content-type") or ""
     fields = {
       message = ("HTTP %d%s"):format(status, ct ~= "" and (" (" .. ct .. ")") or ""),
       body = snippet(res.body),
@@ -449,7 +485,7 @@ function Client:classify(req, res)
   end
   if status >= 300 and status < 400 then
     -- Not followed (another origin, or a method other than GET/HEAD): say where it pointed.
-    local loc = headers.location
+    local loc = res_header(res, "location")
     fields.message = ("HTTP %d redirect to %s not followed"):format(status,
       type(loc) == "string" and redact.url(snippet(loc)) or "nowhere")
     fields.retryable = false
@@ -538,18 +574,17 @@ function Client:fetch_token()
         }
       end
       fields.method, fields.url = req.method, hook_url
-      fields.request_id = res.headers and res.headers["zuora-request-id"]
+      fields.request_id = res_header(res, "zuora-request-id")
     end
     local err = fields and errors.new(fields)
     local retry_in
     if err and err.retryable and attempt <= self.max_retries then
-      retry_in = self:backoff(attempt, retry_after_seconds(res.headers and res.headers["retry-after"],
-        self.retry_after_cap))
+      retry_in = self:backoff(attempt, retry_after_seconds(res_header(res, "retry-after"), self.retry_after_cap))
     end
     if self.on_response then
       run_hook(self.on_response, { method = req.method, url = hook_url, status = res.status, attempt = attempt,
-        headers = redact.header_map(res.headers), elapsed = rt.now() - t0, token_request = true,
-        request_id = res.headers and res.headers["zuora-request-id"], error = err, retry_in = retry_in })
+        headers = redact.header_map(res_headers(res)), elapsed = rt.now() - t0, token_request = true,
+        request_id = res_header(res, "zuora-request-id"), error = err, retry_in = retry_in })
     end
     if not err then return true end
     if not retry_in then
@@ -608,7 +643,7 @@ function Client:follow(req, res)
   local sends, hops = 0, 0
   while res.status and res.status >= 300 and res.status < 400 and not res.kind and FOLLOW_METHODS[req.method]
     and hops < MAX_REDIRECTS do
-    local target = resolve_location(req.url, res.headers and res.headers.location)
+    local target = resolve_location(req.url, res_header(res, "location"))
     if not target or url.origin(target) ~= self.origin then break end
     hops = hops + 1
     local hop = {}
@@ -670,8 +705,7 @@ local function send(self, req)
     end
     local elapsed = res.time or 0
     local value, fields = self:classify(req, res)
-    local headers = res.headers
-    local request_id = headers and headers["zuora-request-id"]
+    local request_id = res_header(res, "zuora-request-id")
     local gone = false
     if value == nil and req.method == "DELETE" and res.status == 404 and (unsure or resent) then
       -- An earlier send of this DELETE may have removed the object: it is gone, as asked.
@@ -681,11 +715,11 @@ local function send(self, req)
     if value ~= nil then
       if self.on_response then
         run_hook(self.on_response, { method = req.method, url = hook_url, status = res.status, attempt = attempt,
-          headers = redact.header_map(headers), elapsed = elapsed, request_id = request_id, op = op,
+          headers = redact.header_map(res_headers(res)), elapsed = elapsed, request_id = request_id, op = op,
           sends = res.sends })
       end
-      return value, nil, { status = res.status, headers = headers, request_id = request_id,
-        attempts = attempt, sends = sends, elapsed = elapsed, gone = gone or nil }
+      return value, nil, setmetatable({ status = res.status, headers = res.headers, header_block = res.header_block,
+        request_id = request_id, attempts = attempt, sends = sends, elapsed = elapsed, gone = gone or nil }, META)
     end
 
     fields.status = fields.status or (res.status ~= 0 and res.status or nil)
@@ -712,11 +746,11 @@ local function send(self, req)
       self.auth:invalidate(res.auth_generation or self.auth:generation())
     elseif err.retryable and attempt <= self.max_retries then
       again = true
-      retry_in = self:backoff(attempt, retry_after_seconds(headers and headers["retry-after"], self.retry_after_cap))
+      retry_in = self:backoff(attempt, retry_after_seconds(res_header(res, "retry-after"), self.retry_after_cap))
     end
     if self.on_response then
       run_hook(self.on_response, { method = req.method, url = hook_url, status = res.status, attempt = attempt,
-        headers = redact.header_map(headers), elapsed = elapsed, request_id = request_id, op = op,
+        headers = redact.header_map(res_headers(res)), elapsed = elapsed, request_id = request_id, op = op,
         error = err, retry_in = retry_in, sends = res.sends })
     end
     if not again then return nil, err end
@@ -734,6 +768,7 @@ Client.send = send
 -- Returns result, nil, meta ({status, headers, request_id, attempts, elapsed}) or nil, err.
 function Client:request(method, path, opts)
   local req = self:prepare(method, path, opts, 2)
+  req.header_block = true -- the response's header table only if it is read (see res_headers)
   return send(self, req)
 end
 
