@@ -48,6 +48,12 @@ static zz_auth *new_revenue(void) {
   return zz_auth_check(L, -1);
 }
 
+/* Length of the line at p, through its '\n' (the rest, when there is none). */
+static size_t line_len(const char *p, size_t left) {
+  const char *nl = (const char *)memchr(p, '\n', left);
+  return nl ? (size_t)(nl - p) + 1 : left;
+}
+
 /* Does the one-name lookup in h give `want` (NULL: nil)? */
 static int lookup_is(const zz_buf *h, const char *name, size_t n, const char *want, size_t wn) {
   size_t gn;
@@ -86,8 +92,8 @@ static void check_table(int t, const zz_buf *h) {
 static void check_absent(int t, const zz_buf *h) {
   size_t i = 0;
   while (h->p && i < h->n) {
-    const char *line = h->p + i, *eol = (const char *)memchr(line, '\n', h->n - i);
-    size_t len = eol ? (size_t)(eol - line) + 1 : h->n - i, k;
+    const char *line = h->p + i;
+    size_t len = line_len(line, h->n - i), k;
     char lower[128];
     for (k = 0; k < len && k < sizeof lower && line[k] != ':'; k++)
       lower[k] = (char)((line[k] >= 'A' && line[k] <= 'Z') ? line[k] + 32 : line[k]);
@@ -105,8 +111,8 @@ static void check_absent(int t, const zz_buf *h) {
 static int has_line(const zz_buf *h, const char *name) {
   size_t nl = strlen(name), i = 0;
   while (h->p && i < h->n) {
-    const char *line = h->p + i, *eol = (const char *)memchr(line, '\n', h->n - i);
-    size_t len = eol ? (size_t)(eol - line) + 1 : h->n - i;
+    const char *line = h->p + i;
+    size_t len = line_len(line, h->n - i);
     if (len > nl && strncasecmp(line, name, nl) == 0 && line[nl] == ':') return 1;
     i += len;
   }
@@ -124,8 +130,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size > 0) status = 100 + data[0] % 5 * 100 + data[0] / 5 % 3; /* 1xx..5xx: 100 101 102 200 ... */
   memset(&x, 0, sizeof x);
   while (pos < size) {
-    const uint8_t *nl = (const uint8_t *)memchr(data + pos, '\n', size - pos);
-    size_t len = nl ? (size_t)(nl - (data + pos)) + 1 : size - pos;
+    size_t len = line_len((const char *)data + pos, size - pos);
     size_t before_n = x.hdrs.n, before_lines = x.header_lines, got;
     int restart = len >= 5 && memcmp(data + pos, "HTTP/", 5) == 0;
     /* the callback gets a private copy, exactly len bytes, as libcurl's buffer would be */

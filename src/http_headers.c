@@ -5,41 +5,77 @@
  * and build the table only when it is read.
  * No libcurl and no transfer state in here, so the fuzz target fuzz/headers.c calls it directly. */
 #include <string.h>
-#include <strings.h>
 
 #include "http.h"
 
 #define NAME_MAX_LEN 128
 
-/* One header line of the block [*pp, end): its name (as received) and trimmed value. Returns 0
- * past the last line. Lines without a colon, with an empty or over-long name, and status lines
- * give n == 0 (skip them). */
+/* A header line's name (as received) and trimmed value. */
 typedef struct {
   const char *name, *v;
   size_t n, vn;
 } header_line;
 
+/* The end of the line [p, eol) without its CR. */
+static const char *without_cr(const char *p, const char *eol) {
+  return eol > p && eol[-1] == '\r' ? eol - 1 : eol;
+}
+
+static int status_line(const char *p, const char *line_end) {
+  return line_end - p >= 5 && memcmp(p, "HTTP/", 5) == 0;
+}
+
+/* The value from just after the colon to the line's end, without blanks at either end. */
+static void take_value(header_line *h, const char *v, const char *ve) {
+  while (v < ve && (*v == ' ' || *v == '\t')) v++;
+  while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+  h->v = v;
+  h->vn = (size_t)(ve - v);
+}
+
+/* The next line of the block [*pp, end). Returns 0 past the last line. Lines without a colon,
+ * with an empty or over-long name, and status lines give h->n == 0 (skip them). */
 static int next_line(const char **pp, const char *end, header_line *h) {
-  const char *p = *pp, *eol, *line_end, *colon, *v, *ve;
+  const char *p = *pp, *eol, *line_end, *colon;
   if (p >= end) return 0;
   eol = (const char *)memchr(p, '\n', (size_t)(end - p));
   if (!eol) eol = end;
   *pp = eol + 1;
   h->n = 0;
-  line_end = eol;
-  if (line_end > p && line_end[-1] == '\r') line_end--;
+  line_end = without_cr(p, eol);
   colon = (const char *)memchr(p, ':', (size_t)(line_end - p));
-  if (!colon || colon == p || (size_t)(colon - p) >= NAME_MAX_LEN) return 1;
-  if (p[0] == 'H' && line_end - p >= 5 && memcmp(p, "HTTP/", 5) == 0) return 1;
-  v = colon + 1;
-  ve = line_end;
-  while (v < ve && (*v == ' ' || *v == '\t')) v++;
-  while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+  if (!colon || colon == p || (size_t)(colon - p) >= NAME_MAX_LEN || status_line(p, line_end)) return 1;
   h->name = p;
   h->n = (size_t)(colon - p);
-  h->v = v;
-  h->vn = (size_t)(ve - v);
+  take_value(h, colon + 1, line_end);
   return 1;
+}
+
+/* ASCII-only case folding, the same as the table's lower-casing of names (strncasecmp would
+ * follow the locale). */
+static int same_name(const char *a, const char *b, size_t n) {
+  size_t i;
+  for (i = 0; i < n; i++) {
+    unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+    if (x >= 'A' && x <= 'Z') x = (unsigned char)(x + 32);
+    if (y >= 'A' && y <= 'Z') y = (unsigned char)(y + 32);
+    if (x != y) return 0;
+  }
+  return 1;
+}
+
+/* A repeated header's value joined to the one at the top of the stack, which it replaces: an
+ * empty value gives way to the next one, an empty repeat adds nothing (RFC 9110, 5.6.1), anything
+ * else joins as a list with ", ". */
+static void join_repeat(lua_State *L, const header_line *h) {
+  if (lua_rawlen(L, -1) == 0) {
+    lua_pop(L, 1);
+    lua_pushlstring(L, h->v, h->vn);
+  } else if (h->vn > 0) {
+    lua_pushliteral(L, ", ");
+    lua_pushlstring(L, h->v, h->vn);
+    lua_concat(L, 3);
+  }
 }
 
 /* Header names seen so far in this block, to spot a repeated one without asking the table
@@ -56,7 +92,7 @@ static int maybe_seen(seen_names *s, const char *name, size_t n) {
   int i;
   if (s->count >= SEEN_MAX) return 1;
   for (i = 0; i < s->count; i++)
-    if (s->n[i] == n && strncasecmp(s->p[i], name, n) == 0) return 1;
+    if (s->n[i] == n && same_name(s->p[i], name, n)) return 1;
   s->p[s->count] = name;
   s->n[s->count++] = (unsigned char)n;
   return 0;
@@ -85,52 +121,28 @@ void zz_http_push_headers(lua_State *L, const char *p, size_t len) {
     lua_pushlstring(L, name, h.n);
     if (!maybe_seen(&seen, h.name, h.n)) {
       lua_pushlstring(L, h.v, h.vn);
-      lua_rawset(L, -3);
-      continue;
-    }
-    lua_pushvalue(L, -1);
-    lua_rawget(L, -3);
-    if (lua_isnil(L, -1) || lua_rawlen(L, -1) == 0) {
-      lua_pop(L, 1);
-      lua_pushlstring(L, h.v, h.vn);
-    } else if (h.vn == 0) { /* an empty list element adds nothing (RFC 9110, 5.6.1) */
-      lua_pop(L, 2);
-      continue;
-    } else { /* repeated header: join as a list, as HTTP allows */
-      lua_pushliteral(L, ", ");
-      lua_pushlstring(L, h.v, h.vn);
-      lua_concat(L, 3);
+    } else {
+      lua_pushvalue(L, -1);
+      lua_rawget(L, -3);
+      if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushlstring(L, h.v, h.vn);
+      } else {
+        join_repeat(L, &h);
+      }
     }
     lua_rawset(L, -3);
   }
 }
 
-/* ASCII-only case folding, the same as the table's lower-casing of names (strncasecmp would
- * follow the locale). */
-static int same_name(const char *a, const char *b, size_t n) {
-  size_t i;
-  for (i = 0; i < n; i++) {
-    unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
-    if (x >= 'A' && x <= 'Z') x = (unsigned char)(x + 32);
-    if (y >= 'A' && y <= 'Z') y = (unsigned char)(y + 32);
-    if (x != y) return 0;
-  }
-  return 1;
-}
-
-/* The value of the line at p if its name is `name`: the same name and value the table would take
- * from it, found without the table's work on the lines that do not match. */
+/* Whether the line [p, eol) is a header named `name` (filling h's value if so): what next_line
+ * would make of it, without next_line's work on the lines that do not match. */
 static int line_is(const char *p, const char *eol, const char *name, size_t n, header_line *h) {
-  const char *v, *ve;
+  const char *line_end;
   if ((size_t)(eol - p) <= n || p[n] != ':' || !same_name(p, name, n)) return 0;
-  if (eol - p >= 5 && memcmp(p, "HTTP/", 5) == 0) return 0; /* a status line, as next_line */
-  v = p + n + 1;
-  ve = eol;
-  if (ve > v && ve[-1] == '\r') ve--;
-  while (v < ve && (*v == ' ' || *v == '\t')) v++;
-  while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
-  h->v = v;
-  h->vn = (size_t)(ve - v);
+  line_end = without_cr(p, eol);
+  if (status_line(p, line_end)) return 0;
+  take_value(h, p + n + 1, line_end);
   return 1;
 }
 
@@ -148,18 +160,11 @@ void zz_http_push_header(lua_State *L, const char *p, size_t len, const char *na
     const char *eol = (const char *)memchr(p, '\n', (size_t)(end - p));
     if (!eol) eol = end;
     if (line_is(p, eol, name, n, &h)) {
-      /* Repeats join exactly as in the table: an empty value gives way to the next, an empty
-       * repeat adds nothing. */
-      if (!found) {
+      if (found) {
+        join_repeat(L, &h);
+      } else {
         lua_pushlstring(L, h.v, h.vn);
         found = 1;
-      } else if (h.vn > 0 && lua_rawlen(L, -1) == 0) {
-        lua_pop(L, 1);
-        lua_pushlstring(L, h.v, h.vn);
-      } else if (h.vn > 0) {
-        lua_pushliteral(L, ", ");
-        lua_pushlstring(L, h.v, h.vn);
-        lua_concat(L, 3);
       }
     }
     p = eol + 1;

@@ -217,8 +217,10 @@ zz_xfer *zz_http_submit(lua_State *L, zz_transport *t, int r, int hold) {
   zz_xfer *x;
   CURL *e;
   const char *kind = NULL;
-  int expect = 0, is_post, k, ready;
+  int expect = 0, is_post, is_get, k, ready;
   validate(L, r, &q, t);
+  is_get = strcmp(q.method, "GET") == 0;
+  is_post = strcmp(q.method, "POST") == 0;
   x = (zz_xfer *)calloc(1, sizeof *x);
   if (!x) luaL_error(L, "out of memory");
   x->t = t;
@@ -297,7 +299,7 @@ zz_xfer *zz_http_submit(lua_State *L, zz_transport *t, int r, int hold) {
   }
   /* libcurl waits for "100 Continue" before large bodies; we send them straight away. (Only
    * requests with a body can get one, so the others skip the line.) */
-  if (!expect && !kind && (q.body || q.body_file || q.nparts || q.has_token_for || strcmp(q.method, "GET") != 0)
+  if (!expect && !kind && (q.body || q.body_file || q.nparts || q.has_token_for || !is_get)
       && add_header(&x->headers, "Expect:") != 0)
     kind = "transport";
   if (q.has_auth && !kind) {
@@ -314,7 +316,6 @@ zz_xfer *zz_http_submit(lua_State *L, zz_transport *t, int r, int hold) {
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
 
   /* Method and body. */
-  is_post = strcmp(q.method, "POST") == 0;
   if (q.has_token_for && !kind) {
     if (zz_auth_token_body(x->token_for, &x->body) != 0) kind = "transport";
     q.body = x->body.p ? x->body.p : "";
@@ -354,11 +355,11 @@ zz_xfer *zz_http_submit(lua_State *L, zz_transport *t, int r, int hold) {
   } else {
     curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     /* A GET leaves no option behind that the next request would not set again. */
-    x->plain = strcmp(q.method, "GET") == 0 && !q.fresh; /* (is_post is false on this branch) */
+    x->plain = is_get && !q.fresh;
   }
-  if (!kind && !is_post && strcmp(q.method, "GET") != 0 && strcmp(q.method, "HEAD") != 0)
+  if (!kind && !is_post && !is_get && strcmp(q.method, "HEAD") != 0)
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, q.method);
-  else if (!kind && strcmp(q.method, "GET") == 0 && (q.body || q.body_file || q.nparts))
+  else if (!kind && is_get && (q.body || q.body_file || q.nparts))
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, q.method);
 
   if (!kind) {

@@ -392,12 +392,16 @@ end
 
 -- A transport result's response headers. The libcurl transport, asked with `header_block`, gives
 -- the raw header lines instead of the table: one header is read straight from them, and the
--- table is built only if something wants all of them (a hook, meta.headers).
+-- table is built only if something wants all of them (a hook, meta.headers). Also serves a
+-- call's `meta` (same two fields), hence rawget: it runs inside meta's __index.
 local function res_headers(res)
-  local h = res.headers
-  if h == nil and res.header_block then
-    h = parse_headers(res.header_block)
-    res.headers = h
+  local h = rawget(res, "headers")
+  if h == nil then
+    local block = rawget(res, "header_block")
+    if block then
+      h = parse_headers(block)
+      rawset(res, "headers", h)
+    end
   end
   return h
 end
@@ -414,12 +418,8 @@ end
 -- read (most callers never read it; the table costs more than the rest of the bookkeeping).
 local META = {}
 function META.__index(meta, k)
-  if k ~= "headers" then return nil end
-  local block = rawget(meta, "header_block")
-  if not block then return nil end
-  local h = parse_headers(block)
-  rawset(meta, "headers", h)
-  return h
+  if k == "headers" then return res_headers(meta) end
+  return nil
 end
 function META.__pairs(meta) -- Lua 5.4: pairs(meta) shows headers too
   local _ = meta.headers
