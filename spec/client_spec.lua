@@ -152,6 +152,51 @@ describe("zuora client", function()
       assert.equals("trace-2", b.headers["zuora-track-id"])
     end)
 
+    it("sends the same request for a one-value catalogue call as for the general call", function()
+      -- accounts.retrieve(key) takes the client's short way (client:call_one); the request on the
+      -- wire, the answer and the errors must be those of client:request with opts.path.
+      local c = client{ zuora_version = "2025-08-12", entity_ids = "E1" }
+      local acct = assert(c:request("POST", "/v1/accounts", { body = ACCOUNT }))
+      local keys = { acct.accountNumber, acct.accountId, "A 1/../x?y#z", ".", "..", "\u{e9}/%2F" }
+      local paths = {}
+      for _, key in ipairs(keys) do
+        local n = #log()
+        local a, aerr, ameta = c.accounts.retrieve(key)
+        local b, berr, bmeta = c:request("GET", "/v1/accounts/{account-key}", { path = { ["account-key"] = key } })
+        local ra, rb = log()[n + 1], log()[n + 2]
+        assert.equals(n + 2, #log())
+        assert.equals("GET", ra.method)
+        assert.equals(rb.path, ra.path)
+        paths[key] = ra.path
+        assert.same(rb.args, ra.args)
+        ra.headers["zuora-request-id"], rb.headers["zuora-request-id"] = nil, nil
+        assert.same(rb.headers, ra.headers)
+        if b then
+          assert.same(b, a)
+          assert.equals(bmeta.status, ameta.status)
+          assert.equals(ra.request_id, ameta.request_id)
+          assert.equals(1, ameta.attempts)
+          assert.is_string(ameta.header_block)
+        else
+          assert.is_nil(a)
+          assert.same({ berr.status, berr.category, berr.code, berr.message },
+            { aerr.status, aerr.category, aerr.code, aerr.message })
+        end
+      end
+      assert.equals("/v1/accounts/A%201%2F..%2Fx%3Fy%23z", paths["A 1/../x?y#z"])
+      assert.equals("/v1/accounts/%2E%2E", paths[".."])
+      assert.equals("/v1/accounts/%C3%A9%2F%252F", paths["\u{e9}/%2F"])
+      -- DELETE goes the same way, and a client that adds a track id to every call still does
+      local t = client{ track_id = "trace-9" }
+      assert(t.accounts.delete(acct.accountNumber))
+      local d = log("DELETE")[1]
+      assert.equals("/v1/accounts/" .. acct.accountNumber, d.path)
+      assert.equals("trace-9", d.headers["zuora-track-id"])
+      local gone, gerr = c.accounts.retrieve(acct.accountNumber)
+      assert.is_nil(gone)
+      assert.equals("api", gerr.kind)
+    end)
+
     it("refuses CR or LF in a header value before anything is sent", function()
       local c = client()
       assert.has_error(function()

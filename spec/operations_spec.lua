@@ -222,6 +222,35 @@ describe("operation objects #luajit", function()
         "accounts.list_payment_methods: query parameter page given both in params and in options.query")
     end)
 
+    it("gives a call with just its path value to the client's call_one, where both allow it", function()
+      local short = recorder()
+      function short:call_one(entry, value)
+        self.calls[#self.calls + 1] = { one = entry, value = value }
+        return { one = true }
+      end
+      local g = operations.group(short, "accounts")
+      assert.same({ one = true }, g.retrieve("A 1/.."))
+      assert.equal(require("zuora.catalog.accounts")[3], short.calls[1].one)
+      assert.equal("A 1/..", short.calls[1].value)
+      g.delete("A2")
+      assert.equal("delete", short.calls[2].one.name)
+      -- anything more than one non-empty string goes the general way, checks included
+      g.retrieve("A3", { fields = "basicInfo" })
+      g.retrieve(17)
+      g.update("A4")
+      g.retrieve_summary("A5", nil, { timeout = 5 })
+      for i = 3, 6 do assert.is_nil(short.calls[i].one) end
+      assert.same({ ["account-key"] = "17" }, short.calls[4].opts.path)
+      assert.equal("PUT", short.calls[5].method)
+      assert.has_error(function() g.retrieve("") end)
+      assert.has_error(function() g:retrieve("A1") end)
+      -- an operation that asks for XML, or sends a body of its own type, goes the general way too
+      local xml = operations.group(short, "describe")
+      xml.object("Account")
+      assert.equal("text/xml; charset=utf-8", short.calls[7].opts.headers.Accept)
+      assert.equal(7, #short.calls)
+    end)
+
     it("returns what the client returns, errors included", function()
       local failing = recorder(nil, "boom")
       local res, err = operations.group(failing, "accounts").retrieve("A1")

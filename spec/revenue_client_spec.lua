@@ -187,6 +187,29 @@ describe("zuora.revenue client #luajit", function()
   end)
 
   describe("the pipeline", function()
+    it("sends the same request for a one-value catalogue call as for client:request", function()
+      local c = legacy()
+      local path = "/api/integration/v1/fileupload/status/{file_request_id}"
+      for _, id in ipairs{ "R 1/..", "404" } do
+        local n = #log()
+        local a, aerr = c.file_upload.retrieve_status(id)
+        local b, berr = c:request("GET", path, { path = { file_request_id = id } })
+        local ra, rb = log()[#log() - 1], log()[#log()]
+        assert.equals("GET", ra.method)
+        assert.equals(rb.path, ra.path)
+        assert.matches("/fileupload/status/", ra.path)
+        assert.truthy(#log() >= n + 2)
+        local function creds(r) return r.headers.token end -- legacy mode: the session token header
+        assert.is_string(creds(ra))
+        assert.equals(creds(rb), creds(ra))
+        assert.equals(rb.headers["user-agent"], ra.headers["user-agent"])
+        assert.is_nil(ra.headers["idempotency-key"])
+        assert.same(b, a)
+        local function said(e) return e and { e.status, e.category, e.message } end
+        assert.same(said(berr), said(aerr))
+      end
+    end)
+
     it("sends no Idempotency-Key and does not repeat a POST that may have been received", function()
       local c = legacy()
       -- the upload is processed, then the answer is lost to a 502: sending it again would upload twice

@@ -7,9 +7,10 @@
 --
 -- Call shape: `op(path_params..., params, options)`. Path parameters come first in the order of the
 -- path template, then `params` (the JSON body for POST/PUT/PATCH, the query for GET/DELETE), then
--- `options`. The call becomes `client:request(op.method, op.path, opts)` (see docs/ARCHITECTURE.md,
--- "Operation objects"). Mistakes in the arguments raise at once; failures of the request itself are
--- the client's `nil, err`.
+-- `options`. The call becomes `client:request(op.method, op.path, opts)`, or, for a GET or DELETE
+-- given only its one path value, `client:call_one(entry, value)`, which sends the same request
+-- (see docs/ARCHITECTURE.md, "Operation objects"). Mistakes in the arguments raise at once;
+-- failures of the request itself are the client's `nil, err`.
 --
 -- Loading this module loads no catalogue data: the group index and each group's operations are
 -- required on first use, so `require "zuora"` stays fast.
@@ -229,6 +230,10 @@ local function request_opts(op, ...)
 end
 
 function Op.__call(op, ...)
+  if op.one and select("#", ...) == 1 then
+    local v = ...
+    if type(v) == "string" and v ~= "" then return op.client:call_one(op.entry, v) end
+  end
   local opts = request_opts(op, ...)
   local entry = opts.op
   return op.client:request(entry.method, entry.path, opts)
@@ -265,8 +270,15 @@ function methods.async(op, ...) return rawget(op, "client"):spawn(op, ...) end
 --- that would go to client:request (useful for tests, dry runs and request logs).
 function methods.prepare(op, ...) return request_opts(op, ...) end
 
+-- Methods whose one-path-value calls can go by client:call_one (no body, never an Idempotency-Key).
+local ONE_VALUE_METHODS = { GET = true, DELETE = true }
+
 local function new_op(client, entry)
-  return setmetatable({ client = client, entry = entry }, Op)
+  -- one: a call with just its path value may take the client's short way (client:call_one), when
+  -- the client has one and the entry adds nothing to such a call (no body type, no Accept).
+  local one = ONE_VALUE_METHODS[entry.method] and #entry.params == 1 and not entry.content
+    and not entry.accept and client.call_one ~= nil
+  return setmetatable({ client = client, entry = entry, one = one }, Op)
 end
 
 ---------------------------------------------------------------------------------------------------
