@@ -532,6 +532,8 @@ describe("zuora client", function()
       local before = count("GET", "/v1/catalog/products")
       assert.has_error(function() c:request("GET", "/v1/catalog/products") end)
       assert.equals(before, count("GET", "/v1/catalog/products"))
+      assert.has_error(function() c.accounts.retrieve("A00000001") end) -- the one-value way too
+      assert.equals(0, count("GET", "/v1/accounts/A00000001"))
       c:close() -- twice is fine
     end)
 
