@@ -153,24 +153,70 @@ describe("zuora client", function()
     end)
 
     it("sends the same request for a one-value catalogue call as for the general call", function()
-      -- accounts.retrieve(key) takes the client's short way (client:call_one); the request on the
-      -- wire, the answer and the errors must be those of client:request with opts.path.
-      local c = client{ zuora_version = "2025-08-12", entity_ids = "E1" }
+      -- accounts.retrieve(key) takes the client's short way (client:call_one, no prepare); the
+      -- request table, the request on the wire, the hook events, the answer, meta and errors
+      -- must be those of client:request with opts.path.
+      local events = {}
+      local function hook(e) events[#events + 1] = e end
+      local c = client{ zuora_version = "2025-08-12", entity_ids = "E1", on_request = hook, on_response = hook }
       local acct = assert(c:request("POST", "/v1/accounts", { body = ACCOUNT }))
-      local keys = { acct.accountNumber, acct.accountId, "A 1/../x?y#z", ".", "..", "\u{e9}/%2F" }
+      local other = assert(c:request("POST", "/v1/accounts", { body = ACCOUNT }))
+      local sent, rt_send = {}, c.rt.send
+      c.rt.send = function(rt, req)
+        local copy = {}
+        for k, v in pairs(req) do copy[k] = v end
+        sent[#sent + 1] = copy
+        return rt_send(rt, req)
+      end
+      local prepare, prepared = require("zuora.client").Client.prepare, 0
+      local function short(fn, ...)
+        debug.sethook(function() if debug.getinfo(2, "f").func == prepare then prepared = prepared + 1 end end, "c")
+        local r = table.pack(fn(...))
+        debug.sethook()
+        return table.unpack(r, 1, r.n)
+      end
+      local function same_event(a, b)
+        assert.equals(b.method, a.method)
+        assert.equals(b.url, a.url)
+        assert.equals(b.op, a.op)
+        assert.equals(b.status, a.status)
+        assert.equals(b.attempt, a.attempt)
+        if b.headers and b.headers[1] then assert.same(b.headers, a.headers) end -- request lines
+      end
+      local calls = {
+        { "GET", "retrieve", acct.accountNumber }, { "GET", "retrieve", acct.accountId },
+        { "GET", "retrieve", "A 1/../x?y#z" }, { "GET", "retrieve", "." }, { "GET", "retrieve", ".." },
+        { "GET", "retrieve", "\u{e9}/%2F" }, { "GET", "retrieve_summary", acct.accountNumber },
+        { "DELETE", "delete", "nobody" }, { "DELETE", "delete", other.accountNumber },
+      }
       local paths = {}
-      for _, key in ipairs(keys) do
-        local n = #log()
-        local a, aerr, ameta = c.accounts.retrieve(key)
-        local b, berr, bmeta = c:request("GET", "/v1/accounts/{account-key}", { path = { ["account-key"] = key } })
-        local ra, rb = log()[n + 1], log()[n + 2]
+      for i, call in ipairs(calls) do
+        local method, name, key = call[1], call[2], call[3]
+        local n, ne, ns = #log(), #events, #sent
+        local a, aerr, ameta = short(c.accounts[name], key)
+        if method == "DELETE" and name == "delete" and key ~= "nobody" then
+          -- the account is gone now: the general way meets a 404 that the first way did not
+          assert.is_true(a.success)
+          assert.equals(0, prepared)
+          assert.equals("/v1/accounts/" .. key, log()[n + 1].path)
+          break
+        end
+        local entry = c.accounts[name].entry
+        local b, berr, bmeta = c:request(method, entry.path, { path = { ["account-key"] = key }, op = entry })
+        assert.equals(0, prepared, "prepare ran for call " .. i)
         assert.equals(n + 2, #log())
-        assert.equals("GET", ra.method)
+        local ra, rb = log()[n + 1], log()[n + 2]
+        assert.equals(method, ra.method)
         assert.equals(rb.path, ra.path)
-        paths[key] = ra.path
+        paths[key] = paths[key] or ra.path
         assert.same(rb.args, ra.args)
         ra.headers["zuora-request-id"], rb.headers["zuora-request-id"] = nil, nil
         assert.same(rb.headers, ra.headers)
+        assert.equals(ns + 2, #sent)
+        assert.same(sent[ns + 2], sent[ns + 1])
+        assert.equals(ne + 4, #events)
+        same_event(events[ne + 1], events[ne + 3])
+        same_event(events[ne + 2], events[ne + 4])
         if b then
           assert.same(b, a)
           assert.equals(bmeta.status, ameta.status)
@@ -179,18 +225,27 @@ describe("zuora client", function()
           assert.is_string(ameta.header_block)
         else
           assert.is_nil(a)
-          assert.same({ berr.status, berr.category, berr.code, berr.message },
-            { aerr.status, aerr.category, aerr.code, aerr.message })
+          assert.same({ berr.kind, berr.status, berr.category, berr.code, berr.message, berr.attempts, berr.url },
+            { aerr.kind, aerr.status, aerr.category, aerr.code, aerr.message, aerr.attempts, aerr.url })
         end
       end
       assert.equals("/v1/accounts/A%201%2F..%2Fx%3Fy%23z", paths["A 1/../x?y#z"])
       assert.equals("/v1/accounts/%2E%2E", paths[".."])
       assert.equals("/v1/accounts/%C3%A9%2F%252F", paths["\u{e9}/%2F"])
-      -- DELETE goes the same way, and a client that adds a track id to every call still does
+      -- called directly with what the short way cannot take, call_one is client:request
+      local retrieve = c.accounts.retrieve.entry
+      assert.has_error(function() c:call_one(retrieve, "") end, "path parameter 'account-key' is empty")
+      assert.has_error(function() c:call_one(retrieve, {}) end,
+        "path parameter 'account-key' must be a string or number, got table")
+      assert.equals(acct.accountId, assert(c:call_one(retrieve, acct.accountNumber)).basicInfo.id)
+      prepared = 0
+      short(c.call_one, c, c.accounts.update.entry, acct.accountNumber)
+      assert.is_true(prepared > 0)
+      assert.equals("PUT", log()[#log()].method)
+      -- a client that adds a track id to every call takes the general way, header included
       local t = client{ track_id = "trace-9" }
       assert(t.accounts.delete(acct.accountNumber))
-      local d = log("DELETE")[1]
-      assert.equals("/v1/accounts/" .. acct.accountNumber, d.path)
+      local d = log("DELETE", "/v1/accounts/" .. acct.accountNumber)[1]
       assert.equals("trace-9", d.headers["zuora-track-id"])
       local gone, gerr = c.accounts.retrieve(acct.accountNumber)
       assert.is_nil(gone)

@@ -764,16 +764,36 @@ local function send(self, req)
 end
 Client.send = send
 
---- Calls a catalogue operation `entry` with one path parameter and nothing else, `value` a
--- non-empty string: `accounts.retrieve("A00000001")`, the commonest call there is. It sends what
--- request(entry.method, entry.path, {path = {[name] = value}, op = entry}) sends, without the two
--- option tables and the checks of options that are not there (8% of such a call's instructions,
--- docs/benchmarks.md). zuora.operations takes this way only for a GET or DELETE whose entry has no
--- body and no Accept of its own, so prepare would add nothing else (Revenue's prepare only drops
--- an Idempotency-Key, which neither method has); a client with a track_id takes the general way.
-function Client:call_one(entry, value)
+-- Methods a one-value call may send without prepare: no body, never an Idempotency-Key.
+local ONE_VALUE_METHODS = { GET = true, DELETE = true }
+
+-- Catalogue entry -> its path template when a call given only its path value may skip prepare
+-- (the entry's own part of call_one's test, done once), or false.
+local one_value = setmetatable({}, { __mode = "k" })
+
+local function one_value_template(entry)
   local t = compile(entry.path)
-  if self.track_id or #t ~= 3 then
+  local ok = ONE_VALUE_METHODS[entry.method] and #t == 3 and t[2] == entry.params[1] and not entry.content
+    and not entry.accept and t or false
+  one_value[entry] = ok
+  return ok
+end
+
+--- Calls catalogue operation `entry` with `value` as its one path parameter and nothing else:
+-- the same as request(entry.method, entry.path, {path = {[entry.params[1]] = value}, op = entry}),
+-- which is what it does for anything unusual. zuora.operations comes here for every call given
+-- only its path value. For the commonest of them, a GET or DELETE such as
+-- `accounts.retrieve("A1")`, it builds the request table prepare would build and hands it to the
+-- same send, without the two option tables and the tests of options that are not there (8% of
+-- such a call's instructions, docs/benchmarks.md). That short way needs: one path parameter, a
+-- non-empty string value, no body type or Accept of the operation's own, no client track_id (its
+-- header line is added per call), and the library's own request and prepare (a client type or a
+-- caller that replaces either, as zuora.revenue replaces prepare, keeps its own way).
+function Client:call_one(entry, value)
+  local t = one_value[entry]
+  if t == nil then t = one_value_template(entry) end
+  if not t or self.track_id or self.request ~= Client.request or self.prepare ~= Client.prepare
+    or type(value) ~= "string" or value == "" then
     return self:request(entry.method, entry.path, { path = { [entry.params[1]] = value }, op = entry })
   end
   return send(self, { method = entry.method, url = self.base_url .. t[1] .. segment(value) .. t[3],

@@ -7,10 +7,10 @@
 --
 -- Call shape: `op(path_params..., params, options)`. Path parameters come first in the order of the
 -- path template, then `params` (the JSON body for POST/PUT/PATCH, the query for GET/DELETE), then
--- `options`. The call becomes `client:request(op.method, op.path, opts)`, or, for a GET or DELETE
--- given only its one path value, `client:call_one(entry, value)`, which sends the same request
--- (see docs/ARCHITECTURE.md, "Operation objects"). Mistakes in the arguments raise at once;
--- failures of the request itself are the client's `nil, err`.
+-- `options`. The call becomes `client:request(op.method, op.path, opts)`, or, given only its one
+-- path value, `client:call_one(entry, value)`, which sends the same request (see
+-- docs/ARCHITECTURE.md, "Operation objects"). Mistakes in the arguments raise at once; failures
+-- of the request itself are the client's `nil, err`.
 --
 -- Loading this module loads no catalogue data: the group index and each group's operations are
 -- required on first use, so `require "zuora"` stays fast.
@@ -270,14 +270,12 @@ function methods.async(op, ...) return rawget(op, "client"):spawn(op, ...) end
 --- that would go to client:request (useful for tests, dry runs and request logs).
 function methods.prepare(op, ...) return request_opts(op, ...) end
 
--- Methods whose one-path-value calls can go by client:call_one (no body, never an Idempotency-Key).
-local ONE_VALUE_METHODS = { GET = true, DELETE = true }
-
 local function new_op(client, entry)
-  -- one: a call with just its path value may take the client's short way (client:call_one), when
-  -- the client has one and the entry adds nothing to such a call (no body type, no Accept).
-  local one = ONE_VALUE_METHODS[entry.method] and #entry.params == 1 and not entry.content
-    and not entry.accept and client.call_one ~= nil
+  -- one: a call given just its one path value would get opts = {path = {[name] = value}, op =
+  -- entry} from request_opts (no body type or Accept of its own to add), so it can go to the
+  -- client's call_one instead, which takes a short way where it can. A client-like table without
+  -- call_one (own field, as zuora.new clients have it) gets every call through request.
+  local one = #entry.params == 1 and not entry.content and not entry.accept and rawget(client, "call_one") ~= nil
   return setmetatable({ client = client, entry = entry, one = one }, Op)
 end
 
