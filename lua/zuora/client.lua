@@ -773,8 +773,7 @@ local one_value = setmetatable({}, { __mode = "k" })
 
 local function one_value_template(entry)
   local t = compile(entry.path)
-  local ok = ONE_VALUE_METHODS[entry.method] and #t == 3 and t[2] == entry.params[1] and not entry.content
-    and not entry.accept and t or false
+  local ok = ONE_VALUE_METHODS[entry.method] and #t == 3 and t[2] == entry.params[1] and t or false
   one_value[entry] = ok
   return ok
 end
@@ -786,9 +785,11 @@ end
 -- `accounts.retrieve("A1")`, it builds the request table prepare would build and hands it to the
 -- same send, without the two option tables and the tests of options that are not there (8% of
 -- such a call's instructions, docs/benchmarks.md). That short way needs: one path parameter, a
--- non-empty string value, no body type or Accept of the operation's own, no client track_id (its
--- header line is added per call), and the library's own request and prepare (a client type or a
--- caller that replaces either, as zuora.revenue replaces prepare, keeps its own way).
+-- non-empty string value, no client track_id (its header line is added per call), and the
+-- library's own request and prepare (a client type or a caller that replaces either, as
+-- zuora.revenue replaces prepare, keeps its own way). An entry's body type and Accept are not its
+-- business: prepare never reads them (request_opts does, which is why zuora.operations sends
+-- only calls of entries without them here).
 function Client:call_one(entry, value)
   local t = one_value[entry]
   if t == nil then t = one_value_template(entry) end
