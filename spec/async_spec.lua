@@ -4,7 +4,7 @@
 local zuora = require "zuora"
 local simh = require "spec.support.sim"
 local core = require "zuora.core"
-local sj = require "sim.json"
+local sj = require("spec.support.sim").json
 
 local now = core.http.now
 

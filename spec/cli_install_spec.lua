@@ -35,7 +35,7 @@ describe("make install #noasan", function()
     assert.equals(0, code, out)
     local prefix = dest .. "/usr/local"
     for _, f in ipairs({ "/bin/zuora", "/bin/zuora-sim", "/share/zuora/sim/nginx.conf.in",
-      "/share/zuora/sim/server.lua", "/share/zuora/lua/zuora/catalog/init.lua",
+      "/share/zuora/sim/zuora_sim/server.lua", "/share/zuora/lua/zuora/catalog/init.lua",
       "/share/lua/5.4/zuora/cli/main.lua", "/lib/lua/5.4/zuora/core.so" }) do
       assert.is_string(cli.read(prefix .. f), f)
     end

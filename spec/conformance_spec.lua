@@ -6,7 +6,7 @@
 local zuora = require "zuora"
 local simh = require "spec.support.sim"
 local catalog = require "zuora.catalog"
-local sj = require "sim.json"
+local sj = require("spec.support.sim").json
 
 local json = zuora.json
 

@@ -27,7 +27,7 @@ describe("examples", function()
     assert.matches("payment:%s+P%-%d+%s+" .. amount:gsub("%.", "%%.") .. " USD%s+Processed", out)
     assert.matches("summary:%s+Quickstart Co balance 0 USD, 1 subscription%(s%), 1 invoice%(s%), 1 payment%(s%)", out)
     -- what the script did is what the simulator holds
-    local sj = require "sim.json"
+    local sj = simh.json
     local state = s:state()
     assert.equals(1, sj.tonumber(state.payments))
     assert.equals(1, sj.tonumber(state.accounts))

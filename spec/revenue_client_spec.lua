@@ -3,7 +3,7 @@
 -- redaction, the Revenue catalogue, configuration.
 local zuora = require "zuora"
 local simh = require "spec.support.sim"
-local sj = require "sim.json"
+local sj = require("spec.support.sim").json
 
 describe("zuora.revenue client #luajit", function()
   local s

@@ -2,7 +2,7 @@
 -- CSV through a signed URL fetched without credentials, the accounting transfer program.
 local zuora = require "zuora"
 local simh = require "spec.support.sim"
-local sj = require "sim.json"
+local sj = require("spec.support.sim").json
 
 describe("zuora.revenue GL batches", function()
   local s, rev

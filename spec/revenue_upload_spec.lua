@@ -3,7 +3,7 @@
 -- part's status, staging and stage errors.
 local zuora = require "zuora"
 local simh = require "spec.support.sim"
-local sj = require "sim.json"
+local sj = require("spec.support.sim").json
 
 local HEADER = "SO_NUM,SO_LINE_NUM,SO_BOOK_DATE,ITEM_NUM,CUSTOMER_NUM,QUANTITY,UNIT_SELL_PRICE,EXT_SELL_PRICE,"
   .. "CURRENCY,REV_START_DATE,REV_END_DATE,DESCRIPTION\n"

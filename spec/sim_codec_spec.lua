@@ -1,11 +1,12 @@
 -- zuora-sim's pure-Lua parts: the exact JSON codec, decimal money and the ZOQL subset.
 -- They run under Lua 5.4 and LuaJIT alike (#luajit), as they must inside nginx.
-local json = require "sim.json"
-local decimal = require "sim.decimal"
-local zoql = require "sim.zoql"
-local util = require "sim.util"
+require "spec.support.sim" -- puts sim/ (zuora_sim.*) on package.path
+local json = require "zuora_sim.json"
+local decimal = require "zuora_sim.decimal"
+local zoql = require "zuora_sim.zoql"
+local util = require "zuora_sim.util"
 
-describe("sim.json #luajit", function()
+describe("zuora_sim.json #luajit", function()
   it("keeps numbers as their exact decimal text", function()
     local v = assert(json.decode('{"amount": 10.10, "big": 12345678901234567890123, "e": 1.5e-7}'))
     assert.is_true(json.is_number(v.amount))
@@ -42,7 +43,7 @@ describe("sim.json #luajit", function()
   end)
 end)
 
-describe("sim.decimal #luajit", function()
+describe("zuora_sim.decimal #luajit", function()
   local function s(x) return decimal.tostring(x) end
 
   it("adds, subtracts and multiplies without drift", function()
@@ -71,7 +72,7 @@ describe("sim.decimal #luajit", function()
   end)
 end)
 
-describe("sim.zoql #luajit", function()
+describe("zuora_sim.zoql #luajit", function()
   local rows = {
     { Id = "1", Name = "O'Brien \\ Co", Balance = json.number("10.50"), Status = "Active" },
     { Id = "2", Name = "Acme", Balance = json.number("0"), Status = "Cancelled" },
@@ -114,7 +115,7 @@ describe("sim.zoql #luajit", function()
   end)
 end)
 
-describe("sim.util dates #luajit", function()
+describe("zuora_sim.util dates #luajit", function()
   it("adds months clamping to month ends and keeps the anchor day", function()
     assert.equals("2024-02-29", util.add_months("2024-01-31", 1))
     assert.equals("2024-03-31", util.add_months("2024-02-29", 1, 31))

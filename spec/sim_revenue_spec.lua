@@ -1,7 +1,7 @@
 -- zuora-sim's Revenue API, driven with curl: credentials, the API switch, upload limits, the
 -- two-uploads-at-once limit, stage errors, batches and signed URLs.
 local simh = require "spec.support.sim"
-local sj = require "sim.json"
+local sj = require("spec.support.sim").json
 
 local HEADER = "SO_NUM,SO_LINE_NUM,SO_BOOK_DATE,ITEM_NUM,CUSTOMER_NUM,QUANTITY,UNIT_SELL_PRICE,EXT_SELL_PRICE,"
   .. "CURRENCY,REV_START_DATE,REV_END_DATE,DESCRIPTION\n"

@@ -9,13 +9,19 @@
 --   s:reset(); s:stop()
 --
 -- Requests go through the curl command line so the simulator is tested over real HTTP without
--- the project's C core. JSON is decoded with sim.json (numbers stay exact json.number values).
-local json = require "sim.json"
+-- the project's C core. JSON is decoded with the simulator's own codec, zuora_sim.json (numbers
+-- stay exact json.number values); library specs reach it as `require("spec.support.sim").json`
+-- and never require the simulator's modules themselves.
+local ROOT = os.getenv("PWD") or "."
+-- zuora_sim.* lives under sim/, outside the library's LUA_PATH: the simulator is its own part.
+if not package.path:find(ROOT .. "/sim/?.lua", 1, true) then
+  package.path = ROOT .. "/sim/?.lua;" .. package.path
+end
+
+local json = require "zuora_sim.json"
 local fs = require "spec.support.fs"
 
 local M = {}
-
-local ROOT = os.getenv("PWD") or "."
 
 local q, read, write, sh, sleep, my_pid = fs.q, fs.read, fs.write, fs.sh, fs.sleep, fs.my_pid
 

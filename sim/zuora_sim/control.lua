@@ -1,0 +1,216 @@
+--- The control API under /__sim/ (no credentials; never logged, limited or faulted).
+-- Documented in docs/zuora-sim.md.
+local state = require "zuora_sim.state"
+local json = require "zuora_sim.json"
+local util = require "zuora_sim.util"
+local faults = require "zuora_sim.faults"
+local reqlog = require "zuora_sim.reqlog"
+
+local M = {}
+
+local function resp(status, body)
+  return require("zuora_sim.server").make_response(status, body)
+end
+
+local function bad(message) return resp(400, json.object("error", message)) end
+
+local function body_of(req)
+  if not req.body or req.body:match("^%s*$") then return json.object() end
+  local v, err = json.decode(req.body)
+  if v == nil then return nil, "malformed JSON: " .. err end
+  return v
+end
+
+local function info()
+  local s = state.settings
+  return json.object("url", s.api_url, "files_url", s.files_url, "control_url", s.api_url .. "/__sim/",
+    "tls", s.tls or false, "ca_file", s.ca_file, "state_dir", s.state_dir,
+    "client_id", s.client_id, "client_secret", s.client_secret, "username", s.username,
+    "password", s.password, "catalog_operations", s.catalog_operations or 0, "pid", ngx.worker.pid())
+end
+
+local function config_json()
+  local c = json.object()
+  local keys = {}
+  for k in pairs(state.DEFAULTS) do keys[#keys + 1] = k end
+  table.sort(keys)
+  for _, k in ipairs(keys) do c[k] = state.config[k] end
+  c.in_flight = state.in_flight
+  return c
+end
+
+local CONFIG_TYPES = { token_ttl = "number", concurrency_limit = "number", retry_after = "number",
+  job_polls = "number", locator_ttl = "number", rate_limit = "number", rate_window = "number",
+  file_url_ttl = "number", idempotency_ttl = "number",
+  revenue_enabled = "boolean", revenue_token_ttl = "number", revenue_stage_polls = "number",
+  revenue_max_uploads = "number",
+  errors_as_200 = "boolean", today = "date", default_version = "string", log_limit = "number" }
+
+local function set_config(body)
+  for k, v in pairs(body) do
+    local t = CONFIG_TYPES[k]
+    if not t then return nil, "unknown setting " .. k end
+    if t == "number" then
+      v = json.tonumber(v)
+      if not v or v < 0 then return nil, k .. " must be a non-negative number" end
+    elseif t == "boolean" then
+      if type(v) ~= "boolean" then return nil, k .. " must be true or false" end
+    elseif t == "date" then
+      if v == json.null or v == false then v = false
+      elseif not util.valid_date(v) then return nil, k .. " must be YYYY-MM-DD or null" end
+    elseif type(v) ~= "string" then
+      return nil, k .. " must be a string"
+    end
+    state.config[k] = v
+  end
+  return true
+end
+
+local function token_json(t)
+  return json.object("token", t.token, "expires_in", math.max(0, t.expires - ngx.now()), "ttl", t.ttl,
+    "revoked", t.revoked, "expired", ngx.now() >= t.expires)
+end
+
+local function select_tokens(body)
+  local out = {}
+  for tok, t in pairs(state.tokens) do
+    if body.token == nil or body.token == tok then out[#out + 1] = t end
+  end
+  return out
+end
+
+local COLLECTIONS = { "accounts", "contacts", "payment_methods", "products", "product_rate_plans",
+  "product_rate_plan_charges", "subscriptions", "orders", "invoices", "bill_runs", "payments", "refunds",
+  "credit_memos", "usages", "usage_imports", "files", "async_jobs", "query_jobs" }
+
+local handlers = {}
+
+handlers["GET health"] = function() return resp(200, json.object("ok", true)) end
+handlers["GET info"] = function() return resp(200, info()) end
+
+handlers["POST reset"] = function(req)
+  local body, err = body_of(req)
+  if not body then return bad(err) end
+  state.reset({ keep_tokens = body.tokens ~= true })
+  return resp(200, json.object("reset", true))
+end
+
+handlers["GET requests"] = function(req)
+  return resp(200, json.object("requests", reqlog.list(req.query), "last_seq", state.log_seq))
+end
+handlers["DELETE requests"] = function()
+  reqlog.clear()
+  return resp(200, json.object("cleared", true, "last_seq", state.log_seq))
+end
+
+handlers["GET faults"] = function()
+  local arr = json.array()
+  for i, r in ipairs(state.faults) do arr[i] = faults.to_json(r) end
+  return resp(200, json.object("faults", arr))
+end
+handlers["POST faults"] = function(req)
+  local body, err = body_of(req)
+  if not body then return bad(err) end
+  -- One rule, or {"faults": [rules...]} to add several at once.
+  local list = getmetatable(body) == json.array_mt and body or (body.faults or { body })
+  local added = json.array()
+  for _, rule in ipairs(list) do
+    local r, e = faults.add(rule)
+    if not r then return bad(e) end
+    added[#added + 1] = faults.to_json(r)
+  end
+  if #added == 1 and not body.faults and getmetatable(body) ~= json.array_mt then return resp(201, added[1]) end
+  return resp(201, json.object("faults", added))
+end
+handlers["DELETE faults"] = function()
+  state.faults = {}
+  return resp(200, json.object("cleared", true))
+end
+
+handlers["GET config"] = function() return resp(200, config_json()) end
+local function put_config(req)
+  local body, err = body_of(req)
+  if not body then return bad(err) end
+  local ok, e = set_config(body)
+  if not ok then return bad(e) end
+  return resp(200, config_json())
+end
+handlers["PUT config"] = put_config
+handlers["PATCH config"] = put_config
+handlers["POST config"] = put_config
+
+handlers["GET tokens"] = function()
+  local arr = json.array()
+  for _, t in pairs(state.tokens) do arr[#arr + 1] = token_json(t) end
+  return resp(200, json.object("tokens", arr))
+end
+handlers["POST tokens"] = function(req)
+  local body, err = body_of(req)
+  if not body then return bad(err) end
+  local t = require("zuora_sim.auth").mint(json.tonumber(body.ttl))
+  return resp(201, token_json(t))
+end
+handlers["POST tokens/revoke"] = function(req)
+  local body, err = body_of(req)
+  if not body then return bad(err) end
+  local n = 0
+  for _, t in ipairs(select_tokens(body)) do t.revoked = true; n = n + 1 end
+  return resp(200, json.object("revoked", n))
+end
+handlers["POST tokens/expire"] = function(req)
+  local body, err = body_of(req)
+  if not body then return bad(err) end
+  local n = 0
+  for _, t in ipairs(select_tokens(body)) do t.expires = ngx.now() - 1; n = n + 1 end
+  return resp(200, json.object("expired", n))
+end
+
+handlers["GET state"] = function()
+  local counts = json.object()
+  for _, name in ipairs(COLLECTIONS) do counts[name] = state.count(name) end
+  local objects = json.object()
+  for t, coll in pairs(state.data.objects) do
+    local n = 0
+    for _ in pairs(coll) do n = n + 1 end
+    objects[t] = n
+  end
+  counts.objects = objects
+  counts.idempotency_keys = 0
+  for _ in pairs(state.idem) do counts.idempotency_keys = counts.idempotency_keys + 1 end
+  return resp(200, counts)
+end
+
+handlers["POST seed"] = function(req)
+  local body, err = body_of(req)
+  if not body then return bad(err) end
+  local n = json.tonumber(body.accounts) or 0
+  if n < 0 or n > 100000 then return bad("accounts must be between 0 and 100000") end
+  local accounts = require "zuora_sim.api.accounts"
+  local prefix = type(body.name_prefix) == "string" and body.name_prefix or "Seed Account"
+  for i = 1, n do
+    accounts.create_record({ name = string.format("%s %06d", prefix, i), currency = body.currency or "USD" })
+  end
+  return resp(201, json.object("accounts", n))
+end
+
+function M.handle(req)
+  local rest = req.path:gsub("^/__sim/?", ""):gsub("/$", "")
+  local h = handlers[req.method .. " " .. rest]
+  if h then return h(req) end
+  if rest == "revenue" or rest:sub(1, 8) == "revenue/" then
+    return require("zuora_sim.revenue.control").handle(req, rest)
+  end
+  local fid = rest:match("^faults/(%d+)$")
+  if fid and req.method == "DELETE" then
+    if faults.remove(tonumber(fid)) then return resp(200, json.object("deleted", tonumber(fid))) end
+    return resp(404, json.object("error", "no fault " .. fid))
+  end
+  local coll = rest:match("^state/([%w_]+)$")
+  local hidden = { objects = true, files = true, locators = true }
+  if coll and req.method == "GET" and state.data[coll] and not hidden[coll] then
+    return resp(200, json.object(coll, json.array(state.list(coll))))
+  end
+  return resp(404, json.object("error", "no control endpoint " .. req.method .. " /__sim/" .. rest))
+end
+
+return M

@@ -1,0 +1,228 @@
+--- Zuora objects as the query interfaces see them: ZOQL (Actions query) with PascalCase fields,
+-- object queries (/object-query/...) with camelCase fields, and Data Query tables in lower case.
+-- Each definition lists its fields and how to read them from the simulator's records.
+local state = require "zuora_sim.state"
+local json = require "zuora_sim.json"
+local ledger = require "zuora_sim.ledger"
+local util = require "zuora_sim.util"
+
+local M = {}
+
+local function f(key) return function(r) return r[key] end end
+local function num(key) return function(r) local v = r[key]; return v ~= nil and json.number(tostring(v)) or nil end end
+
+local function flatten_plans()
+  local out = {}
+  for _, s in ipairs(state.list("subscriptions")) do
+    for _, rp in ipairs(s.ratePlans) do out[#out + 1] = { sub = s, rp = rp } end
+  end
+  return out
+end
+
+local function flatten_charges()
+  local out = {}
+  for _, x in ipairs(flatten_plans()) do
+    for _, c in ipairs(x.rp.ratePlanCharges) do out[#out + 1] = { sub = x.sub, rp = x.rp, c = c } end
+  end
+  return out
+end
+
+local function flatten_items()
+  local out = {}
+  for _, inv in ipairs(state.list("invoices")) do
+    for _, it in ipairs(inv.items) do out[#out + 1] = { inv = inv, it = it } end
+  end
+  return out
+end
+
+local DEFS = {
+  { name = "Account", oq = "accounts", rows = function() return state.list("accounts") end, fields = {
+    { "Id", f "id" }, { "AccountNumber", f "accountNumber" }, { "Name", f "name" }, { "Status", f "status" },
+    { "Currency", f "currency" }, { "BillCycleDay", num "billCycleDay" }, { "AutoPay", f "autoPay" },
+    { "Batch", f "batch" }, { "PaymentTerm", f "paymentTerm" }, { "CrmId", f "crmId" }, { "Notes", f "notes" },
+    { "BillToId", f "billToContactId" }, { "SoldToId", f "soldToContactId" },
+    { "DefaultPaymentMethodId", f "defaultPaymentMethodId" },
+    { "Balance", function(r) return require("zuora_sim.decimal").json(ledger.figures(r).balance) end },
+    { "CreatedDate", f "createdDate" }, { "UpdatedDate", f "updatedDate" } },
+    expand = { billto = { "Contact", "billToContactId" }, soldto = { "Contact", "soldToContactId" } } },
+  { name = "Contact", oq = "contacts", rows = function() return state.list("contacts") end, fields = {
+    { "Id", f "id" }, { "AccountId", f "accountId" }, { "FirstName", f "firstName" }, { "LastName", f "lastName" },
+    { "WorkEmail", f "workEmail" }, { "WorkPhone", f "workPhone" }, { "Address1", f "address1" },
+    { "City", f "city" }, { "State", f "state" }, { "PostalCode", f "zipCode" }, { "Country", f "country" },
+    { "CreatedDate", f "createdDate" } } },
+  { name = "PaymentMethod", oq = "payment-methods", rows = function() return state.list("payment_methods") end,
+    fields = {
+    { "Id", f "id" }, { "AccountId", f "accountId" }, { "Type", f "type" }, { "CreditCardType", f "cardType" },
+    { "CreditCardMaskNumber", f "cardNumber" }, { "CreditCardExpirationMonth", num "expirationMonth" },
+    { "CreditCardExpirationYear", num "expirationYear" }, { "CreditCardHolderName", f "cardHolderName" },
+    { "PaymentMethodStatus", f "status" }, { "CreatedDate", f "createdDate" } } },
+  { name = "Product", oq = "products", rows = function() return state.list("products") end, fields = {
+    { "Id", f "id" }, { "Name", f "name" }, { "SKU", f "sku" }, { "Description", f "description" },
+    { "Category", f "category" }, { "EffectiveStartDate", f "effectiveStartDate" },
+    { "EffectiveEndDate", f "effectiveEndDate" } } },
+  { name = "ProductRatePlan", oq = "product-rate-plans", rows = function() return state.list("product_rate_plans") end,
+    fields = { { "Id", f "id" }, { "ProductId", f "productId" }, { "Name", f "name" },
+      { "Description", f "description" }, { "EffectiveStartDate", f "effectiveStartDate" },
+      { "EffectiveEndDate", f "effectiveEndDate" } } },
+  { name = "ProductRatePlanCharge", oq = "product-rate-plan-charges",
+    rows = function() return state.list("product_rate_plan_charges") end, fields = {
+      { "Id", f "id" }, { "ProductRatePlanId", f "productRatePlanId" }, { "Name", f "name" },
+      { "ChargeType", f "type" }, { "ChargeModel", f "model" }, { "BillingPeriod", f "billingPeriod" },
+      { "UOM", f "uom" }, { "DefaultQuantity",
+        function(r) return r.defaultQuantity and json.number(r.defaultQuantity) end } } },
+  { name = "Subscription", oq = "subscriptions", rows = function() return state.list("subscriptions") end, fields = {
+    { "Id", f "id" }, { "Name", f "subscriptionNumber" }, { "AccountId", f "accountId" },
+    { "InvoiceOwnerId", f "invoiceOwnerAccountId" }, { "Status", f "status" }, { "Version", num "version" },
+    { "TermType", f "termType" }, { "InitialTerm",
+      function(r) return r.initialTerm ~= json.null and r.initialTerm or nil end },
+    { "RenewalTerm", num "renewalTerm" }, { "AutoRenew", f "autoRenew" },
+    { "ContractEffectiveDate", f "contractEffectiveDate" }, { "SubscriptionStartDate", f "subscriptionStartDate" },
+    { "SubscriptionEndDate", f "subscriptionEndDate" }, { "TermStartDate", f "termStartDate" },
+    { "TermEndDate", f "termEndDate" }, { "CancelledDate", f "cancelledDate" }, { "Notes", f "notes" },
+    { "CreatedDate", f "createdDate" } } },
+  { name = "RatePlan", oq = "rate-plans", rows = flatten_plans, fields = {
+    { "Id", function(x) return x.rp.id end }, { "Name", function(x) return x.rp.ratePlanName end },
+    { "SubscriptionId", function(x) return x.sub.id end },
+    { "ProductRatePlanId", function(x) return x.rp.productRatePlanId end } } },
+  { name = "RatePlanCharge", oq = "rate-plan-charges", rows = flatten_charges, fields = {
+    { "Id", function(x) return x.c.id end }, { "ChargeNumber", function(x) return x.c.number end },
+    { "Name", function(x) return x.c.name end }, { "ChargeType", function(x) return x.c.type end },
+    { "ChargeModel", function(x) return x.c.model end }, { "RatePlanId", function(x) return x.rp.id end },
+    { "ProductRatePlanChargeId", function(x) return x.c.productRatePlanChargeId end },
+    { "Price", function(x) return json.number(x.c.price) end },
+    { "Quantity", function(x) return json.number(x.c.quantity) end },
+    { "BillingPeriod", function(x) return x.c.billingPeriod end }, { "UOM", function(x) return x.c.uom end },
+    { "EffectiveStartDate", function(x) return x.c.effectiveStartDate end },
+    { "EffectiveEndDate", function(x) return x.c.effectiveEndDate end },
+    { "ChargedThroughDate", function(x) return x.c.chargedThroughDate end } } },
+  { name = "Invoice", oq = "invoices", rows = function() return state.list("invoices") end, fields = {
+    { "Id", f "id" }, { "InvoiceNumber", f "invoiceNumber" }, { "AccountId", f "accountId" },
+    { "InvoiceDate", f "invoiceDate" }, { "DueDate", f "dueDate" }, { "TargetDate", f "targetDate" },
+    { "Status", f "status" }, { "Amount", f "amount" }, { "AmountWithoutTax", f "amountWithoutTax" },
+    { "TaxAmount", f "taxAmount" }, { "Balance", f "balance" }, { "PaymentAmount", f "paymentAmount" },
+    { "Currency", f "currency" }, { "PostedDate", f "postedDate" }, { "CreatedDate", f "createdDate" } },
+    expand = { invoiceitems = { "InvoiceItem", "items" }, account = { "Account", "accountId" } } },
+  { name = "InvoiceItem", oq = "invoice-items", rows = flatten_items, fields = {
+    { "Id", function(x) return x.it.id end }, { "InvoiceId", function(x) return x.inv.id end },
+    { "AccountId", function(x) return x.inv.accountId end },
+    { "SubscriptionId", function(x) return x.it.subscriptionId end },
+    { "RatePlanChargeId", function(x) return x.it.chargeId end },
+    { "ChargeName", function(x) return x.it.chargeName end },
+    { "ChargeAmount", function(x) return x.it.chargeAmount end },
+    { "Quantity", function(x) return json.number(tostring(x.it.quantity)) end },
+    { "UnitPrice", function(x) return json.number(x.it.unitPrice) end },
+    { "ServiceStartDate", function(x) return x.it.serviceStartDate end },
+    { "ServiceEndDate", function(x) return x.it.serviceEndDate end } } },
+  { name = "Payment", oq = "payments", rows = function() return state.list("payments") end, fields = {
+    { "Id", f "id" }, { "PaymentNumber", f "number" }, { "AccountId", f "accountId" }, { "Amount", f "amount" },
+    { "AppliedAmount", f "appliedAmount" }, { "UnappliedAmount", f "unappliedAmount" },
+    { "RefundAmount", f "refundAmount" }, { "Status", f "status" }, { "Type", f "type" },
+    { "EffectiveDate", f "effectiveDate" }, { "PaymentMethodId", f "paymentMethodId" }, { "Currency", f "currency" },
+    { "CreatedDate", f "createdDate" } } },
+  { name = "Refund", oq = "refunds", rows = function() return state.list("refunds") end, fields = {
+    { "Id", f "id" }, { "RefundNumber", f "number" }, { "AccountId", f "accountId" }, { "Amount", f "amount" },
+    { "Status", f "status" }, { "Type", f "type" }, { "RefundDate", f "refundDate" } } },
+  { name = "CreditMemo", oq = "credit-memos", rows = function() return state.list("credit_memos") end, fields = {
+    { "Id", f "id" }, { "MemoNumber", f "number" }, { "AccountId", f "accountId" }, { "Amount", f "amount" },
+    { "AppliedAmount", f "appliedAmount" }, { "UnappliedAmount", f "unappliedAmount" }, { "Status", f "status" },
+    { "MemoDate", f "memoDate" }, { "ReasonCode", f "reasonCode" } } },
+  { name = "Usage", oq = "usages", rows = function() return state.list("usages") end, fields = {
+    { "Id", f "id" }, { "AccountId", f "accountId" }, { "AccountNumber", f "accountNumber" },
+    { "SubscriptionNumber", f "subscriptionNumber" }, { "ChargeNumber", f "chargeNumber" },
+    { "Quantity", function(r) return json.number(r.quantity) end }, { "UOM", f "uom" },
+    { "StartDateTime", f "startDateTime" }, { "EndDateTime", f "endDateTime" },
+    { "Description", f "description" }, { "ImportId", f "importId" }, { "Status", f "status" } } },
+  { name = "Order", oq = "orders", rows = function() return state.list("orders") end, fields = {
+    { "Id", f "id" }, { "OrderNumber", f "orderNumber" }, { "AccountId", f "accountId" },
+    { "OrderDate", f "orderDate" }, { "Status", f "status" }, { "Description", f "description" },
+    { "CreatedDate", f "createdDate" } } },
+  { name = "BillRun", oq = "bill-runs", rows = function() return state.list("bill_runs") end, fields = {
+    { "Id", f "id" }, { "BillRunNumber", f "billRunNumber" }, { "Status", f "status" },
+    { "TargetDate", f "targetDate" }, { "InvoiceDate", f "invoiceDate" } } },
+}
+
+local BY_NAME, BY_OQ = {}, {}
+for _, d in ipairs(DEFS) do
+  d.lower = {}
+  for i, fd in ipairs(d.fields) do d.lower[fd[1]:lower()] = i end
+  BY_NAME[d.name:lower()] = d
+  BY_OQ[d.oq] = d
+end
+
+--- The camelCase name object queries use for a PascalCase field.
+function M.camel(name)
+  if name:match("^%u+$") then return name:lower() end
+  return util.lower_first(name)
+end
+
+--- The definition for a ZOQL or Data Query object name (case-insensitive; "invoice_item" works).
+function M.find(name)
+  local key = name:lower():gsub("_", "")
+  local d = BY_NAME[key]
+  if d then return d end
+  -- Generic CRUD objects created through /v1/object/{type} or Actions are queryable too.
+  local coll = state.data.objects[key]
+  if coll then
+    local fields, seen = {}, {}
+    for _, rec in pairs(coll) do
+      for k in pairs(rec) do
+        if not seen[k] then seen[k] = true; fields[#fields + 1] = k end
+      end
+    end
+    table.sort(fields)
+    local def = { name = name, generic = true, lower = {}, fields = {} }
+    for i, k in ipairs(fields) do def.fields[i] = { k, f(k) }; def.lower[k:lower()] = i end
+    def.rows = function()
+      local out = {}
+      for _, rec in pairs(coll) do out[#out + 1] = rec end
+      table.sort(out, function(a, b) return tostring(a.Id) < tostring(b.Id) end)
+      return out
+    end
+    return def
+  end
+  return nil
+end
+
+function M.find_oq(plural) return BY_OQ[plural] end
+
+--- Value of `field` (any case) for a source row; second result false if the field is unknown.
+function M.get(def, row, field)
+  local i = def.lower[field:lower()]
+  if not i then return nil, false end
+  local v = def.fields[i][2](row)
+  if v == json.null then v = nil end
+  return v, true
+end
+
+--- The canonical spelling of a field, or nil when the object has no such field.
+function M.field_name(def, field)
+  local i = def.lower[field:lower()]
+  return i and def.fields[i][1]
+end
+
+--- A view of a row: an ordered JSON object of the requested fields (nil values skipped).
+-- `style` "pascal" (ZOQL), "camel" (object query) or "lower" (Data Query).
+function M.view(def, row, fields, style)
+  local o = json.object()
+  local order = getmetatable(o).__order
+  for _, name in ipairs(fields) do
+    local v = M.get(def, row, name)
+    if v ~= nil then
+      local key = M.field_name(def, name)
+      if style == "camel" then key = M.camel(key) elseif style == "lower" then key = name:lower() end
+      o[key] = v
+      order[#order + 1] = key
+    end
+  end
+  return o
+end
+
+function M.all_fields(def)
+  local out = {}
+  for i, fd in ipairs(def.fields) do out[i] = fd[1] end
+  return out
+end
+
+M.DEFS = DEFS
+
+return M
