@@ -194,7 +194,7 @@ FUZZ_DIR     ?= build/fuzz
 FUZZ_SAN     ?= -fsanitize=fuzzer,address,undefined
 FUZZ_MAIN    ?=
 FUZZ_FLAGS    = -g -O1 -std=c99 -D_GNU_SOURCE -Isrc $(WARN) $(FUZZ_SAN) -fno-sanitize-recover=all -fno-omit-frame-pointer
-JSON_FUZZ_SRCS := fuzz/json_decode.c src/json.c src/json_decode.c src/json_encode.c src/json_number.c
+JSON_FUZZ_SRCS := fuzz/json_decode.c src/json.c src/json_decode.c src/json_encode.c src/json_number.c src/class.c
 
 $(FUZZ_DIR)/json_decode: $(JSON_FUZZ_SRCS) $(HDRS) $(FUZZ_MAIN)
 	mkdir -p $(FUZZ_DIR)
@@ -207,7 +207,7 @@ fuzz-json: check-deps $(FUZZ_DIR)/json_decode
 	  -artifact_prefix=fuzz/corpus/json/ $(FUZZ_DIR)/corpus/json fuzz/corpus/json
 
 # core.inflate's streaming decompressor: whole vs chunked runs must agree (fuzz/inflate.c).
-INFLATE_FUZZ_SRCS := fuzz/inflate.c src/inflate.c
+INFLATE_FUZZ_SRCS := fuzz/inflate.c src/inflate.c src/class.c
 
 $(FUZZ_DIR)/inflate: $(INFLATE_FUZZ_SRCS) $(HDRS) $(FUZZ_MAIN)
 	mkdir -p $(FUZZ_DIR)
@@ -222,9 +222,11 @@ fuzz-inflate: check-deps $(FUZZ_DIR)/inflate
 # core.url: escape/unescape, query strings, URL parsing, origins (fuzz/url.c).
 URL_FUZZ_SRCS     := fuzz/url.c src/url.c
 # Response headers: the header callback, the header table, the Revenue token header (fuzz/headers.c).
-HEADERS_FUZZ_SRCS := fuzz/headers.c src/http_headers.c src/http_xfer.c src/auth.c
+# (src/auth*.c, base64.c and class.c: core.auth and what it is built from)
+AUTH_CORE_SRCS    := src/auth.c src/auth_reply.c src/base64.c src/class.c
+HEADERS_FUZZ_SRCS := fuzz/headers.c src/http_headers.c src/http_xfer.c $(AUTH_CORE_SRCS)
 # core.auth's token replies: OAuth JSON, expires_in, Revenue header and JWT lifetime (fuzz/auth.c).
-AUTH_FUZZ_SRCS    := fuzz/auth.c src/auth.c
+AUTH_FUZZ_SRCS    := fuzz/auth.c $(AUTH_CORE_SRCS)
 FUZZ_C_LIBS        = $(shell $(PKG) --libs lua5.4 libcurl libcrypto) -lm
 
 $(FUZZ_DIR)/url: $(URL_FUZZ_SRCS) fuzz/lua_target.h $(HDRS) $(FUZZ_MAIN)

@@ -1,4 +1,4 @@
-/* libFuzzer target for core.auth's token replies (src/auth.c): `make fuzz-auth`. The first byte
+/* libFuzzer target for core.auth's token replies (src/auth.c, src/auth_reply.c): `make fuzz-auth`. The first byte
  * picks the mode (OAuth or Revenue) and the status; the rest is "<header lines>\n\n<body>" (no
  * blank line: all body). Each input gets a fresh auth object that already holds a known token
  * from a good reply, then the fuzzed reply goes through zz_auth_accept_response as the transport

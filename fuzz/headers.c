@@ -4,7 +4,7 @@
  * callback (src/http_xfer.c), then the collected lines become the result's header table
  * (src/http_headers.c), as a finished transfer does. Then a Revenue auth object takes its token
  * header out of the same lines (src/auth.c, zz_auth_accept_response). Properties:
- *  - the callback keeps at most MAX_HEADER_BYTES and MAX_HEADER_LINES, and refuses (returns
+ *  - the callback keeps at most ZZ_HTTP_MAX_HEADER_BYTES and ZZ_HTTP_MAX_HEADER_LINES, and refuses (returns
  *    something other than the line's length) exactly when a line would go past them;
  *  - table keys are non-empty, lower-case, under 128 bytes, without ':' or line breaks; values
  *    have no line break and no blank at either end;
@@ -141,18 +141,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     free(line);
     if (restart) before_n = 0, before_lines = 0;
     if (got != len) {
-      if (before_lines + 1 <= MAX_HEADER_LINES && len <= (size_t)MAX_HEADER_BYTES - before_n)
+      if (before_lines + 1 <= ZZ_HTTP_MAX_HEADER_LINES && len <= (size_t)ZZ_HTTP_MAX_HEADER_BYTES - before_n)
         die("callback refused a line within the limits");
-      if (x.abort_reason != ABORT_HEADERS) die("callback refused a line without saying why");
+      if (x.abort_reason != ZZ_HTTP_ABORT_HEADERS) die("callback refused a line without saying why");
       refused = 1;
       break;
     }
-    if (before_lines + 1 > MAX_HEADER_LINES || len > (size_t)MAX_HEADER_BYTES - before_n)
+    if (before_lines + 1 > ZZ_HTTP_MAX_HEADER_LINES || len > (size_t)ZZ_HTTP_MAX_HEADER_BYTES - before_n)
       die("callback took a line past the limits");
     pos += len;
   }
   /* a refused line is counted but not kept */
-  if (x.hdrs.n > MAX_HEADER_BYTES || x.header_lines > (size_t)MAX_HEADER_LINES + (size_t)refused) die("limits exceeded");
+  if (x.hdrs.n > ZZ_HTTP_MAX_HEADER_BYTES || x.header_lines > (size_t)ZZ_HTTP_MAX_HEADER_LINES + (size_t)refused) die("limits exceeded");
   if (!refused && pos != size) die("lost input");
 
   zz_http_push_headers(L, x.hdrs.p, x.hdrs.n);

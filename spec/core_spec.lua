@@ -18,6 +18,28 @@ describe("zuora.core #luajit", function()
     end
   end)
 
+  -- One helper builds every userdata class (src/class.c): the same metatable shape on 5.4 and
+  -- LuaJIT, whose luaL_newmetatable does not set __name.
+  it("gives every userdata class a __name, __gc, __tostring and (5.4) __close", function()
+    local objects = {
+      ["zuora.http"] = core.http.new(),
+      ["zuora.auth"] = core.auth.new { mode = "bearer", token = "t0k3n-for-the-spec" },
+      ["zuora.inflate"] = core.inflate.new(),
+      ["zuora.json.encoder"] = select(2, debug.getupvalue(core.json.encode, 1)),
+    }
+    for name, obj in pairs(objects) do
+      local mt = getmetatable(obj)
+      assert.equals(name, mt.__name)
+      assert.is_function(mt.__gc, name)
+      assert.is_function(mt.__tostring, name)
+      assert.matches(name, tostring(obj), 1, true)
+      if _VERSION == "Lua 5.4" then assert.equals(mt.__gc, mt.__close, name) end
+    end
+    objects["zuora.http"]:close()
+    objects["zuora.auth"]:close()
+    objects["zuora.inflate"]:close()
+  end)
+
   it("is the same version the Lua layer reports", function()
     local zuora = require "zuora"
     assert.equals(core.version, zuora.version)

@@ -14,6 +14,9 @@
 #include <strings.h>
 
 #include "auth.h"
+#include "auth_reply.h"
+#include "base64.h"
+#include "class.h"
 #include "core.h"
 #include "secret.h"
 
@@ -21,12 +24,7 @@ enum { MODE_OAUTH, MODE_BASIC, MODE_APIKEY, MODE_BEARER, MODE_REVENUE };
 static const char *const mode_names[] = {"oauth", "basic", "apikey", "bearer", "revenue", NULL};
 
 #define DEFAULT_MARGIN 300.0
-/* A reply whose expires_in is missing, not a number, below 1 s or above a day gets this lifetime:
- * short, so a token of unknown age is replaced soon. */
-#define DEFAULT_LIFETIME 300.0
-#define MAX_LIFETIME 86400.0
 #define MAX_TOKEN_LEN 16384
-#define MAX_REPLY_LEN 65536
 #define REDACTED "[redacted]"
 /* Revenue's legacy tokens live about 30 minutes; used when the token itself does not say. */
 #define REVENUE_LIFETIME 1800.0
@@ -104,24 +102,7 @@ static void drop_token(zz_auth *a) {
   a->expires_at = a->lifetime = 0;
 }
 
-/* --- base64 and form encoding for credentials --------------------------------------------- */
-
-static int add_b64(zz_buf *b, const unsigned char *s, size_t n) {
-  static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  size_t i;
-  char q[4];
-  for (i = 0; i < n; i += 3) {
-    unsigned long v = (unsigned long)s[i] << 16;
-    if (i + 1 < n) v |= (unsigned long)s[i + 1] << 8;
-    if (i + 2 < n) v |= s[i + 2];
-    q[0] = tbl[(v >> 18) & 63];
-    q[1] = tbl[(v >> 12) & 63];
-    q[2] = i + 1 < n ? tbl[(v >> 6) & 63] : '=';
-    q[3] = i + 2 < n ? tbl[v & 63] : '=';
-    if (zz_buf_add(b, q, 4) != 0) return -1;
-  }
-  return 0;
-}
+/* --- form encoding for credentials ------------------------------------------------------------ */
 
 /* application/x-www-form-urlencoded: unreserved bytes as they are, everything else %XX. */
 static int add_form(zz_buf *b, const char *s) {
@@ -209,7 +190,7 @@ static int l_new(lua_State *L) {
       theader = opt_string(L, "token_header", 0);
       if (theader && !header_name_ok(theader)) luaL_error(L, "auth.new: token_header must be a header name");
       lifetime = zz_optnumfield(L, 1, "token_lifetime", REVENUE_LIFETIME);
-      if (!(lifetime >= 1 && lifetime <= MAX_LIFETIME)) luaL_error(L, "auth.new: token_lifetime must be between 1 and 86400");
+      if (!(lifetime >= 1 && lifetime <= ZZ_AUTH_MAX_LIFETIME)) luaL_error(L, "auth.new: token_lifetime must be between 1 and 86400");
       margin = opt_margin(L);
       break;
     case MODE_BASIC:
@@ -248,7 +229,7 @@ static int l_new(lua_State *L) {
   } else if (mode == MODE_BASIC || mode == MODE_REVENUE) {
     zz_buf up = ZZ_SECRET_BUF_INIT;
     int rc = zz_buf_adds(&up, id) | zz_buf_add(&up, ":", 1) | zz_buf_adds(&up, secret);
-    if (rc == 0) rc = add_b64(&alt, (const unsigned char *)up.p, up.n);
+    if (rc == 0) rc = zz_b64_encode(&alt, up.p, up.n);
     zz_buf_wipe(&up);
     if (rc != 0) goto oom;
   }
@@ -354,256 +335,10 @@ static int redact_into(const zz_auth *a, const char *s, size_t n, zz_buf *out) {
   return 0;
 }
 
-/* --- the token reply scanner -------------------------------------------------------------- */
-/* A strict reader for the flat JSON object an OAuth token endpoint returns. It accepts exactly
- * one object whose values are strings, numbers, true, false or null; anything nested, any
- * duplicate known key, bad escapes, invalid UTF-8 or trailing bytes reject the reply. Every read
- * is bounds-checked against n, so it is safe on arbitrary input (it gets fuzzed). */
-
-enum { F_ACCESS_TOKEN, F_TOKEN_TYPE, F_EXPIRES_IN, F_ERROR, F_ERROR_DESC, F_MESSAGE, F_MESSAGE_CAP, F_EXP, F_IAT,
-  F_COUNT };
-static const char *const field_names[F_COUNT] = {
-  "access_token", "token_type", "expires_in", "error", "error_description", "message", "Message", "exp", "iat",
-};
-
-typedef struct {
-  const char *s;
-  size_t n, i;
-  const char *err;
-  int seen[F_COUNT];
-  int is_string[F_COUNT];
-  zz_buf val[F_COUNT]; /* decoded string value, or the number's text */
-} scanner;
-
-static void skip_ws(scanner *sc) {
-  while (sc->i < sc->n && (sc->s[sc->i] == ' ' || sc->s[sc->i] == '\t' || sc->s[sc->i] == '\n' || sc->s[sc->i] == '\r'))
-    sc->i++;
-}
-
-static int fail(scanner *sc, const char *msg) {
-  if (!sc->err) sc->err = msg;
-  return -1;
-}
-
-static int hex4(scanner *sc, unsigned *out) {
-  unsigned v = 0;
-  int k;
-  if (sc->n - sc->i < 4) return fail(sc, "truncated \\u escape");
-  for (k = 0; k < 4; k++) {
-    char c = sc->s[sc->i++];
-    v <<= 4;
-    if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
-    else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
-    else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
-    else return fail(sc, "bad \\u escape");
-  }
-  *out = v;
-  return 0;
-}
-
-static int add_utf8(zz_buf *b, unsigned cp) {
-  char u[4];
-  size_t len;
-  if (cp < 0x80) u[0] = (char)cp, len = 1;
-  else if (cp < 0x800) u[0] = (char)(0xc0 | (cp >> 6)), u[1] = (char)(0x80 | (cp & 0x3f)), len = 2;
-  else if (cp < 0x10000)
-    u[0] = (char)(0xe0 | (cp >> 12)), u[1] = (char)(0x80 | ((cp >> 6) & 0x3f)), u[2] = (char)(0x80 | (cp & 0x3f)), len = 3;
-  else
-    u[0] = (char)(0xf0 | (cp >> 18)), u[1] = (char)(0x80 | ((cp >> 12) & 0x3f)),
-    u[2] = (char)(0x80 | ((cp >> 6) & 0x3f)), u[3] = (char)(0x80 | (cp & 0x3f)), len = 4;
-  return zz_buf_add(b, u, len);
-}
-
-/* Length of the valid UTF-8 sequence starting at p (at most `left` bytes), or 0. */
-static size_t utf8_len(const unsigned char *p, size_t left) {
-  size_t len, k;
-  unsigned cp;
-  if (p[0] < 0xc2 || p[0] > 0xf4) return 0;
-  len = p[0] < 0xe0 ? 2 : p[0] < 0xf0 ? 3 : 4;
-  if (left < len) return 0;
-  for (k = 1; k < len; k++)
-    if ((p[k] & 0xc0) != 0x80) return 0;
-  cp = len == 2 ? (p[0] & 0x1fu) << 6 | (p[1] & 0x3fu)
-     : len == 3 ? (p[0] & 0x0fu) << 12 | (p[1] & 0x3fu) << 6 | (p[2] & 0x3fu)
-                : (p[0] & 0x07u) << 18 | (p[1] & 0x3fu) << 12 | (p[2] & 0x3fu) << 6 | (p[3] & 0x3fu);
-  if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-    return 0;
-  return len;
-}
-
-/* Reads a string at the cursor (which is on the opening quote) into out (NULL: validate only). */
-static int scan_string(scanner *sc, zz_buf *out) {
-  sc->i++;
-  for (;;) {
-    unsigned char c;
-    if (sc->i >= sc->n) return fail(sc, "unterminated string");
-    c = (unsigned char)sc->s[sc->i];
-    if (c == '"') {
-      sc->i++;
-      return 0;
-    }
-    if (c < 0x20) return fail(sc, "control character in string");
-    if (c == '\\') {
-      char e;
-      unsigned cp;
-      if (++sc->i >= sc->n) return fail(sc, "unterminated string");
-      e = sc->s[sc->i++];
-      switch (e) {
-        case '"': case '\\': case '/': cp = (unsigned char)e; break;
-        case 'b': cp = '\b'; break;
-        case 'f': cp = '\f'; break;
-        case 'n': cp = '\n'; break;
-        case 'r': cp = '\r'; break;
-        case 't': cp = '\t'; break;
-        case 'u':
-          if (hex4(sc, &cp) != 0) return -1;
-          if (cp >= 0xdc00 && cp <= 0xdfff) return fail(sc, "lone surrogate in \\u escape");
-          if (cp >= 0xd800 && cp <= 0xdbff) {
-            unsigned lo;
-            if (sc->n - sc->i < 2 || sc->s[sc->i] != '\\' || sc->s[sc->i + 1] != 'u')
-              return fail(sc, "lone surrogate in \\u escape");
-            sc->i += 2;
-            if (hex4(sc, &lo) != 0) return -1;
-            if (lo < 0xdc00 || lo > 0xdfff) return fail(sc, "lone surrogate in \\u escape");
-            cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-          }
-          break;
-        default: return fail(sc, "bad escape in string");
-      }
-      if (out && add_utf8(out, cp) != 0) return fail(sc, "out of memory");
-    } else if (c < 0x80) {
-      if (out && zz_buf_add(out, &sc->s[sc->i], 1) != 0) return fail(sc, "out of memory");
-      sc->i++;
-    } else {
-      size_t len = utf8_len((const unsigned char *)sc->s + sc->i, sc->n - sc->i);
-      if (!len) return fail(sc, "invalid UTF-8 in string");
-      if (out && zz_buf_add(out, &sc->s[sc->i], len) != 0) return fail(sc, "out of memory");
-      sc->i += len;
-    }
-  }
-}
-
-static int digits(scanner *sc) {
-  size_t start = sc->i;
-  while (sc->i < sc->n && sc->s[sc->i] >= '0' && sc->s[sc->i] <= '9') sc->i++;
-  return sc->i > start ? 0 : fail(sc, "bad number");
-}
-
-/* Validates a JSON number at the cursor; its text goes to out when out is not NULL. */
-static int scan_number(scanner *sc, zz_buf *out) {
-  size_t start = sc->i;
-  if (sc->i < sc->n && sc->s[sc->i] == '-') sc->i++;
-  if (sc->i < sc->n && sc->s[sc->i] == '0') sc->i++;
-  else if (digits(sc) != 0) return -1;
-  if (sc->i < sc->n && sc->s[sc->i] == '.') {
-    sc->i++;
-    if (digits(sc) != 0) return -1;
-  }
-  if (sc->i < sc->n && (sc->s[sc->i] == 'e' || sc->s[sc->i] == 'E')) {
-    sc->i++;
-    if (sc->i < sc->n && (sc->s[sc->i] == '+' || sc->s[sc->i] == '-')) sc->i++;
-    if (digits(sc) != 0) return -1;
-  }
-  if (out && zz_buf_add(out, sc->s + start, sc->i - start) != 0) return fail(sc, "out of memory");
-  return 0;
-}
-
-static int scan_literal(scanner *sc, const char *lit) {
-  size_t len = strlen(lit);
-  if (sc->n - sc->i < len || memcmp(sc->s + sc->i, lit, len) != 0) return fail(sc, "unexpected character");
-  sc->i += len;
-  return 0;
-}
-
-static int scan_reply(scanner *sc) {
-  skip_ws(sc);
-  if (sc->i >= sc->n || sc->s[sc->i] != '{') return fail(sc, "not a JSON object");
-  sc->i++;
-  skip_ws(sc);
-  if (sc->i < sc->n && sc->s[sc->i] == '}') {
-    sc->i++;
-  } else {
-    for (;;) {
-      zz_buf key = ZZ_BUF_INIT;
-      int f = -1, k;
-      zz_buf *dst;
-      skip_ws(sc);
-      if (sc->i >= sc->n || sc->s[sc->i] != '"') return fail(sc, "expected a key");
-      if (scan_string(sc, &key) != 0) {
-        zz_buf_free(&key);
-        return -1;
-      }
-      for (k = 0; k < F_COUNT && key.p; k++)
-        if (key.n == strlen(field_names[k]) && memcmp(key.p, field_names[k], key.n) == 0) f = k;
-      zz_buf_free(&key);
-      if (f >= 0) {
-        if (sc->seen[f]) return fail(sc, "duplicate key");
-        sc->seen[f] = 1;
-      }
-      dst = f >= 0 ? &sc->val[f] : NULL;
-      skip_ws(sc);
-      if (sc->i >= sc->n || sc->s[sc->i] != ':') return fail(sc, "expected ':'");
-      sc->i++;
-      skip_ws(sc);
-      if (sc->i >= sc->n) return fail(sc, "truncated");
-      switch (sc->s[sc->i]) {
-        case '"':
-          if (f >= 0) sc->is_string[f] = 1;
-          if (scan_string(sc, dst) != 0) return -1;
-          break;
-        case 't': if (scan_literal(sc, "true") != 0) return -1; break;
-        case 'f': if (scan_literal(sc, "false") != 0) return -1; break;
-        case 'n': if (scan_literal(sc, "null") != 0) return -1; break;
-        case '{': case '[': return fail(sc, "nested value (a token reply is a flat object)");
-        default:
-          if (scan_number(sc, dst) != 0) return -1;
-      }
-      skip_ws(sc);
-      if (sc->i < sc->n && sc->s[sc->i] == ',') {
-        sc->i++;
-        continue;
-      }
-      if (sc->i < sc->n && sc->s[sc->i] == '}') {
-        sc->i++;
-        break;
-      }
-      return fail(sc, "expected ',' or '}'");
-    }
-  }
-  skip_ws(sc);
-  if (sc->i != sc->n) return fail(sc, "trailing data after the object");
-  return 0;
-}
-
-/* A zeroed scanner whose value buffers wipe what they held as they grow (values are tokens). */
-static void scanner_start(scanner *sc) {
-  int k;
-  memset(sc, 0, sizeof *sc);
-  for (k = 0; k < F_COUNT; k++) sc->val[k].wipe = 1;
-}
-
-static void scanner_free(scanner *sc) {
-  int k;
-  for (k = 0; k < F_COUNT; k++) zz_buf_wipe(&sc->val[k]);
-}
-
-/* expires_in as seconds: a number or a numeric string within (0, MAX_LIFETIME], else the default. */
-static double parse_lifetime(const scanner *sc) {
-  const zz_buf *v = &sc->val[F_EXPIRES_IN];
-  char tmp[64], *end;
-  double d;
-  if (!sc->seen[F_EXPIRES_IN] || !v->p || v->n == 0 || v->n >= sizeof tmp) return DEFAULT_LIFETIME;
-  memcpy(tmp, v->p, v->n);
-  tmp[v->n] = '\0';
-  if (!isdigit((unsigned char)tmp[0])) return DEFAULT_LIFETIME; /* no sign, no blanks, no hex */
-  d = strtod(tmp, &end);
-  if (*end != '\0' || !isfinite(d) || d < 1 || d > MAX_LIFETIME) return DEFAULT_LIFETIME;
-  return floor(d);
-}
 
 /* Copies a reply's error text into err: printable ASCII only, shortened, secrets redacted. */
-static void describe_error(const zz_auth *a, const scanner *sc, char *err, size_t errlen, size_t at) {
-  static const int order[] = {F_ERROR, F_ERROR_DESC, F_MESSAGE, F_MESSAGE_CAP};
+static void describe_error(const zz_auth *a, const zz_reply *sc, char *err, size_t errlen, size_t at) {
+  static const int order[] = {ZZ_REPLY_ERROR, ZZ_REPLY_ERROR_DESC, ZZ_REPLY_MESSAGE, ZZ_REPLY_MESSAGE_CAP};
   zz_buf raw = ZZ_SECRET_BUF_INIT, red = ZZ_SECRET_BUF_INIT;
   size_t k, j;
   for (k = 0; k < sizeof order / sizeof order[0]; k++) {
@@ -631,24 +366,20 @@ static int token_chars_ok(const zz_buf *t) {
 
 /* The start of an error for a refused token request: the status and what the body says. */
 static void refused(const zz_auth *a, long status, const char *body, size_t n, char *err, size_t errlen) {
-  scanner sc;
+  zz_reply sc;
   int at, ok;
-  scanner_start(&sc);
-  sc.s = body ? body : "";
-  sc.n = body && n <= MAX_REPLY_LEN ? n : 0;
-  ok = scan_reply(&sc) == 0;
+  zz_reply_init(&sc, body, body && n <= ZZ_AUTH_MAX_REPLY_LEN ? n : 0);
+  ok = zz_reply_scan(&sc) == 0;
   at = snprintf(err, errlen, "token request failed: HTTP %ld", status);
   if (ok && at > 0 && (size_t)at < errlen) describe_error(a, &sc, err, errlen, (size_t)at);
-  scanner_free(&sc);
+  zz_reply_free(&sc);
 }
 
 static int accept_oauth(zz_auth *a, long status, const char *body, size_t n, double now, char *err, size_t errlen) {
-  scanner sc;
+  zz_reply sc;
   int ok;
-  scanner_start(&sc);
-  sc.s = body ? body : "";
-  sc.n = body ? n : 0;
-  if (sc.n > MAX_REPLY_LEN) {
+  zz_reply_init(&sc, body, n);
+  if (sc.n > ZZ_AUTH_MAX_REPLY_LEN) {
     snprintf(err, errlen, "token reply too large (%lu bytes)", (unsigned long)n);
     return -1;
   }
@@ -656,101 +387,39 @@ static int accept_oauth(zz_auth *a, long status, const char *body, size_t n, dou
     refused(a, status, body, n, err, errlen);
     return -1;
   }
-  ok = scan_reply(&sc) == 0;
+  ok = zz_reply_scan(&sc) == 0;
   if (!ok) {
     snprintf(err, errlen, "token reply is not valid: %s at byte %lu", sc.err ? sc.err : "malformed",
              (unsigned long)sc.i);
-    scanner_free(&sc);
+    zz_reply_free(&sc);
     return -1;
   }
-  if (!sc.is_string[F_ACCESS_TOKEN] || !token_chars_ok(&sc.val[F_ACCESS_TOKEN])) {
+  if (!sc.is_string[ZZ_REPLY_ACCESS_TOKEN] || !token_chars_ok(&sc.val[ZZ_REPLY_ACCESS_TOKEN])) {
     snprintf(err, errlen, "token reply has no usable access_token");
-    scanner_free(&sc);
+    zz_reply_free(&sc);
     return -1;
   }
-  if (sc.seen[F_TOKEN_TYPE] &&
-      (!sc.is_string[F_TOKEN_TYPE] || !sc.val[F_TOKEN_TYPE].p || strcasecmp(sc.val[F_TOKEN_TYPE].p, "bearer") != 0)) {
+  if (sc.seen[ZZ_REPLY_TOKEN_TYPE] &&
+      (!sc.is_string[ZZ_REPLY_TOKEN_TYPE] || !sc.val[ZZ_REPLY_TOKEN_TYPE].p || strcasecmp(sc.val[ZZ_REPLY_TOKEN_TYPE].p, "bearer") != 0)) {
     snprintf(err, errlen, "token reply has an unsupported token_type");
-    scanner_free(&sc);
+    zz_reply_free(&sc);
     return -1;
   }
   drop_token(a);
-  a->token = take_secret(&sc.val[F_ACCESS_TOKEN]);
+  a->token = take_secret(&sc.val[ZZ_REPLY_ACCESS_TOKEN]);
   if (!a->token) {
-    scanner_free(&sc);
+    zz_reply_free(&sc);
     snprintf(err, errlen, "out of memory");
     return -1;
   }
-  a->lifetime = parse_lifetime(&sc);
+  a->lifetime = zz_reply_expires_in(&sc);
   a->expires_at = now + a->lifetime;
   a->generation++;
-  scanner_free(&sc);
+  zz_reply_free(&sc);
   return 0;
 }
 
 /* --- Revenue: the token in a response header ---------------------------------------------- */
-
-/* Decodes base64url (the alphabet of JWT segments; '+' and '/' tolerated, '=' padding ignored)
- * into out. Returns 0, or -1 on a byte outside the alphabet or when out of memory. */
-static int unbase64url(const char *s, size_t n, zz_buf *out) {
-  unsigned long acc = 0;
-  int bits = 0;
-  size_t i;
-  for (i = 0; i < n; i++) {
-    char c = s[i], byte;
-    int v;
-    if (c >= 'A' && c <= 'Z') v = c - 'A';
-    else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
-    else if (c >= '0' && c <= '9') v = c - '0' + 52;
-    else if (c == '-' || c == '+') v = 62;
-    else if (c == '_' || c == '/') v = 63;
-    else if (c == '=') continue;
-    else return -1;
-    acc = (acc << 6) | (unsigned long)v;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      byte = (char)((acc >> bits) & 0xff);
-      if (zz_buf_add(out, &byte, 1) != 0) return -1;
-    }
-  }
-  return 0;
-}
-
-/* A number field of a scanned object as a double (strings and missing fields give 0). */
-static int number_field(const scanner *sc, int f, double *out) {
-  char tmp[64], *end;
-  const zz_buf *v = &sc->val[f];
-  if (!sc->seen[f] || sc->is_string[f] || !v->p || v->n == 0 || v->n >= sizeof tmp) return 0;
-  memcpy(tmp, v->p, v->n);
-  tmp[v->n] = '\0';
-  *out = strtod(tmp, &end);
-  return *end == '\0' && isfinite(*out);
-}
-
-/* The lifetime a JWT declares (exp - iat, both in its payload), or def when it is not a JWT, the
- * claims are missing, or the span is outside 1 s..1 day. Only the span is used, so the server's
- * clock and ours need not agree. */
-static double jwt_lifetime(const char *tok, double def) {
-  const char *p1 = strchr(tok, '.'), *p2;
-  zz_buf payload = ZZ_SECRET_BUF_INIT;
-  scanner sc;
-  double exp = 0, iat = 0, life = def;
-  if (!p1 || !(p2 = strchr(p1 + 1, '.'))) return def;
-  if (unbase64url(p1 + 1, (size_t)(p2 - p1 - 1), &payload) != 0 || payload.n == 0 || payload.n > MAX_REPLY_LEN) {
-    zz_buf_wipe(&payload);
-    return def;
-  }
-  scanner_start(&sc);
-  sc.s = payload.p;
-  sc.n = payload.n;
-  if (scan_reply(&sc) == 0 && number_field(&sc, F_EXP, &exp) && number_field(&sc, F_IAT, &iat) && exp - iat >= 1 &&
-      exp - iat <= MAX_LIFETIME)
-    life = floor(exp - iat);
-  scanner_free(&sc);
-  zz_buf_wipe(&payload);
-  return life;
-}
 
 static int accept_revenue(zz_auth *a, long status, const char *tok, size_t tn, const char *body, size_t n, double now,
                           char *err, size_t errlen) {
@@ -779,7 +448,7 @@ static int accept_revenue(zz_auth *a, long status, const char *tok, size_t tn, c
     snprintf(err, errlen, "out of memory");
     return -1;
   }
-  a->lifetime = jwt_lifetime(a->token, a->default_lifetime);
+  a->lifetime = zz_reply_jwt_lifetime(a->token, a->default_lifetime);
   a->expires_at = now + a->lifetime;
   a->generation++;
   return 0;
@@ -889,7 +558,7 @@ static int l_token_request(lua_State *L) {
   lua_pushliteral(L, "Accept: application/json");
   lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
   lua_setfield(L, -2, "headers");
-  lua_pushinteger(L, MAX_REPLY_LEN);
+  lua_pushinteger(L, ZZ_AUTH_MAX_REPLY_LEN);
   lua_setfield(L, -2, "max_body");
   lua_pushvalue(L, 1);
   lua_setfield(L, -2, "token_for");
@@ -1094,23 +763,7 @@ int zz_open_auth(lua_State *L) {
     {"close", l_gc},
     {NULL, NULL},
   };
-  if (luaL_newmetatable(L, ZZ_AUTH_MT)) {
-    lua_newtable(L);
-    luaL_setfuncs(L, methods, 0);
-    lua_pushcclosure(L, l_index, 1);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, l_tostring);
-    lua_setfield(L, -2, "__tostring");
-    lua_pushcfunction(L, l_gc);
-    lua_setfield(L, -2, "__gc");
-#if LUA_VERSION_NUM >= 504
-    lua_pushcfunction(L, l_gc);
-    lua_setfield(L, -2, "__close");
-#endif
-    lua_pushliteral(L, "zuora.auth");
-    lua_setfield(L, -2, "__name");
-  }
-  lua_pop(L, 1);
+  zz_newclass(L, ZZ_AUTH_MT, methods, l_index, l_gc, l_tostring);
   lua_newtable(L);
   lua_pushcfunction(L, l_new);
   lua_setfield(L, -2, "new");

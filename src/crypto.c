@@ -5,6 +5,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include "base64.h"
 #include "core.h"
 
 /* The largest random(n) we hand out in one call; more is a programming mistake. */
@@ -79,77 +80,38 @@ static int l_hex(lua_State *L) {
   return 1;
 }
 
-static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 static int l_base64(lua_State *L) {
-  size_t n, i;
-  const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &n);
-  luaL_Buffer b;
-  luaL_buffinit(L, &b);
-  for (i = 0; i + 2 < n; i += 3) {
-    unsigned long v = ((unsigned long)s[i] << 16) | ((unsigned long)s[i + 1] << 8) | s[i + 2];
-    luaL_addchar(&b, b64chars[(v >> 18) & 63]);
-    luaL_addchar(&b, b64chars[(v >> 12) & 63]);
-    luaL_addchar(&b, b64chars[(v >> 6) & 63]);
-    luaL_addchar(&b, b64chars[v & 63]);
+  size_t n;
+  const char *s = luaL_checklstring(L, 1, &n);
+  zz_buf b = ZZ_BUF_INIT;
+  if (zz_b64_encode(&b, s, n) != 0) {
+    zz_buf_free(&b);
+    return luaL_error(L, "crypto.base64: out of memory");
   }
-  if (i < n) {
-    unsigned long v = (unsigned long)s[i] << 16;
-    if (i + 1 < n) v |= (unsigned long)s[i + 1] << 8;
-    luaL_addchar(&b, b64chars[(v >> 18) & 63]);
-    luaL_addchar(&b, b64chars[(v >> 12) & 63]);
-    luaL_addchar(&b, i + 1 < n ? b64chars[(v >> 6) & 63] : '=');
-    luaL_addchar(&b, '=');
-  }
-  luaL_pushresult(&b);
+  lua_pushlstring(L, b.p ? b.p : "", b.n);
+  zz_buf_free(&b);
   return 1;
 }
 
-static int b64val(unsigned char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
-}
-
-/* Strict standard-alphabet decoding: padding optional but, when present, correct; no
- * whitespace; the unused low bits of the last character must be zero (one encoding per value). */
+/* Strict standard-alphabet decoding (ZZ_B64_STRICT): one encoding per value. */
 static int l_unbase64(lua_State *L) {
-  size_t n, i, data;
-  const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &n);
-  unsigned long acc = 0;
-  int bits = 0;
-  luaL_Buffer b;
-  data = n;
-  while (data > 0 && s[data - 1] == '=') data--;
-  if (n - data > 2 || (n != data && n % 4 != 0) || data % 4 == 1) {
+  size_t n, at = 0;
+  const char *s = luaL_checklstring(L, 1, &n);
+  zz_buf b = ZZ_BUF_INIT;
+  int rc = zz_b64_decode(s, n, ZZ_B64_STRICT, &b, &at);
+  if (rc == ZZ_B64_ENOMEM) {
+    zz_buf_free(&b);
+    return luaL_error(L, "crypto.unbase64: out of memory");
+  }
+  if (rc != ZZ_B64_OK) {
+    zz_buf_free(&b);
     lua_pushnil(L);
-    lua_pushliteral(L, "invalid base64: bad length or padding");
+    if (rc == ZZ_B64_ECHAR) lua_pushfstring(L, "invalid base64: unexpected character at offset %d", (int)at);
+    else lua_pushfstring(L, "invalid base64: %s", zz_b64_error(rc));
     return 2;
   }
-  luaL_buffinit(L, &b);
-  for (i = 0; i < data; i++) {
-    int v = b64val(s[i]);
-    if (v < 0) {
-      lua_pushnil(L);
-      lua_pushfstring(L, "invalid base64: unexpected character at offset %d", (int)i);
-      return 2;
-    }
-    acc = (acc << 6) | (unsigned long)v;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      luaL_addchar(&b, (char)((acc >> bits) & 0xff));
-    }
-  }
-  if (bits > 0 && (acc & ((1ul << bits) - 1)) != 0) {
-    lua_pushnil(L);
-    lua_pushliteral(L, "invalid base64: non-zero trailing bits");
-    return 2;
-  }
-  luaL_pushresult(&b);
+  lua_pushlstring(L, b.p ? b.p : "", b.n);
+  zz_buf_free(&b);
   return 1;
 }
 

@@ -17,6 +17,7 @@
 
 #include "auth.h"
 #include "buf.h"
+#include "class.h"
 #include "core.h"
 #include "http.h"
 #include "json.h"
@@ -57,14 +58,14 @@ static char *env_dup(const char *a, const char *b, const char *c, const char *d)
 static int l_new(lua_State *L) {
   zz_transport *t;
   int ins = 0, h2 = 1;
-  double max_body = DEFAULT_MAX_BODY, to = 0, cto = DEFAULT_CONNECT_TIMEOUT;
+  double max_body = ZZ_HTTP_DEFAULT_MAX_BODY, to = 0, cto = ZZ_HTTP_DEFAULT_CONNECT_TIMEOUT;
   if (!lua_isnoneornil(L, 1)) {
     luaL_checktype(L, 1, LUA_TTABLE);
     ins = zz_optboolfield(L, 1, "insecure", 0);
     h2 = zz_optboolfield(L, 1, "http2", 1);
-    max_body = zz_http_check_max_body(L, 1, DEFAULT_MAX_BODY);
+    max_body = zz_http_check_max_body(L, 1, ZZ_HTTP_DEFAULT_MAX_BODY);
     to = zz_http_check_seconds(L, 1, "timeout", 0);
-    cto = zz_http_check_seconds(L, 1, "connect_timeout", DEFAULT_CONNECT_TIMEOUT);
+    cto = zz_http_check_seconds(L, 1, "connect_timeout", ZZ_HTTP_DEFAULT_CONNECT_TIMEOUT);
   }
   t = (zz_transport *)zz_newudata(L, sizeof *t);
   memset(t, 0, sizeof *t);
@@ -206,7 +207,7 @@ static void push_result(lua_State *L, zz_xfer *x) {
      * it fails to decode, so the caller can show what came back. */
     int decoded = 0;
     if (want_json) {
-      if (zz_json_decode(L, x->resp.p, x->resp.n, JSON_MAX_DEPTH)) {
+      if (zz_json_decode(L, x->resp.p, x->resp.n, ZZ_JSON_MAX_DEPTH)) {
         lua_setfield(L, -2, "data");
         decoded = 1;
       } else {
@@ -442,20 +443,7 @@ int zz_open_http(lua_State *L) {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return luaL_error(L, "curl_global_init failed");
     curl_ready = 1;
   }
-  if (luaL_newmetatable(L, ZZ_HTTP_MT)) {
-    lua_newtable(L);
-    luaL_setfuncs(L, methods, 0);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, l_close);
-    lua_setfield(L, -2, "__gc");
-#if LUA_VERSION_NUM >= 504
-    lua_pushcfunction(L, l_close);
-    lua_setfield(L, -2, "__close");
-#endif
-    lua_pushcfunction(L, l_tostring);
-    lua_setfield(L, -2, "__tostring");
-  }
-  lua_pop(L, 1);
+  zz_newclass(L, ZZ_HTTP_MT, methods, NULL, l_close, l_tostring);
   lua_newtable(L);
   luaL_setfuncs(L, fns, 0);
   return 1;

@@ -12,15 +12,14 @@
 #include "compat.h"
 
 #define ZZ_HTTP_MT "zuora.http"
-#define DEFAULT_MAX_BODY (256.0 * 1024 * 1024)
-#define DEFAULT_CONNECT_TIMEOUT 10.0
+#define ZZ_HTTP_DEFAULT_MAX_BODY (256.0 * 1024 * 1024)
+#define ZZ_HTTP_DEFAULT_CONNECT_TIMEOUT 10.0
 /* Response header limits: a hostile server cannot make us buffer more than this. */
-#define MAX_HEADER_LINES 500
-#define MAX_HEADER_BYTES (64 * 1024)
-#define POOL_MAX 32
-#define JSON_MAX_DEPTH 1000
+#define ZZ_HTTP_MAX_HEADER_LINES 500
+#define ZZ_HTTP_MAX_HEADER_BYTES (64 * 1024)
+#define ZZ_HTTP_POOL_MAX 32
 
-enum { ABORT_NONE, ABORT_TOO_LARGE, ABORT_HEADERS, ABORT_FILE, ABORT_NOMEM };
+enum { ZZ_HTTP_ABORT_NONE, ZZ_HTTP_ABORT_TOO_LARGE, ZZ_HTTP_ABORT_HEADERS, ZZ_HTTP_ABORT_FILE, ZZ_HTTP_ABORT_NOMEM };
 
 typedef struct zz_transport zz_transport;
 
@@ -67,8 +66,8 @@ struct zz_transport {
   int timer_set;
   double timer_at;
   zz_xlist running, done;
-  CURL *pool[POOL_MAX];
-  unsigned char pool_ready[POOL_MAX]; /* pooled handle still holds the transport's own options */
+  CURL *pool[ZZ_HTTP_POOL_MAX];
+  unsigned char pool_ready[ZZ_HTTP_POOL_MAX]; /* pooled handle still holds the transport's own options */
   int npool;
   lua_Integer next_id;
   char *ca_file, *ca_path;

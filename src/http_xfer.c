@@ -61,25 +61,25 @@ size_t zz_http_write_cb(char *ptr, size_t size, size_t nmemb, void *ud) {
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
     if (x->output && status >= 200 && status <= 299) {
       if (open_output(x) != 0) {
-        x->abort_reason = ABORT_FILE;
+        x->abort_reason = ZZ_HTTP_ABORT_FILE;
         return 0;
       }
       x->to_file = 1;
     }
   }
   if ((curl_off_t)n > x->max_body - x->bytes) {
-    x->abort_reason = ABORT_TOO_LARGE;
+    x->abort_reason = ZZ_HTTP_ABORT_TOO_LARGE;
     return 0;
   }
   x->bytes += (curl_off_t)n;
   if (x->to_file) {
     if (fwrite(ptr, 1, n, x->out) != n) {
       snprintf(x->msg, sizeof x->msg, "cannot write %s: %s", x->output, strerror(errno));
-      x->abort_reason = ABORT_FILE;
+      x->abort_reason = ZZ_HTTP_ABORT_FILE;
       return 0;
     }
   } else if (zz_buf_add(&x->resp, ptr, n) != 0) {
-    x->abort_reason = ABORT_NOMEM;
+    x->abort_reason = ZZ_HTTP_ABORT_NOMEM;
     return 0;
   }
   return n;
@@ -92,12 +92,12 @@ size_t zz_http_header_cb(char *ptr, size_t size, size_t nitems, void *ud) {
     x->hdrs.n = 0;
     x->header_lines = 0;
   }
-  if (++x->header_lines > MAX_HEADER_LINES || n > MAX_HEADER_BYTES - x->hdrs.n) {
-    x->abort_reason = ABORT_HEADERS;
+  if (++x->header_lines > ZZ_HTTP_MAX_HEADER_LINES || n > ZZ_HTTP_MAX_HEADER_BYTES - x->hdrs.n) {
+    x->abort_reason = ZZ_HTTP_ABORT_HEADERS;
     return 0;
   }
   if (zz_buf_add(&x->hdrs, ptr, n) != 0) {
-    x->abort_reason = ABORT_NOMEM;
+    x->abort_reason = ZZ_HTTP_ABORT_NOMEM;
     return 0;
   }
   return n;
@@ -174,7 +174,7 @@ CURL *zz_http_easy_get(zz_transport *t, int *ready) {
  * pointers are only used during a transfer and are set again before the next one. Anything else
  * (a body, another method, a fresh connection, a failure, a cancel) resets the handle. */
 static void easy_put(zz_transport *t, CURL *e, int keep) {
-  if (t->npool >= POOL_MAX) {
+  if (t->npool >= ZZ_HTTP_POOL_MAX) {
     curl_easy_cleanup(e);
     return;
   }
@@ -236,20 +236,20 @@ static int is_tls_error(CURLcode c) {
 /* Sets kind and message of a finished transfer from its curl code and our abort reason. */
 static void classify(zz_xfer *x) {
   switch (x->abort_reason) {
-    case ABORT_TOO_LARGE:
+    case ZZ_HTTP_ABORT_TOO_LARGE:
       x->kind = "too_large";
       snprintf(x->msg, sizeof x->msg, "response body exceeds max_body (%.0f bytes)", (double)x->max_body);
       return;
-    case ABORT_HEADERS:
+    case ZZ_HTTP_ABORT_HEADERS:
       x->kind = "too_large";
-      snprintf(x->msg, sizeof x->msg, "response headers exceed %d lines or %d bytes", MAX_HEADER_LINES,
-               MAX_HEADER_BYTES);
+      snprintf(x->msg, sizeof x->msg, "response headers exceed %d lines or %d bytes", ZZ_HTTP_MAX_HEADER_LINES,
+               ZZ_HTTP_MAX_HEADER_BYTES);
       return;
-    case ABORT_FILE:
+    case ZZ_HTTP_ABORT_FILE:
       x->kind = "file";
       if (!x->msg[0]) snprintf(x->msg, sizeof x->msg, "cannot write %s", x->output);
       return;
-    case ABORT_NOMEM:
+    case ZZ_HTTP_ABORT_NOMEM:
       x->kind = "transport";
       snprintf(x->msg, sizeof x->msg, "out of memory");
       return;

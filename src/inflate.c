@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "class.h"
 #include "core.h"
 #include "inflate.h"
 
@@ -306,20 +307,7 @@ int zz_open_inflate(lua_State *L) {
     {"close", l_close},
     {NULL, NULL},
   };
-  if (luaL_newmetatable(L, ZZ_INFLATE_MT)) {
-    lua_newtable(L);
-    luaL_setfuncs(L, methods, 0);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, l_close);
-    lua_setfield(L, -2, "__gc");
-#if LUA_VERSION_NUM >= 504
-    lua_pushcfunction(L, l_close);
-    lua_setfield(L, -2, "__close");
-#endif
-    lua_pushcfunction(L, l_tostring);
-    lua_setfield(L, -2, "__tostring");
-  }
-  lua_pop(L, 1);
+  zz_newclass(L, ZZ_INFLATE_MT, methods, NULL, l_close, l_tostring);
   lua_newtable(L);
   lua_pushcfunction(L, l_new);
   lua_setfield(L, -2, "new");

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "compat.h"
+#include "utf8.h"
 
 /* Default nesting limit of decode (and the fixed limit of encode). */
 #define ZZ_JSON_MAX_DEPTH 1000
@@ -41,30 +42,5 @@ size_t zz_json_format_int(int64_t v, char *out);
 /* Correctly rounded value of the JSON number text s[0, n) (already validated), whatever the
  * C locale. Returns 0 on success, -1 if memory ran out. */
 int zz_json_strtod(const char *s, size_t n, double *out);
-
-/* Length (2..4) of the well-formed UTF-8 sequence starting at p (a byte >= 0x80), or 0 if it is
- * malformed, overlong, a surrogate, above U+10FFFF or cut short by end. */
-static inline int zz_json_utf8_len(const unsigned char *p, const unsigned char *end) {
-  unsigned c = p[0];
-  size_t avail = (size_t)(end - p);
-  if (c < 0xC2) return 0;                                   /* continuation or overlong lead */
-  if (c < 0xE0) {
-    return (avail >= 2 && (p[1] & 0xC0) == 0x80) ? 2 : 0;
-  }
-  if (c < 0xF0) {
-    if (avail < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80) return 0;
-    if (c == 0xE0 && p[1] < 0xA0) return 0;                 /* overlong */
-    if (c == 0xED && p[1] >= 0xA0) return 0;                /* UTF-16 surrogate */
-    return 3;
-  }
-  if (c < 0xF5) {
-    if (avail < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
-      return 0;
-    if (c == 0xF0 && p[1] < 0x90) return 0;                 /* overlong */
-    if (c == 0xF4 && p[1] >= 0x90) return 0;                /* above U+10FFFF */
-    return 4;
-  }
-  return 0;
-}
 
 #endif

@@ -159,29 +159,6 @@ static int hex4(const unsigned char *p, const unsigned char *end, unsigned *out)
   return 0;
 }
 
-static size_t utf8_encode(unsigned cp, unsigned char *o) {
-  if (cp < 0x80) {
-    o[0] = (unsigned char)cp;
-    return 1;
-  }
-  if (cp < 0x800) {
-    o[0] = (unsigned char)(0xC0 | (cp >> 6));
-    o[1] = (unsigned char)(0x80 | (cp & 0x3F));
-    return 2;
-  }
-  if (cp < 0x10000) {
-    o[0] = (unsigned char)(0xE0 | (cp >> 12));
-    o[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-    o[2] = (unsigned char)(0x80 | (cp & 0x3F));
-    return 3;
-  }
-  o[0] = (unsigned char)(0xF0 | (cp >> 18));
-  o[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
-  o[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-  o[3] = (unsigned char)(0x80 | (cp & 0x3F));
-  return 4;
-}
-
 /* The rest of a string from its first escape at p (run = start of bytes not yet copied). */
 static int string_escaped(dec *d, const unsigned char *run, const unsigned char *p,
                           const unsigned char **next) {
@@ -224,7 +201,7 @@ static int string_escaped(dec *d, const unsigned char *run, const unsigned char 
           cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
           p += 6;
         }
-        sb_add(&sb, out, utf8_encode(cp, out));
+        sb_add(&sb, out, zz_utf8_encode(cp, out));
         p += 6;
         break;
       default:
@@ -235,7 +212,7 @@ static int string_escaped(dec *d, const unsigned char *run, const unsigned char 
       fail(d, p, "control character in string (must be escaped)");
       goto bad;
     } else {
-      int k = zz_json_utf8_len(p, end);
+      int k = zz_utf8_len(p, end);
       if (!k) { fail(d, p, "invalid UTF-8 in string"); goto bad; }
       p += k;
       run = p - k;
@@ -268,7 +245,7 @@ static int string_value(dec *d, const unsigned char *q, const unsigned char **ne
     if (c == '\\') return string_escaped(d, q + 1, p, next);
     if (c < 0x20) return fail(d, p, "control character in string (must be escaped)");
     {
-      int k = zz_json_utf8_len(p, end);
+      int k = zz_utf8_len(p, end);
       if (!k) return fail(d, p, "invalid UTF-8 in string");
       p += k;
     }

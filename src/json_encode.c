@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "class.h"
 #include "json.h"
 
 #define ENCODER_MT "zuora.json.encoder"
@@ -206,7 +207,7 @@ static int put_string(enc *e, const char *str, size_t n) {
     if (p >= end) break;
     c = *p;
     if (c >= 0x80) {
-      int k = zz_json_utf8_len(p, end);
+      int k = zz_utf8_len(p, end);
       if (!k) {
         st->len = (size_t)(w - st->buf);
         return -1;
@@ -581,24 +582,15 @@ static int state_gc(lua_State *L) {
 
 static int state_tostring(lua_State *L) {
   encstate *st = (encstate *)luaL_checkudata(L, 1, ENCODER_MT);
-  lua_pushfstring(L, "json encoder buffer (%d bytes kept)", (int)st->cap);
+  lua_pushfstring(L, ENCODER_MT " (buffer of %d bytes kept)", (int)st->cap);
   return 1;
 }
 
 static encstate *new_state(lua_State *L) {
   encstate *st = (encstate *)zz_newudata(L, sizeof *st);
   memset(st, 0, sizeof *st);
-  if (luaL_newmetatable(L, ENCODER_MT)) {
-    lua_pushcfunction(L, state_gc);
-    lua_setfield(L, -2, "__gc");
-#if LUA_VERSION_NUM >= 504
-    lua_pushcfunction(L, state_gc);
-    lua_setfield(L, -2, "__close");
-#endif
-    lua_pushcfunction(L, state_tostring);
-    lua_setfield(L, -2, "__tostring");
-  }
-  lua_setmetatable(L, -2);
+  zz_newclass(L, ENCODER_MT, NULL, NULL, state_gc, state_tostring);
+  zz_setmetatable(L, ENCODER_MT);
   return st;
 }
 
