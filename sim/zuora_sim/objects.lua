@@ -27,6 +27,30 @@ local function flatten_charges()
   return out
 end
 
+-- Charge models in the object layer's spelling ("Per Unit Pricing"); records keep the enum name.
+local function model(r) return r and r.model and require("zuora_sim.api.catalog").model_display(r.model) end
+
+-- Every price of a product rate plan charge as tier rows: a tiered model's tiers, otherwise one
+-- tier per currency holding the price (as Zuora stores them).
+local function flatten_tiers()
+  local out = {}
+  for _, c in ipairs(state.list("product_rate_plan_charges")) do
+    for _, p in ipairs(c.pricing) do
+      if p.tiers then
+        for _, t in ipairs(p.tiers) do out[#out + 1] = { c = c, p = p, t = t } end
+      else
+        out[#out + 1] = { c = c, p = p, t = p }
+      end
+    end
+  end
+  return out
+end
+
+local function tier_id(x)
+  x.t.id = x.t.id or state.new_id("product_rate_plan_charge_tier")
+  return x.t.id
+end
+
 local function flatten_items()
   local out = {}
   for _, inv in ipairs(state.list("invoices")) do
@@ -44,7 +68,9 @@ local DEFS = {
     { "DefaultPaymentMethodId", f "defaultPaymentMethodId" },
     { "Balance", function(r) return require("zuora_sim.decimal").json(ledger.figures(r).balance) end },
     { "CreatedDate", f "createdDate" }, { "UpdatedDate", f "updatedDate" } },
-    expand = { billto = { "Contact", "billToContactId" }, soldto = { "Contact", "soldToContactId" } } },
+    expand = { billto = { "Contact", "contacts", "billToContactId" },
+      soldto = { "Contact", "contacts", "soldToContactId" },
+      defaultpaymentmethod = { "PaymentMethod", "payment_methods", "defaultPaymentMethodId" } } },
   { name = "Contact", oq = "contacts", rows = function() return state.list("contacts") end, fields = {
     { "Id", f "id" }, { "AccountId", f "accountId" }, { "FirstName", f "firstName" }, { "LastName", f "lastName" },
     { "WorkEmail", f "workEmail" }, { "WorkPhone", f "workPhone" }, { "Address1", f "address1" },
@@ -59,17 +85,43 @@ local DEFS = {
   { name = "Product", oq = "products", rows = function() return state.list("products") end, fields = {
     { "Id", f "id" }, { "Name", f "name" }, { "SKU", f "sku" }, { "Description", f "description" },
     { "Category", f "category" }, { "EffectiveStartDate", f "effectiveStartDate" },
-    { "EffectiveEndDate", f "effectiveEndDate" } } },
+    { "EffectiveEndDate", f "effectiveEndDate" } },
+    expand = { productrateplans = { "ProductRatePlan", many = function(r)
+      return state.list("product_rate_plans", function(p) return p.productId == r.id end)
+    end } } },
   { name = "ProductRatePlan", oq = "product-rate-plans", rows = function() return state.list("product_rate_plans") end,
     fields = { { "Id", f "id" }, { "ProductId", f "productId" }, { "Name", f "name" },
+      { "ProductRatePlanNumber", f "number" }, { "Status", f "status" },
       { "Description", f "description" }, { "EffectiveStartDate", f "effectiveStartDate" },
-      { "EffectiveEndDate", f "effectiveEndDate" } } },
+      { "EffectiveEndDate", f "effectiveEndDate" } },
+    expand = { product = { "Product", "products", "productId" },
+      productrateplancharges = { "ProductRatePlanCharge", many = function(r)
+        return state.list("product_rate_plan_charges", function(c) return c.productRatePlanId == r.id end)
+      end } } },
   { name = "ProductRatePlanCharge", oq = "product-rate-plan-charges",
     rows = function() return state.list("product_rate_plan_charges") end, fields = {
       { "Id", f "id" }, { "ProductRatePlanId", f "productRatePlanId" }, { "Name", f "name" },
-      { "ChargeType", f "type" }, { "ChargeModel", f "model" }, { "BillingPeriod", f "billingPeriod" },
+      { "ChargeType", f "type" }, { "ChargeModel", model }, { "BillingPeriod", f "billingPeriod" },
+      { "BillingTiming", f "billingTiming" }, { "TriggerEvent", f "triggerEvent" },
+      { "EndDateCondition", f "endDateCondition" }, { "ListPriceBase", f "listPriceBase" },
+      { "ProductRatePlanChargeNumber", f "number" },
       { "UOM", f "uom" }, { "DefaultQuantity",
-        function(r) return r.defaultQuantity and json.number(r.defaultQuantity) end } } },
+        function(r) return r.defaultQuantity and json.number(r.defaultQuantity) end } },
+    expand = { productrateplan = { "ProductRatePlan", "product_rate_plans", "productRatePlanId" },
+      productrateplanchargetiers = { "ProductRatePlanChargeTier", many = function(r)
+        local out = {}
+        for _, x in ipairs(flatten_tiers()) do if x.c == r then out[#out + 1] = x end end
+        return out
+      end } } },
+  { name = "ProductRatePlanChargeTier", oq = "product-rate-plan-charge-tiers", rows = flatten_tiers, fields = {
+      { "Id", tier_id }, { "ProductRatePlanChargeId", function(x) return x.c.id end },
+      { "Currency", function(x) return x.p.currency end },
+      { "Tier", function(x) return json.number(tostring(x.t.tier or 1)) end },
+      { "StartingUnit", function(x) return json.number(x.t.startingUnit or "0") end },
+      { "EndingUnit", function(x) return x.t.endingUnit and json.number(x.t.endingUnit) end },
+      { "Price", function(x) return x.t.price and json.number(x.t.price) end },
+      { "PriceFormat", function(x) return x.t.priceFormat or "Per Unit" end },
+      { "Active", function() return true end } } },
   { name = "Subscription", oq = "subscriptions", rows = function() return state.list("subscriptions") end, fields = {
     { "Id", f "id" }, { "Name", f "subscriptionNumber" }, { "AccountId", f "accountId" },
     { "InvoiceOwnerId", f "invoiceOwnerAccountId" }, { "Status", f "status" }, { "Version", num "version" },
@@ -79,15 +131,27 @@ local DEFS = {
     { "ContractEffectiveDate", f "contractEffectiveDate" }, { "SubscriptionStartDate", f "subscriptionStartDate" },
     { "SubscriptionEndDate", f "subscriptionEndDate" }, { "TermStartDate", f "termStartDate" },
     { "TermEndDate", f "termEndDate" }, { "CancelledDate", f "cancelledDate" }, { "Notes", f "notes" },
-    { "CreatedDate", f "createdDate" } } },
+    { "CreatedDate", f "createdDate" } },
+    expand = { account = { "Account", "accounts", "accountId" },
+      invoiceowner = { "Account", "accounts", "invoiceOwnerAccountId" },
+      rateplans = { "RatePlan", many = function(r)
+        local out = {}
+        for _, rp in ipairs(r.ratePlans) do out[#out + 1] = { sub = r, rp = rp } end
+        return out
+      end } } },
   { name = "RatePlan", oq = "rate-plans", rows = flatten_plans, fields = {
     { "Id", function(x) return x.rp.id end }, { "Name", function(x) return x.rp.ratePlanName end },
     { "SubscriptionId", function(x) return x.sub.id end },
-    { "ProductRatePlanId", function(x) return x.rp.productRatePlanId end } } },
+    { "ProductRatePlanId", function(x) return x.rp.productRatePlanId end } },
+    expand = { rateplancharges = { "RatePlanCharge", many = function(x)
+      local out = {}
+      for _, c in ipairs(x.rp.ratePlanCharges) do out[#out + 1] = { sub = x.sub, rp = x.rp, c = c } end
+      return out
+    end } } },
   { name = "RatePlanCharge", oq = "rate-plan-charges", rows = flatten_charges, fields = {
     { "Id", function(x) return x.c.id end }, { "ChargeNumber", function(x) return x.c.number end },
     { "Name", function(x) return x.c.name end }, { "ChargeType", function(x) return x.c.type end },
-    { "ChargeModel", function(x) return x.c.model end }, { "RatePlanId", function(x) return x.rp.id end },
+    { "ChargeModel", function(x) return model(x.c) end }, { "RatePlanId", function(x) return x.rp.id end },
     { "ProductRatePlanChargeId", function(x) return x.c.productRatePlanChargeId end },
     { "Price", function(x) return json.number(x.c.price) end },
     { "Quantity", function(x) return json.number(x.c.quantity) end },
@@ -101,7 +165,11 @@ local DEFS = {
     { "Status", f "status" }, { "Amount", f "amount" }, { "AmountWithoutTax", f "amountWithoutTax" },
     { "TaxAmount", f "taxAmount" }, { "Balance", f "balance" }, { "PaymentAmount", f "paymentAmount" },
     { "Currency", f "currency" }, { "PostedDate", f "postedDate" }, { "CreatedDate", f "createdDate" } },
-    expand = { invoiceitems = { "InvoiceItem", "items" }, account = { "Account", "accountId" } } },
+    expand = { invoiceitems = { "InvoiceItem", many = function(r)
+      local out = {}
+      for _, it in ipairs(r.items) do out[#out + 1] = { inv = r, it = it } end
+      return out
+    end }, account = { "Account", "accounts", "accountId" } } },
   { name = "InvoiceItem", oq = "invoice-items", rows = flatten_items, fields = {
     { "Id", function(x) return x.it.id end }, { "InvoiceId", function(x) return x.inv.id end },
     { "AccountId", function(x) return x.inv.accountId end },
@@ -118,7 +186,8 @@ local DEFS = {
     { "AppliedAmount", f "appliedAmount" }, { "UnappliedAmount", f "unappliedAmount" },
     { "RefundAmount", f "refundAmount" }, { "Status", f "status" }, { "Type", f "type" },
     { "EffectiveDate", f "effectiveDate" }, { "PaymentMethodId", f "paymentMethodId" }, { "Currency", f "currency" },
-    { "CreatedDate", f "createdDate" } } },
+    { "CreatedDate", f "createdDate" } },
+    expand = { account = { "Account", "accounts", "accountId" } } },
   { name = "Refund", oq = "refunds", rows = function() return state.list("refunds") end, fields = {
     { "Id", f "id" }, { "RefundNumber", f "number" }, { "AccountId", f "accountId" }, { "Amount", f "amount" },
     { "Status", f "status" }, { "Type", f "type" }, { "RefundDate", f "refundDate" } } },
@@ -184,6 +253,14 @@ function M.find(name)
 end
 
 function M.find_oq(plural) return BY_OQ[plural] end
+
+-- The key an expanded relation takes in an object query's answer (expand[]=billto -> "billTo").
+local EXPAND_AS = { billto = "billTo", soldto = "soldTo", defaultpaymentmethod = "defaultPaymentMethod",
+  productrateplans = "productRatePlans", productrateplancharges = "productRatePlanCharges",
+  productrateplan = "productRatePlan", productrateplanchargetiers = "productRatePlanChargeTiers",
+  invoiceowner = "invoiceOwner", rateplans = "ratePlans", rateplancharges = "ratePlanCharges",
+  invoiceitems = "invoiceItems" }
+function M.expand_name(_, key) return EXPAND_AS[key] or key end
 
 --- Value of `field` (any case) for a source row; second result false if the field is unknown.
 function M.get(def, row, field)

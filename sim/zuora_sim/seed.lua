@@ -50,14 +50,16 @@ local PRODUCTS = {
 
 --- Fills state.data's catalogue collections.
 function M.catalog(state)
-  local n = 0
+  local n, plans = 0, 0
   for _, p in ipairs(PRODUCTS) do
     local product = { id = p.id, name = p.name, sku = p.sku, category = p.category,
       description = p.description, effectiveStartDate = "2020-01-01", effectiveEndDate = "2099-12-31",
       planIds = {} }
     for _, rp in ipairs(p.plans) do
       product.planIds[#product.planIds + 1] = rp.id
+      plans = plans + 1
       local plan = { id = rp.id, productId = p.id, name = rp.name, description = rp.description,
+        number = string.format("PRP-%08d", plans),
         status = "Active", effectiveStartDate = "2020-01-01", effectiveEndDate = "2099-12-31", chargeIds = {} }
       for _, c in ipairs(rp.charges) do
         plan.chargeIds[#plan.chargeIds + 1] = c.id

@@ -9,6 +9,7 @@ local json = require "zuora_sim.json"
 local decimal = require "zuora_sim.decimal"
 local util = require "zuora_sim.util"
 local C = require "zuora_sim.api.common"
+local catalog = require "zuora_sim.api.catalog"
 
 local M = {}
 local obj, arr = json.object, json.array
@@ -25,6 +26,7 @@ local function sub_items(s, target, commit)
       local function add(start, finish, qty, amount)
         items[#items + 1] = { id = state.new_id("invoice_item"), subscriptionId = s.id,
           subscriptionNumber = s.subscriptionNumber, chargeId = c.id, chargeNumber = c.number, chargeName = c.name,
+          productRatePlanChargeId = c.productRatePlanChargeId,
           productName = rp.productName, ratePlanName = rp.ratePlanName, serviceStartDate = start,
           serviceEndDate = finish, quantity = qty, unitPrice = c.price, uom = c.uom,
           chargeAmount = decimal.round(amount, 2), processingType = "Charge" }
@@ -35,13 +37,13 @@ local function sub_items(s, target, commit)
         while start <= target and (not c.effectiveEndDate or start < c.effectiveEndDate) do
           local finish = util.period_end(start, c.billingPeriod or "Month", anchor)
           if c.effectiveEndDate and finish > c.effectiveEndDate then finish = c.effectiveEndDate end
-          add(start, util.add_days(finish, -1), c.quantity, decimal.mul(c.price, c.quantity))
+          add(start, util.add_days(finish, -1), c.quantity, catalog.amount(c, c.quantity))
           start = finish
           if commit then c.chargedThroughDate = finish end
         end
       elseif c.type == "OneTime" then
         if not c.billed and c.effectiveStartDate <= target then
-          add(c.effectiveStartDate, c.effectiveStartDate, c.quantity, decimal.mul(c.price, c.quantity))
+          add(c.effectiveStartDate, c.effectiveStartDate, c.quantity, catalog.amount(c, c.quantity))
           if commit then c.billed = true; c.chargedThroughDate = util.add_days(c.effectiveStartDate, 1) end
         end
       elseif c.type == "Usage" then
@@ -58,7 +60,7 @@ local function sub_items(s, target, commit)
           used[#used + 1] = u
         end
         if #used > 0 then
-          add(first, last, decimal.tostring(qty), decimal.mul(c.price, qty))
+          add(first, last, decimal.tostring(qty), catalog.amount(c, qty))
           if commit then
             for _, u in ipairs(used) do u.invoiced = true; u.status = "Processed" end
           end

@@ -24,7 +24,7 @@ M.sub_of = sub_of
 
 local function monthly(charge)
   if charge.type ~= "Recurring" then return decimal.new("0") end
-  local amount = decimal.mul(charge.price, charge.quantity or "1")
+  local amount = catalog.amount(charge, charge.quantity or "1")
   local months = util.PERIOD_MONTHS[charge.billingPeriod or "Month"]
   if not months then return amount end
   return decimal.round(decimal.div(amount, months, 9), 6)
@@ -43,11 +43,13 @@ end
 -- Builds a subscription rate plan from a productRatePlanId and optional charge overrides.
 local function make_rate_plan(sub, spec, start_date, currency)
   if type(spec) ~= "table" then C.fail("invalid_value", "a rate plan must be an object", "subscription") end
-  local prp_id = C.require(spec, "productRatePlanId", "subscription")
+  local prp_id = spec.productRatePlanId
+  if prp_id == nil and spec.productRatePlanNumber ~= nil then prp_id = spec.productRatePlanNumber end
+  if prp_id == nil then C.require(spec, "productRatePlanId", "subscription") end
   local prp = state.data.product_rate_plans[prp_id]
   if not prp then
     for _, p in pairs(state.data.product_rate_plans) do
-      if p.name == prp_id then prp = p end
+      if p.name == prp_id or p.number == prp_id then prp = p end
     end
   end
   if not prp then C.fail("invalid_value", "Invalid productRatePlanId: " .. tostring(prp_id), "subscription") end
@@ -63,14 +65,20 @@ local function make_rate_plan(sub, spec, start_date, currency)
     local pc = state.data.product_rate_plan_charges[cid]
     local o = overrides[cid] or {}
     local price = catalog.price(pc, currency)
-    local quantity = pc.model == "PerUnit" and (pc.defaultQuantity or "1") or "1"
+    local tiers = catalog.price_entry(pc, currency).tiers
+    local per_unit = pc.model == "PerUnit" or catalog.TIERED[pc.model]
+    local quantity = per_unit and (pc.defaultQuantity or "1") or "1"
     local pricing = type(o.pricing) == "table" and o.pricing or {}
-    for _, kind in ipairs({ "recurringFlatFee", "recurringPerUnit", "usagePerUnit", "oneTimeFlatFee",
-      "oneTimePerUnit" }) do
+    for _, kind in ipairs({ "recurringFlatFee", "recurringPerUnit", "recurringTiered", "recurringVolume",
+      "usagePerUnit", "usageTiered", "usageVolume", "oneTimeFlatFee", "oneTimePerUnit", "oneTimeTiered",
+      "oneTimeVolume" }) do
       local p = pricing[kind]
       if type(p) == "table" then
         if p.listPrice ~= nil then price = C.amount(p.listPrice, "listPrice", "subscription") end
         if p.quantity ~= nil then quantity = C.amount(p.quantity, "quantity", "subscription") end
+        if type(p.tiers) == "table" and #p.tiers > 0 then
+          tiers = catalog.pricing_from_tiers(p.tiers, pc.model, "subscription")[1].tiers
+        end
       end
     end
     if o.quantity ~= nil then quantity = C.amount(o.quantity, "quantity", "subscription") end
@@ -79,6 +87,7 @@ local function make_rate_plan(sub, spec, start_date, currency)
       id = state.new_id("rate_plan_charge"), number = string.format("C-%08d", n), productRatePlanChargeId = pc.id,
       name = pc.name, type = pc.type, model = pc.model, billingPeriod = pc.billingPeriod, uom = pc.uom,
       billingTiming = pc.billingTiming, price = decimal.tostring(price), quantity = decimal.tostring(quantity),
+      tiers = tiers and util.deep_copy(tiers) or nil,
       currency = currency, effectiveStartDate = start_date, effectiveEndDate = sub.subscriptionEndDate,
       segment = 1, version = 1,
     }
@@ -137,9 +146,9 @@ local function tcv(s)
         local months = util.PERIOD_MONTHS[c.billingPeriod or "Month"] or 1
         local term_months = s.currentTermPeriodType == "Year" and s.currentTerm * 12 or s.currentTerm
         local periods = decimal.div(term_months, months, 6)
-        total = decimal.add(total, decimal.mul(decimal.mul(c.price, c.quantity), periods))
+        total = decimal.add(total, decimal.mul(catalog.amount(c, c.quantity), periods))
       elseif c.type == "OneTime" then
-        total = decimal.add(total, decimal.mul(c.price, c.quantity))
+        total = decimal.add(total, catalog.amount(c, c.quantity))
       end
     end
   end
@@ -387,12 +396,25 @@ end
 
 --- Runs an order body. Returns the stored order and its response object (`version` picks the
 -- subscription list shape). Everything is undone if any action fails.
-function M.run_order(body, version)
+function M.run_order(body, version, preview)
   local order_date = C.require_date(body, "orderDate", "order")
   local account
   local created_account
   if type(body.newAccount) == "table" then
     account = require("zuora_sim.api.accounts").create_record(body.newAccount)
+    created_account = account
+  elseif preview and type(body.previewAccountInfo) == "table"
+    and body.existingAccountNumber == nil and body.existingAccountId == nil then
+    -- A preview for someone who is not a customer yet: an account made of previewAccountInfo
+    -- (currency and billCycleDay required, soldToContact optional) that lives only in the
+    -- preview's copy of the tenant.
+    local info = body.previewAccountInfo
+    C.require(info, "currency", "order")
+    C.require(info, "billCycleDay", "order")
+    local sold = type(info.soldToContact) == "table" and info.soldToContact or nil
+    account = require("zuora_sim.api.accounts").create_record({ name = "Preview Account", currency = info.currency,
+      billCycleDay = info.billCycleDay, billToContact = sold, soldToContact = sold,
+      customFields = info.customFields })
     created_account = account
   else
     account = C.account(body.existingAccountNumber or body.existingAccountId, "order")
@@ -465,42 +487,185 @@ function M.run_order(body, version)
   return order, C.ok(resp)
 end
 
---- Previews an order: runs it on a copy of the tenant, bills the subscriptions it touched up to
--- the preview date (previewOptions.specificPreviewThruDate, or the term end with
--- previewThruType "TermEnd", else the order date) and throws the copy away.
+-- Per-charge figures of a subscription charge: monthly recurring revenue and total contract value
+-- over the subscription's current term (recurring: amount x periods in the term; one-time: once).
+local function charge_figures(s, c)
+  if c.removed then return decimal.new("0"), decimal.new("0") end
+  local mrr = monthly(c)
+  local value = decimal.new("0")
+  if c.type == "Recurring" and s.termType == "TERMED" then
+    local months = util.PERIOD_MONTHS[c.billingPeriod or "Month"] or 1
+    local term_months = s.currentTermPeriodType == "Year" and s.currentTerm * 12 or s.currentTerm
+    value = decimal.mul(catalog.amount(c, c.quantity), decimal.div(term_months, months, 6))
+  elseif c.type == "OneTime" then
+    value = catalog.amount(c, c.quantity)
+  end
+  return mrr, decimal.round(value, 2)
+end
+
+local function figures_by_charge(subs)
+  local out = {}
+  for _, s in ipairs(subs) do
+    for _, rp in ipairs(s.ratePlans) do
+      for _, c in ipairs(rp.ratePlanCharges) do
+        local mrr, tcv_ = charge_figures(s, c)
+        out[c.id] = { mrr = mrr, tcv = tcv_ }
+      end
+    end
+  end
+  return out
+end
+
+-- The date through which a preview bills: previewThruType SpecificDate (specificPreviewThruDate),
+-- TermEnd (the day before the first subscription's term end), NumberOfPeriods (the start of the
+-- n-th billing period of the first recurring charge, so n periods are billed in advance), or
+-- the order date.
+local function preview_target(po, order_date, subs)
+  local thru = po.previewThruType
+  if po.specificPreviewThruDate and (thru == nil or thru == "SpecificDate") then
+    return C.require_date(po, "specificPreviewThruDate", "order")
+  elseif thru == "SpecificDate" then
+    C.require(po, "specificPreviewThruDate", "order")
+  elseif thru == "TermEnd" then
+    for _, s in ipairs(subs) do
+      if s.termType ~= "TERMED" then
+        C.fail("invalid_value", "The 'TermEnd' preview is invalid for an evergreen subscription.", "order")
+      end
+    end
+    if subs[1] and subs[1].termEndDate then return util.add_days(subs[1].termEndDate, -1) end
+  elseif thru == "NumberOfPeriods" then
+    local n = json.tonumber(po.previewNumberOfPeriods)
+    if not n or n < 1 or n % 1 ~= 0 then
+      C.fail("invalid_value", "'previewNumberOfPeriods' must be a positive integer with NumberOfPeriods", "order")
+    end
+    local first
+    for _, s in ipairs(subs) do
+      for _, rp in ipairs(s.ratePlans) do
+        for _, c in ipairs(rp.ratePlanCharges) do
+          if not first and c.type == "Recurring" and not c.removed then first = c end
+        end
+      end
+    end
+    if not first then return order_date end
+    local d = first.chargedThroughDate or first.effectiveStartDate
+    local anchor = tonumber(first.effectiveStartDate:sub(9, 10))
+    for _ = 2, n do d = util.period_end(d, first.billingPeriod or "Month", anchor) end
+    return d
+  elseif thru ~= nil then
+    C.fail("invalid_value", "'previewThruType' must be SpecificDate, TermEnd or NumberOfPeriods", "order")
+  end
+  return order_date
+end
+
+local PREVIEW_TYPES = { BillingDocs = true, ChargeMetrics = true, OrderDeltaMetrics = true, OrderMetrics = true,
+  RampMetrics = true }
+
+--- Previews an order: runs it on a copy of the tenant (with previewAccountInfo, for an account that
+-- does not exist yet), bills the subscriptions it touched through the preview date
+-- (preview_target) and throws the copy away. previewTypes picks the parts of previewResult:
+-- BillingDocs (invoices), ChargeMetrics (cmrr/tcv/tcb/tax per charge), OrderDeltaMetrics
+-- (orderDeltaMrr/Tcv/Tcb per changed charge); without previewTypes, invoices and chargeMetrics.
 function M.preview(body, version)
   local po = type(body.previewOptions) == "table" and body.previewOptions or {}
+  local types = {}
+  if type(po.previewTypes) == "table" and #po.previewTypes > 0 then
+    for _, t in ipairs(po.previewTypes) do
+      if not PREVIEW_TYPES[t] then
+        C.fail("invalid_value", "Invalid previewTypes value: " .. tostring(t), "order")
+      end
+      types[t] = true
+    end
+  else
+    types.BillingDocs, types.ChargeMetrics = true, true
+  end
   local saved = { data = state.data, order = state.order, seq = state.seq, id_seq = state.id_seq }
   state.data, state.order, state.seq = util.deep_copy(state.data), util.deep_copy(state.order),
     util.deep_copy(state.seq)
   local ok, result = pcall(function()
-    local order = M.run_order(body, version)
+    local touched = {}
+    for _, entry in ipairs(type(body.subscriptions) == "table" and body.subscriptions or {}) do
+      if type(entry) == "table" and entry.subscriptionNumber then
+        local okf, sub = pcall(sub_of, entry.subscriptionNumber)
+        if okf then touched[#touched + 1] = sub end
+      end
+    end
+    local before = figures_by_charge(touched)
+    local order = M.run_order(body, version, true)
     local account = state.data.accounts[order.accountId]
     local subs = {}
     for _, number in ipairs(order.subscriptionNumbers) do subs[#subs + 1] = sub_of(number) end
-    local target = order.orderDate
-    if po.specificPreviewThruDate then
-      target = C.require_date(po, "specificPreviewThruDate", "order")
-    elseif po.previewThruType == "TermEnd" and subs[1] and subs[1].termEndDate then
-      target = util.add_days(subs[1].termEndDate, -1)
+    local target = preview_target(po, order.orderDate, subs)
+    local result = obj()
+    if types.BillingDocs then
+      local billing = require("zuora_sim.api.billing")
+      local _, items = billing.bill_account(account, target, { preview = true, subscriptions = subs })
+      local total, list = decimal.new("0"), arr()
+      for _, it in ipairs(items) do
+        total = decimal.add(total, it.chargeAmount)
+        list[#list + 1] = obj("subscriptionNumber", it.subscriptionNumber, "chargeNumber", it.chargeNumber,
+          "chargeName", it.chargeName, "chargeDescription", "", "productName", it.productName,
+          "productRatePlanChargeId", it.productRatePlanChargeId or json.null,
+          "serviceStartDate", it.serviceStartDate, "serviceEndDate", it.serviceEndDate,
+          "quantity", json.number(decimal.tostring(it.quantity)), "unitPrice", json.number(it.unitPrice),
+          "additionalInfo", obj("quantity", json.number(decimal.tostring(it.quantity)),
+            "unitOfMeasure", it.uom or ""),
+          "amountWithoutTax", C.money(it.chargeAmount), "taxAmount", C.zero, "processingType", it.processingType)
+      end
+      local invoices = arr()
+      if #list > 0 then
+        invoices[1] = obj("amount", C.money(total), "amountWithoutTax", C.money(total), "taxAmount", C.zero,
+          "targetDate", target, "invoiceItems", list)
+      end
+      result.invoices = invoices
     end
-    local billing = require("zuora_sim.api.billing")
-    local _, items = billing.bill_account(account, target, { preview = true, subscriptions = subs })
-    local total, list = decimal.new("0"), arr()
-    for _, it in ipairs(items) do
-      total = decimal.add(total, it.chargeAmount)
-      list[#list + 1] = obj("subscriptionNumber", it.subscriptionNumber, "chargeNumber", it.chargeNumber,
-        "chargeName", it.chargeName, "productName", it.productName, "serviceStartDate", it.serviceStartDate,
-        "serviceEndDate", it.serviceEndDate, "quantity", json.number(decimal.tostring(it.quantity)),
-        "unitPrice", json.number(it.unitPrice), "amountWithoutTax", C.money(it.chargeAmount), "taxAmount", C.zero,
-        "processingType", it.processingType)
+    local after = figures_by_charge(subs)
+    local function pair(now, was)
+      return obj("regular", C.money(now), "regularDelta", C.money(decimal.sub(now, was)),
+        "discount", C.zero, "discountDelta", C.zero)
     end
-    local invoices = arr()
-    if #list > 0 then
-      invoices[1] = obj("amount", C.money(total), "amountWithoutTax", C.money(total), "taxAmount", C.zero,
-        "targetDate", target, "invoiceItems", list)
+    if types.ChargeMetrics then
+      local metrics = arr()
+      for _, s in ipairs(subs) do
+        local charges = arr()
+        for _, rp in ipairs(s.ratePlans) do
+          for _, c in ipairs(rp.ratePlanCharges) do
+            local now, was = after[c.id], before[c.id] or { mrr = decimal.new("0"), tcv = decimal.new("0") }
+            charges[#charges + 1] = obj("chargeNumber", c.number, "productRatePlanChargeId",
+              c.productRatePlanChargeId, "productRatePlanId", rp.productRatePlanId, "originRatePlanId", rp.id,
+              "cmrr", pair(now.mrr, was.mrr), "tcv", pair(now.tcv, was.tcv), "tcb", pair(now.tcv, was.tcv),
+              "tax", pair(decimal.new("0"), decimal.new("0")))
+          end
+        end
+        metrics[#metrics + 1] = obj("subscriptionNumber", s.subscriptionNumber, "charges", charges)
+      end
+      result.chargeMetrics = metrics
     end
-    return C.ok(obj("previewResult", obj("invoices", invoices, "chargeMetrics", arr())))
+    if types.OrderDeltaMetrics then
+      local mrr, tcv_, tcb = arr(), arr(), arr()
+      for _, s in ipairs(subs) do
+        for _, rp in ipairs(s.ratePlans) do
+          for _, c in ipairs(rp.ratePlanCharges) do
+            local now, was = after[c.id], before[c.id] or { mrr = decimal.new("0"), tcv = decimal.new("0") }
+            local function metric(delta)
+              return obj("subscriptionNumber", s.subscriptionNumber, "chargeNumber", c.number,
+                "productRatePlanChargeId", c.productRatePlanChargeId, "ratePlanChargeId", c.id,
+                "orderActionType", rp.lastChangeType == "Remove" and "RemoveProduct"
+                  or (before[c.id] and "UpdateProduct" or "CreateSubscription"),
+                "startDate", c.effectiveStartDate, "endDate", c.effectiveEndDate or json.null,
+                "currency", c.currency, "grossAmount", C.money(delta), "netAmount", C.money(delta))
+            end
+            local dm, dt = decimal.sub(now.mrr, was.mrr), decimal.sub(now.tcv, was.tcv)
+            if decimal.cmp(dm, "0") ~= 0 then mrr[#mrr + 1] = metric(dm) end
+            if decimal.cmp(dt, "0") ~= 0 then
+              tcv_[#tcv_ + 1] = metric(dt)
+              tcb[#tcb + 1] = metric(dt)
+            end
+          end
+        end
+      end
+      result.orderDeltaMetrics = obj("orderDeltaMrr", mrr, "orderDeltaTcv", tcv_, "orderDeltaTcb", tcb)
+    end
+    return C.ok(obj("previewResult", result))
   end)
   state.data, state.order, state.seq, state.id_seq = saved.data, saved.order, saved.seq, saved.id_seq
   if not ok then error(result, 0) end

@@ -166,24 +166,52 @@ local function oq_fields(def, req)
   return fields
 end
 
-local function expand(def, row, out, names)
-  for _, name in ipairs(names) do
-    local spec = def.expand and def.expand[name:lower()]
-    if not spec then C.fail("invalid_value", "Cannot expand '" .. name .. "' on " .. def.oq, "query") end
-    local target = objects.find(spec[1])
-    local key = objects.camel(name)
-    local val = row[spec[2]]
-    if type(val) == "table" then
-      local list = arr()
-      for _, it in ipairs(val) do
-        local r = { inv = row, it = it }
-        list[#list + 1] = objects.view(target, r, objects.all_fields(target), "camel")
+-- expand[] values: comma-separated names, each a path of related objects ("a.b" expands b on
+-- every a). Grouped by first step so "productrateplancharges,productrateplancharges.tiers" expands
+-- the charges once and the tiers on each of them.
+local function expand_tree(values)
+  local tree = {}
+  for _, v in ipairs(values) do
+    for item in v:gmatch("[^,%s]+") do
+      local node = tree
+      for step in item:gmatch("[^.]+") do
+        local key = step:lower()
+        if not node[key] then
+          node[key] = { name = step, children = {} }
+          node[#node + 1] = key
+        end
+        node = node[key].children
       end
-      out[key] = list
-    elseif val then
-      local coll = target.name == "Contact" and "contacts" or "accounts"
-      local rec = state.data[coll][val]
-      out[key] = rec and objects.view(target, rec, objects.all_fields(target), "camel") or json.null
+    end
+  end
+  return tree
+end
+
+local function expand(def, row, out, tree)
+  for _, key in ipairs(tree) do
+    local node = tree[key]
+    local spec = def.expand and def.expand[key]
+    if not spec then C.fail("invalid_value", "Cannot expand '" .. node.name .. "' on " .. def.oq, "query") end
+    local target = objects.find(spec[1])
+    local field = objects.expand_name(def, key)
+    if spec.many then
+      local list = arr()
+      for _, r in ipairs(spec.many(row)) do
+        local v = objects.view(target, r, objects.all_fields(target), "camel")
+        expand(target, r, v, node.children)
+        list[#list + 1] = v
+      end
+      out[field] = list
+    else
+      local id = row[spec[3]]
+      local rec = id and state.data[spec[2]][id]
+      if rec then
+        local v = objects.view(target, rec, objects.all_fields(target), "camel")
+        expand(target, rec, v, node.children)
+        out[field] = v
+      else
+        out[field] = json.null
+      end
     end
   end
 end
@@ -228,7 +256,7 @@ local function object_query_list(req)
     if not offset then C.fail("invalid_value", "Invalid cursor", "query") end
   end
   local fields = oq_fields(def, req)
-  local expands = query_values(req, "expand[]")
+  local expands = expand_tree(query_values(req, "expand[]"))
   local data = arr()
   for i = offset + 1, math.min(#rows, offset + size) do
     local v = objects.view(def, rows[i], fields, "camel")
@@ -251,7 +279,7 @@ local function object_query_one(req)
     for _, row in ipairs(def.rows()) do
       if objects.get(def, row, "Id") == key or (number_field and objects.get(def, row, number_field) == key) then
         local v = objects.view(def, row, oq_fields(def, req), "camel")
-        expand(def, row, v, query_values(req, "expand[]"))
+        expand(def, row, v, expand_tree(query_values(req, "expand[]")))
         return 200, v
       end
     end
