@@ -143,7 +143,8 @@ describe("zuora-sim new-customer walkthrough", function()
   it("refuses a preview without previewAccountInfo's currency, as Zuora does", function()
     local res = s:post("/v1/orders/preview", { orderDate = "2024-03-01",
       previewAccountInfo = { billCycleDay = 1 },
-      previewOptions = { previewThruType = "NumberOfPeriods", previewNumberOfPeriods = 1, previewTypes = { "BillingDocs" } },
+      previewOptions = { previewThruType = "NumberOfPeriods", previewNumberOfPeriods = 1,
+        previewTypes = { "BillingDocs" } },
       subscriptions = { { orderActions = { create_subscription("PRP-00000001", "x", 1) } } } }, { headers = V })
     assert.is_false(res.json.success, res.body)
     assert.matches("currency", res.json.reasons[1].message)
