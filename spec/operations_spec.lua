@@ -434,11 +434,11 @@ describe("operation objects #luajit", function()
   end)
 
   describe("operations.list", function()
-    it("lists every catalogue operation with group, name, method, path and title", function()
+    it("lists every catalogue operation with group, name, method, path, title, idempotent and reads", function()
       local list = operations.list()
       assert.equal(require("zuora.catalog").count, #list)
       assert.same({ group = "accounts", name = "create", method = "POST", path = "/v1/accounts",
-        title = "Create an account" }, list[15])
+        title = "Create an account", idempotent = false, reads = false }, list[15])
       for _, o in ipairs(list) do
         assert.is_string(o.group)
         assert.is_string(o.name)

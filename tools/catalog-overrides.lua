@@ -4,11 +4,57 @@
 -- Keys of `names` and `titles` are "METHOD /path" exactly as in the reference index; the generator
 -- fails on an override that no longer matches an operation, on duplicate names and on bad identifiers.
 return {
-  -- Fields a client has or may get: no group may take these names.
-  reserved = {
-    request = true, query = true, data_query = true, spawn = true, gather = true, map = true,
-    close = true, sleep = true, wait = true, run = true, revenue = true, operations_list = true,
-    new = true, from_env = true, config = true, options = true, auth = true, transport = true,
+  -- Write safety (DESIGN.md, "Additions of the second round"; the rule is M.write_safety in
+  -- tools/catalog_common.lua, for the Billing and the Revenue catalogue alike). A PUT or DELETE is
+  -- idempotent when its last path segment is a parameter (it sets or removes that resource) or a
+  -- word of `state_segments`; not when it is a word of `action_segments` (Zuora's actions are PUTs
+  -- that do something each time they arrive, and they take no Idempotency-Key). A PUT or DELETE
+  -- ending in a word of neither list stops the generator: decide, then add the word here.
+  -- spec/catalog_safety_spec.lua lists every PUT and DELETE with its verdict against
+  -- spec/data/write-safety.txt, so each new one is reviewed.
+  action_segments = {
+    renew = true, cancel = true, suspend = true, resume = true, apply = true, unapply = true,
+    ["apply-async"] = true, ["unapply-async"] = true, ["write-off"] = true, reverse = true, post = true,
+    unpost = true, refunds = true, refund = true, transfer = true, activate = true, deactivate = true,
+    close = true, reopen = true, ["pending-close"] = true, stop = true, pause = true, skip = true,
+    generate = true, ["sync-status"] = true, verify = true, scrub = true, restore = true, attach = true,
+    detach = true, ["run-trial-balance"] = true, submit = true, void = true, collect = true,
+    execute = true, publish = true,
+    -- PUT /v1/subscriptions/{key}/delete: deleting twice leaves the same tenant, but the subscription
+    -- key may name another version once the first is gone; treated as an action.
+    delete = true,
+  },
+  state_segments = {
+    customFields = true, triggerDates = true, ["basic-information"] = true, cascading = true,
+    charges = true, products = true, plans = true, tiers = true, invoices = true, bulk = true,
+    ["debit-memos"] = true, batch_update = true, ["revpro-accounting-codes"] = true, history = true,
+  },
+  -- Last segments of reads that travel as POST (or PUT): ZOQL, previews, list queries.
+  read_segments = {
+    query = true, queryMore = true, preview = true, list = true, ["billing-preview"] = true,
+  },
+  -- "METHOD /path" -> idempotent, where the rule is wrong.
+  idempotent = {
+    -- Creates the profiles it does not find: a repeat could create twice.
+    ["PUT /v1/payment-profile"] = false,
+    -- Amends the subscription: its add/remove lists would apply twice.
+    ["PUT /v1/subscriptions/{subscription-key}"] = false,
+    -- "Stop a data backfill job": an action on the job the path names.
+    ["PUT /v1/uno/data-backfill/jobs/{jobId}"] = false,
+    ["PUT /v1/uno/data-backfill/bookingdate/jobs/{jobId}"] = false,
+    ["PUT /v1/uno/data-backfill/propagation/jobs/{jobId}"] = false,
+  },
+  -- "METHOD /path" -> reads, where the rule is wrong: reads that travel as POST under other names.
+  reads = {
+    ["POST /query/jobs"] = true,                          -- Data Query job submission
+    ["POST /v1/batch-query"] = true,                      -- aggregate (AQuA) query job
+    ["POST /meters/event-store-queries"] = true,
+    ["POST /meters/{meterId}/summary"] = true,
+    ["POST /commerce/products/{product_key}"] = true,     -- retrieve a product
+    ["POST /v1/billing-preview-runs"] = true,             -- a billing preview, run as a job
+    ["POST /oauth/token"] = true,                         -- a token, not tenant data
+    ["POST /api/integration/v1/authenticate"] = true,     -- Revenue's token
+    ["POST /api/integration/v1/biviews/{view_name}"] = true, -- Revenue: the fields of a BI view
   },
 
   -- Group name by `##` heading, where snake_case of the heading is not the name.

@@ -114,4 +114,55 @@ function M.emit(outputs, dir, check, regen)
   return written
 end
 
+---------------------------------------------------------------------------------------------------
+-- Write safety: `idempotent` and `reads` of every entry (DESIGN.md, "Additions of the second round").
+---------------------------------------------------------------------------------------------------
+
+--- The last literal segment of a path template, and whether it ends the path:
+-- "/v1/x/{id}/renew" -> "renew", true; "/v1/x/{id}" -> "x", false.
+function M.last_literal(path)
+  local last, at_end = nil, false
+  for seg in path:gmatch("[^/]+") do
+    if seg:find("^{") then at_end = false else last, at_end = seg, true end
+  end
+  return last, at_end
+end
+
+--- `idempotent, reads` of an operation, by the rule over the path's last segment and the
+-- overrides `ov` (tools/catalog-overrides.lua: ov.idempotent, ov.reads, ov.action_segments,
+-- ov.state_segments, ov.read_segments). Returns nil, message for a PUT or DELETE ending in a
+-- segment the rule does not know: a new reference version then stops the generator until
+-- someone decides.
+--   idempotent: every GET (and HEAD); a PUT or DELETE on a resource (`.../{id}`) or on a segment
+--     that names state (`.../customFields`); false for POST, PATCH and every action, whatever its
+--     method: a last segment in action_segments (`.../renew`, `.../write-off`), or one whose first
+--     word is (`.../execute_invoice_payment/{id}`).
+--   reads: every GET; a POST or PUT ending in a query or preview segment (`.../query`,
+--     `.../queryMore`, `.../preview`, `.../list`), plus the overrides.
+function M.write_safety(method, path, ov)
+  local key = method .. " " .. path
+  local last, at_end = M.last_literal(path)
+  local word = last and last:match("^[^-_]+")
+  local action = last ~= nil and (ov.action_segments[last] or ov.action_segments[word]) == true
+  local idempotent, reads
+  if method == "GET" or method == "HEAD" then
+    idempotent, reads = true, true
+  elseif method == "PUT" or method == "DELETE" then
+    if action then
+      idempotent = false
+    elseif not at_end or ov.state_segments[last] or ov.read_segments[last] then
+      idempotent = true
+    elseif ov.idempotent[key] == nil then
+      return nil, ("%s: is its last segment '%s' an action or state? Add it to action_segments or "
+        .. "state_segments (or the operation to idempotent) in tools/catalog-overrides.lua"):format(key, last)
+    end
+  else
+    idempotent = false
+  end
+  if reads == nil then reads = at_end and ov.read_segments[last] == true and method ~= "DELETE" end
+  if ov.idempotent[key] ~= nil then idempotent = ov.idempotent[key] end
+  if ov.reads[key] ~= nil then reads = ov.reads[key] end
+  return idempotent, reads
+end
+
 return M

@@ -8,8 +8,9 @@
 --   --index  the reference index (default: $ZUORA_REFERENCE_INDEX, else ../shared/reference/...)
 -- Inputs besides the index: tools/catalog-overrides.lua (names, titles, nouns written by us) and
 -- tools/openapi-facts.lua (facts derived from the older OpenAPI spec by tools/gen-openapi-facts.lua).
-package.path = "tools/?.lua;" .. package.path
+package.path = "tools/?.lua;lua/?.lua;" .. package.path
 local files = require "files"
+local reserved = require("zuora.reserved").client
 local common = require "catalog_common"
 local overrides = require "catalog-overrides"
 local facts = require "openapi-facts"
@@ -218,7 +219,7 @@ local function build(index_groups)
     local gname = overrides.group_names[g.heading] or snake(g.heading)
     if group_seen[gname] then problem("two groups named " .. gname) end
     group_seen[gname] = true
-    if overrides.reserved[gname] then problem("group " .. gname .. " collides with a client method") end
+    if reserved[gname] then problem("group " .. gname .. " collides with a client name (lua/zuora/reserved.lua)") end
     if not valid_name(gname) then problem("group name " .. gname .. " is not a snake_case identifier") end
     local nouns = group_nouns(g.heading, gname)
     local group = { name = gname, title = g.heading, ops = {} }
@@ -269,6 +270,15 @@ local function build(index_groups)
     end
   end
 
+  -- Write safety: idempotent and reads (tools/catalog_common.lua, write_safety).
+  for _, group in ipairs(groups) do
+    for _, op in ipairs(group.ops) do
+      local idempotent, reads = common.write_safety(op.method, op.path, overrides)
+      if idempotent == nil then problem(reads) end
+      op.idempotent, op.reads = idempotent, reads
+    end
+  end
+
   -- Facts from the older spec.
   local matched = { exact = 0, loose = 0 }
   for _, group in ipairs(groups) do
@@ -302,6 +312,7 @@ local function render_op(op)
   local p = {
     "name = " .. q(op.name), "group = " .. q(op.group), "method = " .. q(op.method), "path = " .. q(op.path),
     "params = " .. qlist(op.params), "title = " .. q(op.title), "doc = " .. q(op.doc),
+    "idempotent = " .. tostring(op.idempotent), "reads = " .. tostring(op.reads),
   }
   if op.query then p[#p + 1] = "query = " .. qlist(op.query) end
   if op.required_query then p[#p + 1] = "required_query = " .. qlist(op.required_query) end
@@ -416,7 +427,12 @@ local function render_docs(groups, version, total, matched, indexed)
   w("  `{name, data | path, filename, content_type}`), `body_file` (stream a file as the body).")
   w("- Every call returns the decoded result, or `nil, err` (a `zuora.Error`).")
   w("- `op:each(...)`, `op:pages(...)`, `op:all(...)` walk paginated lists; `op:async(...)` returns a task.")
-  w("- `zuora.operations()` returns `{group, name, method, path, title}` for every operation below.")
+  w("- `zuora.operations()` returns `{group, name, method, path, title, idempotent, reads}` for every operation")
+  w("  below. `idempotent`: sending it twice leaves the tenant as sending it once (every GET; a PUT or DELETE")
+  w("  that sets or removes state); false for POST, PATCH and every action, whatever its method (`renew`,")
+  w("  `cancel`, `apply`, `write-off`, ...): the client never repeats one of those that may have reached")
+  w("  Zuora (docs/reliability.md). `reads`: it changes no data (GETs, and queries and previews sent as POST).")
+  w("  The rule and its exceptions: `tools/catalog-overrides.lua`; every verdict: `spec/data/write-safety.txt`.")
   w("")
   w("Names follow one rule: the snake_case of the title without articles and without the group's own noun")
   w("(\"Create an account\" is `accounts.create`, \"List payment methods of an account\" is")

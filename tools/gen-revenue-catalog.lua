@@ -6,9 +6,10 @@
 -- Usage: lua5.4 tools/gen-revenue-catalog.lua [--check]   (or `make catalog`)
 --   --check  write nothing; exit 1 and name the stale files if a rerun would change anything
 -- The Billing catalogue (tools/gen-catalog.lua, lua/zuora/catalog/*.lua) is separate and untouched.
-package.path = "tools/?.lua;" .. package.path
+package.path = "tools/?.lua;lua/?.lua;" .. package.path
 local common = require "catalog_common"
 local data = require "revenue-operations"
+local overrides = require "catalog-overrides"
 
 local DIR = "lua/zuora/catalog/revenue"
 local DOCS = "docs/revenue-api.md"
@@ -30,10 +31,8 @@ end
 ---------------------------------------------------------------------------------------------------
 local KEYWORDS = common.KEYWORDS
 local METHODS = { GET = true, POST = true, PUT = true, PATCH = true, DELETE = true }
--- Names a revenue client already uses for its own methods and fields.
-local RESERVED = { request = true, spawn = true, gather = true, map = true, sleep = true, run = true, close = true,
-  auth = true, transport = true, upload_csv = true, gl_rows = true, gl_csv = true, stage_errors = true,
-  upload_status = true, wait_for_upload = true, download = true, batches = true }
+-- Names a revenue client uses for its own methods and fields: the one list (lua/zuora/reserved.lua).
+local RESERVED = require("zuora.reserved").revenue
 
 local function snake(s)
   return type(s) == "string" and s:match("^[a-z][a-z0-9_]*$") ~= nil and not s:find("__", 1, true)
@@ -63,6 +62,11 @@ for _, g in ipairs(data.groups) do
     seen_routes[route] = where
     if type(op.title) ~= "string" or op.title == "" or #op.title > 100 then problem(where .. ": title") end
     if type(op.id) ~= "string" or not op.id:match("^%u+_%w+$") then problem(where .. ": id") end
+    if type(op.path) == "string" then
+      local idempotent, reads = common.write_safety(op.method, op.path, overrides)
+      if idempotent == nil then problem(reads) end
+      op.idempotent, op.reads = idempotent, reads
+    end
   end
 end
 if #problems > 0 then fail("problems in tools/revenue-operations.lua:\n  " .. table.concat(problems, "\n  ")) end
@@ -83,7 +87,7 @@ local function render_op(g, op)
   local p = {
     "name = " .. q(op.name), "group = " .. q(g.name), "family = \"revenue\"", "method = " .. q(op.method),
     "path = " .. q(op.path), "params = " .. qlist(path_params(op.path)), "title = " .. q(op.title),
-    "doc = " .. q(doc_of(g, op)),
+    "doc = " .. q(doc_of(g, op)), "idempotent = " .. tostring(op.idempotent), "reads = " .. tostring(op.reads),
   }
   if op.query then p[#p + 1] = "query = " .. qlist(op.query) end
   if op.headers then p[#p + 1] = "headers = " .. qlist(op.headers) end

@@ -86,7 +86,6 @@ function M.construct(mt, opts, mode, base, fields)
     base_url = base,
     origin = url.origin(base),
     mode = mode,
-    groups = {},
     token_epoch = 0, token_error = false,
   }
   for k, v in pairs(fields) do self[k] = v end
@@ -172,13 +171,28 @@ function Client:__tostring()
   return ("zuora.Client<%s %s>"):format(self.base_url, self.mode)
 end
 
+--- A name the client does not hold: a method, a catalogue group (made on first use), nil for a
+-- name of zuora.reserved (a field this client lacks), else an error naming the closest group
+-- (`client.acounts`), as a typo inside a group does. `catalog` and `methods` serve zuora.revenue.
+function M.lookup(self, key, catalog, reserved)
+  if type(key) ~= "string" then return nil end
+  local operations = require "zuora.operations"
+  local group = operations.group(self, key, catalog)
+  if group then
+    rawset(self, key, group)
+    return group
+  end
+  if reserved[key] then return nil end
+  error(("zuora: the client has no method or group '%s'%s (zuora.operations() lists the groups)"):format(key,
+    require("zuora.reserved").suggest(key, operations.groups(catalog))), 2) -- 2: __index tail-calls here
+end
+
+local RESERVED = require("zuora.reserved").client
+
 function Client:__index(key)
   local method = Client[key]
   if method ~= nil then return method end
-  if type(key) ~= "string" then return nil end
-  local group = require("zuora.operations").group(self, key)
-  if group then rawset(self, key, group) end
-  return group
+  return M.lookup(self, key, nil, RESERVED)
 end
 
 ------------------------------------------------------------------------------------------------

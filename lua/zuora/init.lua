@@ -57,7 +57,7 @@ end
 -- The Zuora Revenue API client (a separate product): zuora.revenue.new{...}, docs/revenue.md.
 zuora.revenue = require "zuora.revenue"
 
---- Every catalogue operation as an array of {group, name, method, path, title}.
+--- Every catalogue operation as an array of {group, name, method, path, title, idempotent, reads}.
 function zuora.operations()
   return require("zuora.operations").list()
 end

@@ -370,13 +370,16 @@ function M.entry(group, name, catalog)
   return nil
 end
 
---- Every catalogue operation as `{group, name, method, path, title}`, in reference order (a fresh
--- array each call; loads every group). `zuora.operations()` returns this.
+--- Every catalogue operation as `{group, name, method, path, title, idempotent, reads}`, in
+-- reference order (a fresh array each call; loads every group). `zuora.operations()` returns this.
+-- idempotent: sending it twice leaves the tenant as sending it once; reads: it changes no data
+-- (GETs, and queries and previews that travel as POST). docs/reliability.md.
 function M.list(catalog)
   local out = {}
   for _, g in ipairs(catalog_index(catalog).groups) do
     for _, e in ipairs(require(g.module)) do
-      out[#out + 1] = { group = g.name, name = e.name, method = e.method, path = e.path, title = e.title }
+      out[#out + 1] = { group = g.name, name = e.name, method = e.method, path = e.path, title = e.title,
+        idempotent = e.idempotent, reads = e.reads }
     end
   end
   return out

@@ -11,6 +11,7 @@ local operations = require "zuora.operations"
 local roptions = require "zuora.revenue.options"
 
 local Client = client.Client
+local RESERVED = require("zuora.reserved").revenue
 
 local M = {}
 
@@ -43,10 +44,7 @@ function RevenueClient:__index(key)
     RevenueClient[key] = fn
     return fn
   end
-  if type(key) ~= "string" then return nil end
-  local group = operations.group(self, key, M.CATALOG)
-  if group then rawset(self, key, group) end
-  return group
+  return client.lookup(self, key, M.CATALOG, RESERVED)
 end
 
 function RevenueClient:__tostring()
