@@ -23,9 +23,25 @@ for p in $PACKAGES; do
   fi
 done
 
-if [ -z "$missing" ]; then
+# Installed is not enough: the commands must be found the way the project looks for them (nginx in
+# the sbin folders a normal user's PATH lacks, as bin/zuora-sim does), else say what is wrong.
+check_commands() {
+  bad=""
+  for c in gcc make pkg-config lua5.4 luajit busted luacheck; do
+    command -v "$c" >/dev/null 2>&1 || bad="$bad $c"
+  done
+  PATH="$PATH:/usr/sbin:/usr/local/sbin:/sbin" command -v nginx >/dev/null 2>&1 || bad="$bad nginx"
+  [ -e /usr/lib/nginx/modules/ngx_http_lua_module.so ] || bad="$bad ngx_http_lua_module.so"
+  if [ -n "$bad" ]; then
+    echo "deps: packages present, but not found:$bad (searched PATH=$PATH, and /usr/sbin, /usr/local/sbin, /sbin for nginx)" >&2
+    return 1
+  fi
   echo "deps: all packages present"
-  exit 0
+}
+
+if [ -z "$missing" ]; then
+  check_commands
+  exit $?
 fi
 
 if [ "${1:-}" = "--check" ]; then
@@ -48,3 +64,4 @@ fi
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing
+check_commands

@@ -56,4 +56,4 @@ sed -e "s|\${root}|$root|g" -e "s|\${prefix}|$prefix|g" -e "s|\${port}|$port|g" 
 
 echo "nginx on http://127.0.0.1:$port (error log: $prefix/logs/error.log)"
 [ -n "$example_body" ] && echo "try: curl -s -d '$example_body' http://127.0.0.1:$port/zuora/callouts/invoice-posted"
-nginx -p "$prefix" -c "$prefix/conf/nginx.conf" -g 'daemon off; master_process on;'
+PATH="$PATH:/usr/sbin:/usr/local/sbin" nginx -p "$prefix" -c "$prefix/conf/nginx.conf" -g 'daemon off; master_process on;'

@@ -17,8 +17,11 @@ local M = {}
 local KEYWORDS = { select = true, from = true, where = true, ["and"] = true, ["or"] = true, ["not"] = true,
   like = true, is = true, null = true, ["true"] = true, ["false"] = true, order = true, by = true,
   asc = true, desc = true, limit = true }
+-- Words that are keywords only in SQL: ZOQL has no ORDER BY or LIMIT, so `select Id from Order`
+-- names the Order object there.
+local SQL_ONLY = { order = true, by = true, asc = true, desc = true, limit = true }
 
-local function tokenize(s)
+local function tokenize(s, dialect)
   local toks, i, n = {}, 1, #s
   while i <= n do
     local c = s:sub(i, i)
@@ -50,8 +53,11 @@ local function tokenize(s)
     elseif c:match("[%a_]") then
       local word = s:match("^[%w_%.]+", i)
       local lw = word:lower()
-      if KEYWORDS[lw] then toks[#toks + 1] = { kind = "kw", value = lw, pos = i }
-      else toks[#toks + 1] = { kind = "ident", value = word, pos = i } end
+      if KEYWORDS[lw] and (dialect == "sql" or not SQL_ONLY[lw]) then
+        toks[#toks + 1] = { kind = "kw", value = lw, pos = i }
+      else
+        toks[#toks + 1] = { kind = "ident", value = word, pos = i }
+      end
       i = i + #word
     elseif c == '"' then
       local word = s:match('^"([^"]+)"', i)
@@ -144,7 +150,7 @@ end
 function M.parse(text, dialect)
   dialect = dialect or "zoql"
   if type(text) ~= "string" or text:match("^%s*$") then return nil, "the query is empty" end
-  local toks, err = tokenize(text)
+  local toks, err = tokenize(text, dialect)
   if not toks then return nil, err end
   local p = setmetatable({ toks = toks, i = 1 }, Parser)
   local ok, q = pcall(function()

@@ -17,6 +17,14 @@ local LUA_MODULES = "/usr/lib/nginx/modules"
 
 local sh, read, write, sleep = fs.sh, fs.read, fs.write, fs.sleep
 
+--- The nginx binary: on PATH, else in the sbin folders a normal user's PATH lacks (as bin/zuora-sim).
+M.BIN = (function()
+  local p = io.popen('PATH="$PATH:/usr/sbin:/usr/local/sbin:/sbin" command -v nginx 2>/dev/null')
+  local path = p and p:read("l")
+  if p then p:close() end
+  return path or "nginx"
+end)()
+
 --- True when something accepts TCP connections on loopback `port`.
 function M.listening(port)
   return sh(("bash -c 'exec 3<>/dev/tcp/127.0.0.1/%d' 2>/dev/null"):format(port))
@@ -114,7 +122,7 @@ function M.start(opts)
       "",
     }, "\n")
     write(prefix .. "/conf/nginx.conf", conf)
-    local ok = sh(("env -u LD_PRELOAD nginx -p '%s' -c '%s/conf/nginx.conf' -e '%s/logs/error.log' "
+    local ok = sh(("env -u LD_PRELOAD " .. fs.q(M.BIN) .. " -p '%s' -c '%s/conf/nginx.conf' -e '%s/logs/error.log' "
       .. "2>>'%s/logs/start.log'"):format(prefix, prefix, prefix, prefix))
     if ok then
       local up = false

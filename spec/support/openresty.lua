@@ -69,8 +69,8 @@ function M.start_conf(opts)
     fs.write(prefix .. "/conf/nginx.conf", nginx.render(template, vars))
     local env = {}
     for k, v in pairs(opts.env or {}) do env[#env + 1] = k .. "=" .. q(v) end
-    local ok = sh(("env -u LD_PRELOAD %s nginx -p %s -c %s/conf/nginx.conf -g 'daemon on; master_process on;' "
-      .. "2>>%s/logs/start.log"):format(table.concat(env, " "), q(prefix), q(prefix), q(prefix)))
+    local ok = sh(("env -u LD_PRELOAD %s %s -p %s -c %s/conf/nginx.conf -g 'daemon on; master_process on;' "
+      .. "2>>%s/logs/start.log"):format(table.concat(env, " "), q(nginx.BIN), q(prefix), q(prefix), q(prefix)))
     if ok then
       for _ = 1, 500 do
         if nginx.listening(port) then

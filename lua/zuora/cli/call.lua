@@ -158,19 +158,26 @@ function M.run(ctx, a)
     local size = f and f:seek("end") or 0
     if f then f:close() end
     ctx:note(("wrote %s (%d bytes)"):format(a.output, size))
-  elseif type(result) == "string" then
+    return 0
+  end
+  local wok, werr = true, nil
+  if type(result) == "string" then
     if a.raw or not term.isatty(1) or not looks_binary(result) then
-      io.stdout:write(result)
-      if term.isatty(1) and result:sub(-1) ~= "\n" and result ~= "" then io.stdout:write("\n") end
+      wok, werr = io.stdout:write(result)
+      if wok and term.isatty(1) and result:sub(-1) ~= "\n" and result ~= "" then wok, werr = io.stdout:write("\n") end
     else
       ctx:fail(("the answer is %d bytes of binary data (%s); use --output FILE"):format(#result,
         meta and meta.headers and meta.headers["content-type"] or "unknown type"))
       return 1
     end
   elseif result ~= true then
-    io.stdout:write(pretty.format(result, term.color(1)), "\n")
+    wok, werr = io.stdout:write(pretty.format(result, term.color(1)), "\n")
   end
-  io.stdout:flush()
+  if wok then wok, werr = io.stdout:flush() end
+  if not wok then
+    ctx:fail("cannot write the answer to stdout: " .. tostring(werr))
+    return 1
+  end
   return 0
 end
 

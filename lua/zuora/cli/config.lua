@@ -113,8 +113,11 @@ function M.load(path)
   if not path then return cfg end
   local f = io.open(path, "rb")
   if not f then return cfg end
-  local text = f:read("a")
+  local text, rerr = f:read("a")
   f:close()
+  if not text then -- a directory by that name, say
+    return nil, ("%s: cannot read the configuration file (%s); it must be a Lua file"):format(path, tostring(rerr))
+  end
   local t, err = run_chunk(text, path)
   if not t then return nil, err end
   for k in pairs(t) do
@@ -202,6 +205,12 @@ function M.client_options(cfg, flags, getenv)
   if not explicit then
     local ok, env_opts = pcall(require("zuora").env_options, nil, getenv)
     if not ok then return nil, tostring(env_opts):gsub("^[^:]*:%d+: ", "") end
+    -- Both endpoints set is a mistake zuora.new refuses too; the command line may still choose one.
+    local function set(var) local v = getenv(var) return v ~= nil and v ~= "" end
+    if set("ZUORA_BASE_URL") and set("ZUORA_ENVIRONMENT") and not (flags.env or flags.base_url or flags.sim) then
+      return nil, "ZUORA_BASE_URL and ZUORA_ENVIRONMENT are both set; unset one of them (or choose with "
+        .. "--base-url or --env)"
+    end
     if next(env_opts) then
       merge(opts, env_opts)
       sources[#sources + 1] = "ZUORA_* variables"

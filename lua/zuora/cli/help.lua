@@ -140,6 +140,35 @@ function M.search(pattern)
   return out
 end
 
+-- Tasks that take more than one operation, found by the words people search with: a PDF of an
+-- invoice or memo is a file listed by <group>.list_files and downloaded by files.retrieve.
+M.RECIPES = {}
+for _, doc in ipairs({ { "invoice", "invoices", "invoiceKey", "an invoice" },
+  { "credit memo", "credit_memos", "creditMemoKey", "a credit memo" },
+  { "debit memo", "debit_memos", "debitMemoKey", "a debit memo" } }) do
+  local words, group, key, what = doc[1], doc[2], doc[3], doc[4]
+  M.RECIPES[#M.RECIPES + 1] = { words = words .. " pdf", text = table.concat({
+    "To download the PDF of " .. what .. " (two calls):",
+    ("  1. %s.list_files(%s): its files; each pdfFileUrl ends in the file id"):format(group,
+      key:gsub("Key$", "_key"):gsub("(%u)", function(c) return "_" .. c:lower() end)),
+    "  2. files.retrieve(file_id, nil, { output = \"doc.pdf\" }): streams the PDF into doc.pdf",
+    ("  shell: zuora call %s.list_files <%s>, then zuora call files.retrieve <file-id> -o doc.pdf"):format(group, key),
+  }, "\n"), ops = { group .. ".list_files", "files.retrieve" } }
+end
+
+--- The recipes whose words all occur in `pattern` (any case), as text; nil if none.
+function M.recipes(pattern)
+  local hay, out = " " .. (pattern or ""):lower():gsub("[%s_%.]+", " ") .. " ", {}
+  for _, r in ipairs(M.RECIPES) do
+    local all = true
+    for w in r.words:gmatch("%S+") do
+      if not (hay:find(" " .. w .. " ", 1, true) or hay:find(" " .. w .. "s ", 1, true)) then all = false end
+    end
+    if all then out[#out + 1] = r.text end
+  end
+  return #out > 0 and table.concat(out, "\n") or nil
+end
+
 --- Entries as aligned lines: name, method, path, title.
 function M.list(entries)
   local w = 0
@@ -202,10 +231,13 @@ function M.describe(x, client)
     if e then return M.operation(e) end
     local g = M.group(x)
     if g then return g end
-    local found = M.search(x)
-    if #found == 0 then return "no operation matches " .. ("%q"):format(x) end
-    if #found == 1 then return M.operation(found[1]) end
-    return M.list(found)
+    local found, recipe = M.search(x), M.recipes(x)
+    local text
+    if #found == 0 then text = not recipe and ("no operation matches " .. ("%q"):format(x)) or nil
+    elseif #found == 1 then text = M.operation(found[1])
+    else text = M.list(found) end
+    if recipe then text = text and (text .. "\n\n" .. recipe) or recipe end
+    return text
   end
   if type(x) == "table" then
     local mt = getmetatable(x)

@@ -17,13 +17,15 @@ function M.run(ctx, a)
     io.stdout:write(group, "\n")
     return 0
   end
-  local found = help.search(pattern)
-  if #found == 0 then
+  local found, recipe = help.search(pattern), help.recipes(pattern)
+  if #found == 0 and not recipe then
     ctx:fail(("no operation matches %q"):format(pattern))
     return 1
   end
-  io.stdout:write(help.list(found), "\n")
+  if #found > 0 then io.stdout:write(help.list(found), "\n") end
   if #found > 1 then ctx:note(("%d operations"):format(#found)) end
+  -- (on stderr, so stdout stays one operation a line for scripts)
+  if recipe then ctx:note(recipe) end
   return 0
 end
 

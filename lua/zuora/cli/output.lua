@@ -112,7 +112,59 @@ function Writer:close()
     for i, c in ipairs(self.columns) do cells[i] = csv_cell(c) end
     self:emit(table.concat(cells, ",") .. "\r\n")
   end
-  self.fh:flush()
+  local ok, err = self.fh:flush() -- a small output meets a full disk only here
+  if ok == nil and err ~= nil then error("write failed: " .. tostring(err), 0) end
+end
+
+local function shell_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+local Atomic = {}
+Atomic.__index = Atomic
+
+--- A file written whole or not at all, as `call -o` writes one: `path`'s folder gets a temporary
+-- file (mode 0600, from mktemp) that `commit()` renames over `path`; `abort()` removes it, leaving
+-- what was at `path` untouched. Returns `{ fh =, tmp =, path = }` or nil, message.
+function M.atomic(path)
+  local probe = io.open(path, "rb")
+  if probe then
+    local _, rerr = probe:read(0)
+    probe:close()
+    if rerr then return nil, rerr end -- a directory, say
+  end
+  local dir, base = path:match("^(.*)/([^/]+)$")
+  if not dir then dir, base = ".", path end
+  if dir == "" then dir = "/" end
+  local p = io.popen("mktemp " .. shell_quote(dir .. "/." .. base .. ".XXXXXX") .. " 2>&1")
+  local tmp = p and p:read("a") or ""
+  local ok = p and p:close()
+  tmp = tmp:gsub("%s+$", "")
+  if not ok then
+    local why = tmp:match(": ([^:]+)$")
+    return nil, "cannot create a file in " .. dir .. (why and (": " .. why) or "")
+  end
+  local fh, err = io.open(tmp, "wb")
+  if not fh then
+    os.remove(tmp)
+    return nil, err
+  end
+  return setmetatable({ fh = fh, tmp = tmp, path = path }, Atomic)
+end
+
+--- Closes the temporary file and renames it to the target; true or nil, message (then removed).
+function Atomic:commit()
+  local ok, err = self.fh:close()
+  if ok then ok, err = os.rename(self.tmp, self.path) end
+  if not ok then
+    os.remove(self.tmp)
+    return nil, "cannot write " .. self.path .. ": " .. tostring(err)
+  end
+  return true
+end
+
+--- Drops the temporary file; the target keeps what it held.
+function Atomic:abort()
+  pcall(self.fh.close, self.fh)
+  os.remove(self.tmp)
 end
 
 M.csv_cell = csv_cell

@@ -15,12 +15,21 @@ local function strip_position(msg)
   return (tostring(msg):gsub("^[^\n]-%.lua:%d+: ", ""))
 end
 
+-- stdout, or an output.atomic file (the target keeps its old content until the export is whole).
 local function open_output(path)
-  if not path or path == "-" then return io.stdout, false end
-  local f, err = io.open(path, "wb")
-  if not f then return nil, err end
-  return f, true
+  if not path or path == "-" then return io.stdout, nil end
+  local file, err = output.atomic(path)
+  if not file then return nil, err end
+  return file.fh, file
 end
+
+-- The format a file name asks for when --format is not given: x.csv -> csv, and so on.
+local function inferred(path, formats)
+  local ext = type(path) == "string" and path:match("%.(%w+)$")
+  return ext and formats[ext:lower()] or nil
+end
+local ZOQL_EXT = { csv = "csv", json = "json", jsonl = "jsonl", ndjson = "jsonl" }
+local DQ_EXT = { csv = "csv", tsv = "tsv", json = "json", jsonl = "json", ndjson = "json" }
 
 local function feature(client, name)
   local ok, fn = pcall(function() return client[name] end)
@@ -34,7 +43,7 @@ local function stream_zoql(ctx, client, zoql, binds, a, label, columns)
     ctx:fail("this build of lua-zuora has no client:query (the bulk-read features); cannot run ZOQL")
     return 1
   end
-  local format = a.format or "json"
+  local format = a.format or inferred(a.output, ZOQL_EXT) or "json"
   if not output.FORMATS[format] then
     ctx:fail("--format must be json, jsonl or csv")
     return 1
@@ -44,6 +53,10 @@ local function stream_zoql(ctx, client, zoql, binds, a, label, columns)
     ctx:fail("cannot write " .. tostring(a.output) .. ": " .. tostring(opened))
     return 1
   end
+  if ctx.flags.trace then
+    local ok, text = pcall(require("zuora.query").bind, zoql, table.unpack(binds, 1, binds.n or #binds))
+    io.stderr:write("zoql: ", ok and text or zoql, "\n")
+  end
   local w = output.new(format, fh, { columns = columns or output.select_fields(zoql) })
   local bar = ctx:progress(label)
   local ok, err = pcall(function()
@@ -52,9 +65,13 @@ local function stream_zoql(ctx, client, zoql, binds, a, label, columns)
       bar:update{ rows = w.rows, bytes = w.bytes }
     end
     w:close()
+    if opened then
+      local done, cerr = opened:commit()
+      if not done then error(cerr, 0) end
+    end
   end)
-  if opened then fh:close() end
   if not ok then
+    if opened then opened:abort() end
     bar:abort()
     ctx:fail_error(errors.is(err) and err or strip_position(err))
     return 1
@@ -87,15 +104,19 @@ local function file_size(path)
   return n or 0
 end
 
+-- The result file onto stdout; true or nil, message (a full disk, a closed pipe).
 local function copy_to_stdout(path)
-  local f = assert(io.open(path, "rb"))
-  while true do
+  local f, err = io.open(path, "rb")
+  if not f then return nil, err end
+  local ok = true
+  while ok do
     local chunk = f:read(65536)
     if not chunk then break end
-    io.stdout:write(chunk)
+    ok, err = io.stdout:write(chunk)
   end
   f:close()
-  io.stdout:flush()
+  if ok then ok, err = io.stdout:flush() end
+  return ok, err
 end
 
 --- `zuora data-query SQL`: the result file as Zuora produces it (CSV, TSV or JSON lines).
@@ -110,7 +131,7 @@ function M.data_query(ctx, a)
     ctx:fail("this build of lua-zuora has no client:data_query (the bulk-read features); cannot run Data Query")
     return 1
   end
-  local format = DQ_FORMATS[a.format or "csv"]
+  local format = DQ_FORMATS[a.format or inferred(a.output, DQ_EXT) or "csv"]
   if not format then
     ctx:fail("--format must be csv, tsv or json")
     return 1
@@ -143,8 +164,12 @@ function M.data_query(ctx, a)
   bar:update{ bytes = size }
   bar:finish("done")
   if to_stdout then
-    copy_to_stdout(path)
+    local ok_out, werr = copy_to_stdout(path)
     os.remove(path)
+    if not ok_out then
+      ctx:fail("cannot write the result to stdout: " .. tostring(werr))
+      return 1
+    end
   else
     ctx:note(("wrote %s (%d bytes)"):format(path, size))
   end
@@ -196,6 +221,17 @@ local function account_id(client, key)
   return id
 end
 
+local DAYS = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 }
+
+--- True if `s` is a calendar date written YYYY-MM-DD (2024-02-29 yes, 2023-02-29 and 2024-13-45 no).
+function M.valid_date(s)
+  local y, m, d = tostring(s):match("^(%d%d%d%d)%-(%d%d)%-(%d%d)$")
+  y, m, d = tonumber(y), tonumber(m), tonumber(d)
+  if not y or m < 1 or m > 12 or d < 1 then return false end
+  local leap = (y % 4 == 0 and y % 100 ~= 0) or y % 400 == 0
+  return d <= ((m == 2 and leap) and 29 or DAYS[m])
+end
+
 --- Builds the ZOQL statement and its bound values for an export, or nil, message. `resolve`
 -- turns an account key into an id (nil: use the key as given).
 function M.export_query(a, resolve)
@@ -221,7 +257,9 @@ function M.export_query(a, resolve)
     bind(id)
   end
   if a.since then
-    if not a.since:match("^%d%d%d%d%-%d%d%-%d%d") then return nil, "export: --since expects a date, YYYY-MM-DD" end
+    if not M.valid_date(a.since) then
+      return nil, "export: --since expects a date, YYYY-MM-DD, got " .. a.since
+    end
     where[#where + 1] = spec.date .. " >= ?"
     bind(a.since)
   end
@@ -243,7 +281,6 @@ function M.export(ctx, a)
     ctx:fail_error(binds)
     return 1
   end
-  if ctx.flags.trace then io.stderr:write("zoql: ", zoql, "\n") end
   return stream_zoql(ctx, client, zoql, binds, a, "export " .. a.object, fields)
 end
 
