@@ -309,8 +309,9 @@ end
 ------------------------------------------------------------------------------------------------
 -- Sending.
 
+-- No usable credentials: nothing was sent (as core.http's result for the same failure).
 local function auth_failure(msg)
-  return { id = 0, status = 0, headers = {}, kind = "auth", error = msg, time = 0, bytes = 0 }
+  return { id = 0, status = 0, headers = {}, kind = "auth", error = msg, time = 0, bytes = 0, sends = 0 }
 end
 
 --- Performs a core.http-style request table over a cosocket; returns a core.http-style result.
