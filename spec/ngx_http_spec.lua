@@ -170,6 +170,7 @@ describe("zuora.ngx.http (cosocket client)", function()
         assert.is_nil(got.raised)
         assert.equals(want.status, got.status)
         assert.equals(want.kind, got.kind)
+        assert.equals(want.sends, got.sends)
         if path == "/echo" then
           -- libcurl offers more encodings (br, zstd); the cosocket client only gzip
           assert.equals("gzip", got.data.headers["accept-encoding"])
@@ -207,14 +208,25 @@ describe("zuora.ngx.http (cosocket client)", function()
     assert.is_true(rs[3].reused)
   end)
 
-  it("replaces a pooled connection the server closed meanwhile, and sends the request again", function()
+  it("drops a pooled connection the server closed while idle: the next request goes once, on a new one", function()
     local rs = run({ url = base(5) .. "/", method = "POST", body = "x" }, { times = 2, pause = 0.4 })
     for _, r in ipairs(rs) do
       assert.is_nil(r.kind, r.error)
       assert.equals(200, r.status)
       assert.equals("fresh", r.body)
+      assert.equals(1, r.sends)
     end
     assert.is_false(rs[2].reused)
+  end)
+
+  it("gives fresh_connect a connection of its own and does not pool it", function()
+    local u = "http://localhost:" .. port(2) .. "/json"
+    local rs = run({ url = u }, { times = 2 })
+    assert.is_true(rs[2].reused)
+    local f = run({ url = u, fresh_connect = true }, { times = 2 })
+    assert.is_false(f[1].reused)
+    assert.is_false(f[2].reused) -- the first one's connection was closed, not pooled
+    assert.is_true(run({ url = u })[1].reused) -- the shared pool's connection is still there
   end)
 
   describe("caps and failures", function()
@@ -242,6 +254,8 @@ describe("zuora.ngx.http (cosocket client)", function()
       assert.equals("timeout", r.kind)
       assert.is_true(r.time >= 0.29 and r.time < 1, tostring(r.time))
       assert.matches("timed out after", r.error)
+      assert.equals(28, r.curl_code)
+      assert.equals(1, r.sends)
     end)
 
     it("reports a refused connection as a transport error with status 0", function()
@@ -249,6 +263,8 @@ describe("zuora.ngx.http (cosocket client)", function()
       assert.equals("transport", r.kind)
       assert.equals(0, r.status)
       assert.matches("connection refused", r.error)
+      assert.equals(7, r.curl_code)
+      assert.equals(0, r.sends)
     end)
 
     it("raises on malformed requests before sending anything", function()
@@ -272,6 +288,8 @@ describe("zuora.ngx.http (cosocket client)", function()
       local r = one{ url = "https://localhost:" .. port(4) .. "/" }
       assert.equals("tls", r.kind)
       assert.matches("TLS handshake", r.error)
+      assert.equals(60, r.curl_code) -- as libcurl for an unknown CA
+      assert.equals(0, r.sends)
       r = one({ url = "https://localhost:" .. port(4) .. "/", decode = true }, { insecure = true })
       assert.is_nil(r.kind, r.error)
       assert.is_true(r.data.tls)
