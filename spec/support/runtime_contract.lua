@@ -127,31 +127,28 @@ function M.header_block(args)
   end)
 end
 
---- Zuora Revenue takes no Idempotency-Key: its POST on a pool whose connection would be closed
--- after reading it must be read by the server once.
-function M.revenue_post(args)
-  local rev = zuora.revenue.new{ base_url = args.base, token = "contract", retry_base = 0.01, retry_cap = 0.02 }
-  local rt = rev.rt
-  mode(rt, args, "drop_reused")
-  local value, err, meta = rev:request("POST", "/api/integration/v1/stage/upload", { body = { rows = 1 } })
+-- One call through client `c` where the server closes a kept-alive connection after reading the
+-- request: what the call returned and what the server read.
+local function call_once(c, args, method, path)
+  mode(c.rt, args, "drop_reused")
+  local value, err, meta = c:request(method, path, { body = { rows = 1 } })
   local out = { ok = value ~= nil, sends = meta and meta.sends or (err and err.sends) or false,
     err = err and tostring(err) or false, outcome_unknown = err and err.outcome_unknown or false }
-  out.log = log(rt, args)
-  rev:close()
+  out.log = log(c.rt, args)
+  c:close()
   return out
+end
+
+--- Zuora Revenue takes no Idempotency-Key: its POST must be read by the server once.
+function M.revenue_post(args)
+  return call_once(zuora.revenue.new{ base_url = args.base, token = "contract", retry_base = 0.01, retry_cap = 0.02 },
+    args, "POST", "/api/integration/v1/stage/upload")
 end
 
 --- A Billing action (PUT .../renew): not idempotent, so it too is read by the server once.
 function M.put_action(args)
-  local c = zuora.new{ base_url = args.base, token = "contract", retry_base = 0.01, retry_cap = 0.02 }
-  local rt = c.rt
-  mode(rt, args, "drop_reused")
-  local value, err, meta = c:request("PUT", "/v1/subscriptions/A-S1/renew", { body = {} })
-  local out = { ok = value ~= nil, sends = meta and meta.sends or (err and err.sends) or false,
-    err = err and tostring(err) or false, outcome_unknown = err and err.outcome_unknown or false }
-  out.log = log(rt, args)
-  c:close()
-  return out
+  return call_once(zuora.new{ base_url = args.base, token = "contract", retry_base = 0.01, retry_cap = 0.02 },
+    args, "PUT", "/v1/subscriptions/A-S1/renew")
 end
 
 return M
