@@ -15,7 +15,7 @@ local json = require("zuora.core").json
 -- transport resend them and the server reads the PUT twice: that case stays pending.
 local PUT_ACTIONS_UNSAFE = false
 
-describe("the runtime contract", function()
+describe("the runtime contract #luajit", function()
   local srv, args
 
   lazy_setup(function()
