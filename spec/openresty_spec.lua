@@ -37,7 +37,8 @@ local function subscribe(s)
   return acct, r.json.subscriptions[1].subscriptionNumber
 end
 
--- An account with a subscription and a posted, unpaid invoice; returns account number, invoice id.
+-- An account with a subscription and a posted, unpaid invoice; returns account number, invoice id
+-- and number.
 local function seed(s)
   local acct = subscribe(s)
   local today = os.date("!%Y-%m-%d")
@@ -330,26 +331,50 @@ describe("the cosocket runtime", function()
     return (tonumber(y2) - tonumber(y1)) * 12 + tonumber(m2) - tonumber(m1)
   end
 
-  for _, fault in ipairs({
-    { name = "the answer is lost (processed, then the connection reset)",
-      rule = { method = "PUT", path = "/v1/subscriptions/*/renew", phase = "after", action = "reset", count = 1 } },
-    { name = "the answer is late (1.5 s, timeout = 1)",
-      rule = { method = "PUT", path = "/v1/subscriptions/*/renew", latency = 1.5, count = 1 }, timeout = 1 },
-  }) do
-    for _, via in ipairs({ "op", "request" }) do
-      local how = via == "op" and "client.subscriptions.renew" or 'client:request("PUT", ...)'
-      it_pipeline("renews once through " .. how .. " when " .. fault.name, function()
-        local _, sub = subscribe(s)
-        local before = s:get("/v1/subscriptions/" .. sub).json.termEndDate
-        s:fault(fault.rule)
-        local r = case("renew", { sub = sub, via = via, timeout = fault.timeout })
-        if fault.timeout then os.execute("sleep 1") end -- the late renewal lands meanwhile
-        local after = s:get("/v1/subscriptions/" .. sub).json.termEndDate
-        assert.equals(12, months(before, after))
-        assert.is_true(r.ok or r.outcome_unknown, r.err)
-        assert.equals(1, #s:requests{ method = "PUT", path = "/v1/subscriptions/" .. sub .. "/renew" })
-        assert.equals(1, r.sends)
-      end)
+  -- The actions: what to make before, the call, and what must have changed exactly once after.
+  local actions = {
+    { group = "subscriptions", name = "renew", path = "/v1/subscriptions/%s/renew",
+      make = function() return select(2, subscribe(s)) end,
+      state = function(sub) return s:get("/v1/subscriptions/" .. sub).json.termEndDate end,
+      check = function(before, after) assert.equals(12, months(before, after)) end },
+    { group = "invoices", name = "write_off", path = "/v1/invoices/%s/write-off",
+      make = function() return select(2, seed(s)) end,
+      state = function(inv)
+        local r = s:get("/v1/invoices/" .. inv).json
+        -- the simulator's JSON keeps numbers as exact decimals
+        return { balance = tonumber(tostring(r.balance)), memos = #s:get("/v1/credit-memos").json.creditmemos }
+      end,
+      check = function(before, after)
+        assert.equals(0, after.balance)
+        assert.equals(before.memos + 1, after.memos)
+      end },
+  }
+
+  for _, act in ipairs(actions) do
+    for _, fault in ipairs({
+      { name = "the answer is lost (processed, then the connection reset)",
+        rule = { method = "PUT", phase = "after", action = "reset", count = 1 } },
+      { name = "the answer is late (1.5 s, timeout = 1)", rule = { method = "PUT", latency = 1.5, count = 1 },
+        timeout = 1 },
+    }) do
+      for _, via in ipairs({ "op", "request" }) do
+        local how = via == "op" and ("client." .. act.group .. "." .. act.name) or 'client:request("PUT", ...)'
+        it_pipeline(act.name .. " happens once through " .. how .. " when " .. fault.name, function()
+          local key = act.make()
+          local path = act.path:format(key)
+          local before = act.state(key)
+          local rule = { path = path }
+          for k, v in pairs(fault.rule) do rule[k] = v end
+          s:fault(rule)
+          local r = case("action", { group = act.group, name = act.name, key = key, path = path, via = via,
+            timeout = fault.timeout })
+          if fault.timeout then os.execute("sleep 1") end -- the late one lands meanwhile
+          act.check(before, act.state(key))
+          assert.is_true(r.ok or r.outcome_unknown, r.err)
+          assert.equals(1, #s:requests{ method = "PUT", path = path })
+          assert.equals(1, r.sends)
+        end)
+      end
     end
   end
 

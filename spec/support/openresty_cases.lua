@@ -199,21 +199,20 @@ function M.config_errors(args)
     dict = try{ token_cache = "no_such_dict" }, ngx = try{ transport = "ngx" } }
 end
 
---- A subscription renewal (a PUT action, not idempotent) through the operation
--- (args.via = "op") or client:request, with args.timeout: what the call said.
-function M.renew(args)
+--- A Billing action (a PUT that is not idempotent: renew, write-off, ...) on args.key through its
+-- operation (args.via = "op": client[args.group][args.name]) or client:request("PUT", args.path),
+-- with args.timeout: what the call said.
+function M.action(args)
   local c = client(args, { timeout = args.timeout })
-  local path = "/v1/subscriptions/" .. args.sub .. "/renew"
   local value, err, meta
   if args.via == "op" then
-    value, err, meta = c.subscriptions.renew(args.sub, {})
+    value, err, meta = c[args.group][args.name](args.key, {})
   else
-    value, err, meta = c:request("PUT", path, { body = {} })
+    value, err, meta = c:request("PUT", args.path, { body = {} })
   end
-  return { ok = value ~= nil, term_end = value and value.termEndDate or false,
-    sends = meta and meta.sends or err.sends, attempts = meta and meta.attempts or err.attempts,
-    outcome_unknown = err and err.outcome_unknown or false, kind = err and err.kind or false,
-    err = err and tostring(err) or false }
+  return { ok = value ~= nil, sends = meta and meta.sends or err.sends,
+    attempts = meta and meta.attempts or err.attempts, outcome_unknown = err and err.outcome_unknown or false,
+    kind = err and err.kind or false, err = err and tostring(err) or false }
 end
 
 return M
