@@ -267,6 +267,14 @@ describe("zuora.ngx.http (cosocket client)", function()
       assert.equals(0, r.sends)
     end)
 
+    it("reports a name it cannot resolve as curl_code 6 with nothing sent", function()
+      local r = one{ url = "http://zuora-spec.invalid/" } -- this nginx has no `resolver`
+      assert.equals("transport", r.kind)
+      assert.equals(6, r.curl_code)
+      assert.equals(0, r.sends)
+      assert.matches("resolver", r.error)
+    end)
+
     it("raises on malformed requests before sending anything", function()
       assert.matches("CR, LF or NUL", one{ url = base() .. "/json", headers = { "X-A: b\r\nX-Evil: 1" } }.raised)
       assert.matches("no colon", one{ url = base() .. "/json", headers = { "Broken" } }.raised)
