@@ -19,7 +19,7 @@ M.CATEGORY = {
 M.RESOURCE = {
   unknown = 500000, account = 520010, contact = 520020, payment_method = 521010,
   subscription = 531000, order = 533000, invoice = 580000, bill_run = 581000, payment = 590000,
-  refund = 591000, credit_memo = 592000, usage = 570000, product = 510000, query = 560000,
+  refund = 591000, credit_memo = 592000, debit_memo = 593000, usage = 570000, product = 510000, query = 560000,
   file = 550000,
 }
 

@@ -13,7 +13,7 @@ function M.payments_of(account_id)
   return state.list("payments", function(p) return p.accountId == account_id end)
 end
 
---- balance (posted invoices' open amounts), unapplied credit and payment amounts, totals.
+--- balance (posted invoices' and debit memos' open amounts), unapplied credit and payment amounts, totals.
 function M.figures(account)
   local balance, unapplied_cm, unapplied_pay = decimal.new("0"), decimal.new("0"), decimal.new("0")
   local last_invoice
@@ -22,6 +22,10 @@ function M.figures(account)
       balance = decimal.add(balance, inv.balance)
       if not last_invoice or inv.invoiceDate >= last_invoice then last_invoice = inv.invoiceDate end
     end
+  end
+  local dm_balance = decimal.new("0")
+  for _, dm in ipairs(state.list("debit_memos", function(d) return d.accountId == account.id end)) do
+    if dm.status == "Posted" then dm_balance = decimal.add(dm_balance, dm.balance) end
   end
   for _, cm in ipairs(state.list("credit_memos", function(c) return c.accountId == account.id end)) do
     if cm.status == "Posted" then unapplied_cm = decimal.add(unapplied_cm, cm.unappliedAmount) end
@@ -34,7 +38,8 @@ function M.figures(account)
     end
   end
   return {
-    balance = balance, totalInvoiceBalance = balance, creditBalance = decimal.new("0"),
+    balance = decimal.add(balance, dm_balance), totalInvoiceBalance = balance, totalDebitMemoBalance = dm_balance,
+    creditBalance = decimal.new("0"),
     unappliedCreditMemoAmount = unapplied_cm, unappliedPaymentAmount = unapplied_pay,
     lastInvoiceDate = last_invoice, lastPayment = last_payment,
   }

@@ -195,6 +195,12 @@ local DEFS = {
     { "Id", f "id" }, { "MemoNumber", f "number" }, { "AccountId", f "accountId" }, { "Amount", f "amount" },
     { "AppliedAmount", f "appliedAmount" }, { "UnappliedAmount", f "unappliedAmount" }, { "Status", f "status" },
     { "MemoDate", f "memoDate" }, { "ReasonCode", f "reasonCode" } } },
+  { name = "DebitMemo", oq = "debit-memos", rows = function() return state.list("debit_memos") end, fields = {
+    { "Id", f "id" }, { "MemoNumber", f "number" }, { "AccountId", f "accountId" }, { "Amount", f "amount" },
+    { "Balance", f "balance" }, { "Status", f "status" }, { "MemoDate", f "debitMemoDate" },
+    { "DueDate", f "dueDate" }, { "ReasonCode", f "reasonCode" }, { "ReferredInvoiceId", f "invoiceId" },
+    { "CreatedDate", f "createdDate" } },
+    expand = { account = { "Account", "accounts", "accountId" } } },
   { name = "Usage", oq = "usages", rows = function() return state.list("usages") end, fields = {
     { "Id", f "id" }, { "AccountId", f "accountId" }, { "AccountNumber", f "accountNumber" },
     { "SubscriptionNumber", f "subscriptionNumber" }, { "ChargeNumber", f "chargeNumber" },
@@ -251,6 +257,9 @@ function M.find(name)
   end
   return nil
 end
+
+-- The reference names the bill runs' object query billing-runs; bill-runs stays as an alias.
+BY_OQ["billing-runs"] = BY_OQ["bill-runs"]
 
 function M.find_oq(plural) return BY_OQ[plural] end
 

@@ -29,8 +29,8 @@ function M.init(settings)
   state.settings = settings
   math.randomseed(ngx.time() * 1000 + ngx.worker.pid())
   state.reset()
-  for _, name in ipairs({ "accounts", "catalog", "orders", "billing", "payments", "usage", "queries",
-    "dataquery", "crud" }) do
+  for _, name in ipairs({ "accounts", "catalog", "orders", "billing", "payments", "debitmemos", "usage",
+    "queries", "dataquery", "crud" }) do
     require("zuora_sim.api." .. name).register(router)
   end
   require("zuora_sim.generic").register(router, settings)

@@ -45,7 +45,7 @@ function M.reset(opts)
   M.data = {
     accounts = {}, contacts = {}, payment_methods = {}, products = {}, product_rate_plans = {},
     product_rate_plan_charges = {}, subscriptions = {}, orders = {}, invoices = {}, bill_runs = {},
-    payments = {}, refunds = {}, credit_memos = {}, usages = {}, usage_imports = {}, files = {},
+    payments = {}, refunds = {}, credit_memos = {}, debit_memos = {}, usages = {}, usage_imports = {}, files = {},
     objects = {},        -- generic CRUD objects by type name (lower case) -> id -> record
     async_jobs = {}, query_jobs = {}, locators = {}, operation_jobs = {},
   }

@@ -204,7 +204,8 @@ local function account_get(req)
       "additionalEmailAddresses", a.additionalEmailAddresses or arr()),
     "metrics", obj("balance", money(f.balance), "totalInvoiceBalance", money(f.totalInvoiceBalance),
       "creditBalance", money(f.creditBalance), "unappliedCreditMemoAmount", money(f.unappliedCreditMemoAmount),
-      "unappliedPaymentAmount", money(f.unappliedPaymentAmount), "totalDebitMemoBalance", C.zero,
+      "unappliedPaymentAmount", money(f.unappliedPaymentAmount),
+      "totalDebitMemoBalance", money(f.totalDebitMemoBalance),
       "contractedMrr", money(ledger.mrr(a.id)), "currency", a.currency),
     "billToContact", M.contact_json(state.data.contacts[a.billToContactId]),
     "soldToContact", M.contact_json(state.data.contacts[a.soldToContactId])))
@@ -291,9 +292,11 @@ local function summary(req)
   for _, p in ipairs(ledger.payments_of(a.id)) do
     local paid = arr()
     for _, ap in ipairs(p.applied) do
-      local inv = state.data.invoices[ap.invoiceId]
-      paid[#paid + 1] = obj("invoiceId", ap.invoiceId, "invoiceNumber", inv and inv.invoiceNumber or json.null,
-        "appliedPaymentAmount", ap.amount)
+      local inv = ap.invoiceId and state.data.invoices[ap.invoiceId]
+      if inv then
+        paid[#paid + 1] = obj("invoiceId", ap.invoiceId, "invoiceNumber", inv.invoiceNumber,
+          "appliedPaymentAmount", ap.amount)
+      end
     end
     payments[#payments + 1] = obj("id", p.id, "paymentNumber", p.number, "paymentType", p.type,
       "effectiveDate", p.effectiveDate, "status", p.status, "amount", p.amount, "paidInvoices", paid)

@@ -253,6 +253,16 @@ local function billing_documents(req)
       if not status or cm.status == status then docs[#docs + 1] = memo_doc_json(cm) end
     end
   end
+  if not dtype or dtype == "DebitMemo" then
+    for _, dm in ipairs(state.list("debit_memos", function(d) return d.accountId == a.id end)) do
+      if not status or dm.status == status then
+        docs[#docs + 1] = obj("id", dm.id, "documentNumber", dm.number, "documentType", "DebitMemo",
+          "documentDate", dm.debitMemoDate, "dueDate", dm.dueDate, "accountId", dm.accountId,
+          "accountNumber", dm.accountNumber, "amount", dm.amount, "balance", dm.balance, "currency", dm.currency,
+          "status", dm.status)
+      end
+    end
+  end
   local sort = req.query.sort
   if sort then
     local desc = sort:sub(1, 1) == "-"

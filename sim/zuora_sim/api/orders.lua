@@ -272,7 +272,7 @@ end
 
 local function find_rate_plan(s, id)
   for _, rp in ipairs(s.ratePlans) do
-    if rp.id == id or rp.productRatePlanId == id then return rp end
+    if rp.id == id or (rp.productRatePlanId == id and rp.lastChangeType ~= "Remove") then return rp end
   end
   C.fail("invalid_value", "The subscription has no rate plan " .. tostring(id), "order")
 end
@@ -314,6 +314,24 @@ ACTIONS.RemoveProduct = function(ctx, action, sub_entry)
   local date = trigger_date(action, ctx.order_date)
   rp.lastChangeType = "Remove"
   for _, c in ipairs(rp.ratePlanCharges) do c.effectiveEndDate = date; c.removed = true end
+  s.version = s.version + 1
+  return s
+end
+
+-- ChangePlan: one rate plan replaced by another (upgrade, downgrade, cross-grade) on the trigger
+-- date: the old plan's charges end there and the new plan's start.
+ACTIONS.ChangePlan = function(ctx, action, sub_entry)
+  local s = existing(ctx, sub_entry)
+  local spec = action.changePlan
+  if type(spec) ~= "table" then C.fail("missing_field", "'changePlan' is required", "order") end
+  local rp = find_rate_plan(s, spec.ratePlanId or spec.productRatePlanId)
+  local new = spec.newProductRatePlan
+  if type(new) ~= "table" then C.fail("missing_field", "'changePlan.newProductRatePlan' is required", "order") end
+  local date = trigger_date(action, ctx.order_date)
+  rp.lastChangeType = "Remove"
+  for _, c in ipairs(rp.ratePlanCharges) do c.effectiveEndDate = date; c.removed = true end
+  local added = make_rate_plan(s, new, date, s.currency)
+  s.ratePlans[#s.ratePlans + 1] = added
   s.version = s.version + 1
   return s
 end
@@ -377,6 +395,7 @@ ACTIONS.Suspend = function(ctx, _, sub_entry)
   if s.status ~= "Active" then C.fail("rule_restriction", "Only active subscriptions can be suspended.",
     "subscription") end
   s.status = "Suspended"
+  s.version = s.version + 1
   return s
 end
 
@@ -385,6 +404,7 @@ ACTIONS.Resume = function(ctx, _, sub_entry)
   if s.status ~= "Suspended" then C.fail("rule_restriction", "Only suspended subscriptions can be resumed.",
     "subscription") end
   s.status = "Active"
+  s.version = s.version + 1
   return s
 end
 

@@ -22,9 +22,11 @@ end
 function M.payment_json(p)
   local applied = arr()
   for _, ap in ipairs(p.applied) do
-    local inv = state.data.invoices[ap.invoiceId]
-    applied[#applied + 1] = obj("invoiceId", ap.invoiceId, "invoiceNumber", inv and inv.invoiceNumber or json.null,
-      "appliedAmount", ap.amount)
+    local inv = ap.invoiceId and state.data.invoices[ap.invoiceId]
+    if inv then
+      applied[#applied + 1] = obj("invoiceId", ap.invoiceId, "invoiceNumber", inv.invoiceNumber,
+        "appliedAmount", ap.amount)
+    end
   end
   return C.with_custom(obj("id", p.id, "number", p.number, "accountId", p.accountId, "accountNumber", p.accountNumber,
     "amount", p.amount, "appliedAmount", p.appliedAmount, "unappliedAmount", p.unappliedAmount,
@@ -36,38 +38,53 @@ function M.payment_json(p)
     "cancelledOn", p.cancelledOn or json.null, "paidInvoices", applied), p)
 end
 
--- Applies `list` ({ {invoiceId, amount} }) from payment or memo `doc` (fields appliedAmount,
--- unappliedAmount, applied). Validates everything before changing anything.
-local function apply_to_invoices(doc, list, resource)
+-- Applies `list` ({ {invoiceId, amount} }) and `dms` ({ {debitMemoId, amount} }, payments and
+-- credit memos alike) from payment or memo `doc` (fields appliedAmount, unappliedAmount, applied).
+-- Validates everything before changing anything.
+local function apply_to_invoices(doc, list, resource, dms)
   local plan, total = {}, decimal.new("0")
+  local function add(target, number, amount)
+    if decimal.cmp(amount, "0") <= 0 then C.fail("invalid_value", "An applied amount must be positive.", resource) end
+    if target.accountId ~= doc.accountId then
+      C.fail("rule_restriction", number .. " belongs to another account.", resource)
+    end
+    if target.status ~= "Posted" then C.fail("rule_restriction", number .. " is not posted.", resource) end
+    if decimal.cmp(amount, target.balance) > 0 then
+      C.fail("rule_restriction", "The applied amount " .. decimal.tostring(amount) .. " exceeds the balance "
+        .. tostring(target.balance) .. " of " .. number .. ".", resource)
+    end
+    total = decimal.add(total, amount)
+  end
   for _, e in ipairs(list) do
     local inv = invoice_of(C.require(e, "invoiceId", resource))
     local amount = C.amount(C.require(e, "amount", resource), "amount", resource)
-    if decimal.cmp(amount, "0") <= 0 then C.fail("invalid_value", "An applied amount must be positive.", resource) end
-    if inv.accountId ~= doc.accountId then
-      C.fail("rule_restriction", "Invoice " .. inv.invoiceNumber .. " belongs to another account.", resource)
-    end
-    if inv.status ~= "Posted" then C.fail("rule_restriction", "Invoice " .. inv.invoiceNumber .. " is not posted.",
-      resource) end
-    if decimal.cmp(amount, inv.balance) > 0 then
-      C.fail("rule_restriction", "The applied amount " .. decimal.tostring(amount) .. " exceeds the balance "
-        .. tostring(inv.balance) .. " of invoice " .. inv.invoiceNumber .. ".", resource)
-    end
+    add(inv, "Invoice " .. inv.invoiceNumber, amount)
     plan[#plan + 1] = { inv = inv, amount = amount }
-    total = decimal.add(total, amount)
+  end
+  for _, e in ipairs(type(dms) == "table" and dms or {}) do
+    local dm = require("zuora_sim.api.debitmemos").of(C.require(e, "debitMemoId", resource))
+    local amount = C.amount(C.require(e, "amount", resource), "amount", resource)
+    add(dm, "Debit memo " .. dm.number, amount)
+    plan[#plan + 1] = { dm = dm, amount = amount }
   end
   if decimal.cmp(total, doc.unappliedAmount) > 0 then
     C.fail("rule_restriction", "The total applied amount exceeds the unapplied amount "
       .. tostring(doc.unappliedAmount) .. ".", resource)
   end
   for _, p in ipairs(plan) do
-    p.inv.balance = C.money(decimal.sub(p.inv.balance, p.amount))
-    if resource == "credit_memo" then
-      p.inv.creditMemoAmount = C.money(decimal.add(p.inv.creditMemoAmount, p.amount))
+    if p.dm then
+      p.dm.balance = C.money(decimal.sub(p.dm.balance, p.amount))
+      p.dm.paidAmount = C.money(decimal.add(p.dm.paidAmount, p.amount))
+      doc.applied[#doc.applied + 1] = { debitMemoId = p.dm.id, amount = C.money(p.amount) }
     else
-      p.inv.paymentAmount = C.money(decimal.add(p.inv.paymentAmount, p.amount))
+      p.inv.balance = C.money(decimal.sub(p.inv.balance, p.amount))
+      if resource == "credit_memo" then
+        p.inv.creditMemoAmount = C.money(decimal.add(p.inv.creditMemoAmount, p.amount))
+      else
+        p.inv.paymentAmount = C.money(decimal.add(p.inv.paymentAmount, p.amount))
+      end
+      doc.applied[#doc.applied + 1] = { invoiceId = p.inv.id, amount = C.money(p.amount) }
     end
-    doc.applied[#doc.applied + 1] = { invoiceId = p.inv.id, amount = C.money(p.amount) }
   end
   doc.appliedAmount = C.money(decimal.add(doc.appliedAmount, total))
   doc.unappliedAmount = C.money(decimal.sub(doc.unappliedAmount, total))
@@ -125,7 +142,10 @@ function M.create_payment(body)
     referenceId = C.str(body.referenceId), comment = C.str(body.comment), applied = {}, createdDate = now,
       updatedDate = now }
   C.custom_fields(p, body)
-  if type(body.invoices) == "table" and #body.invoices > 0 then apply_to_invoices(p, body.invoices, "payment") end
+  local invoices = type(body.invoices) == "table" and body.invoices or {}
+  if #invoices > 0 or type(body.debitMemos) == "table" then
+    apply_to_invoices(p, invoices, "payment", body.debitMemos)
+  end
   return state.put("payments", p)
 end
 
@@ -279,7 +299,7 @@ function M.register(r)
     local p = M.payment_of(req.params.paymentKey)
     if p.status ~= "Processed" then C.fail("rule_restriction", "Only processed payments can be applied.", "payment") end
     local b = req:json_body()
-    apply_to_invoices(p, type(b.invoices) == "table" and b.invoices or {}, "payment")
+    apply_to_invoices(p, type(b.invoices) == "table" and b.invoices or {}, "payment", b.debitMemos)
     return 200, C.ok(M.payment_json(p))
   end)
   r.add("PUT", "/v1/payments/{paymentKey}/unapply", function(req)
@@ -380,7 +400,7 @@ function M.register(r)
     if cm.status ~= "Posted" then C.fail("rule_restriction", "Only posted credit memos can be applied.",
       "credit_memo") end
     local b = req:json_body()
-    apply_to_invoices(cm, type(b.invoices) == "table" and b.invoices or {}, "credit_memo")
+    apply_to_invoices(cm, type(b.invoices) == "table" and b.invoices or {}, "credit_memo", b.debitMemos)
     return 200, C.ok(M.memo_json(cm))
   end)
   r.add("PUT", "/v1/credit-memos/{creditMemoKey}/unapply", function(req)
