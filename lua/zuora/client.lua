@@ -5,6 +5,7 @@ local errors = require "zuora.errors"
 local environments = require "zuora.environments"
 local options = require "zuora.options"
 local redact = require "zuora.redact"
+local access = require "zuora.access"
 
 local json, url, crypto = core.json, core.url, core.crypto
 local parse_headers, header_value = core.http.parse_headers, core.http.header
@@ -94,6 +95,9 @@ function M.construct(mt, opts, mode, base, fields)
   -- into the group lookup on every call.
   self.on_request, self.on_response = opts.on_request or false, opts.on_response or false
   self.track_id = opts.track_id or false
+  -- Safety rails (zuora.access, zuora.dryrun): checked where every request passes, in send.
+  self.policy = access.new(opts, rawget(mt, "catalog_module"))
+  self.dry_run = opts.dry_run or false
   -- The methods every call goes through, on the instance: a method missing there costs a call of
   -- __index (which also finds catalogue groups) on each use. `mt` may override them (zuora.revenue).
   self.request, self.prepare, self.classify, self.call_one = mt.request, mt.prepare, mt.classify, mt.call_one
@@ -376,6 +380,7 @@ function Client:prepare(method, path, opts, level)
   add_headers(lines, opts.headers, level)
   req.headers = lines
   req.op = opts.op
+  if opts.dry_run ~= nil then req.dry_run = opts.dry_run end
   if opts.on_progress ~= nil then
     -- transfer progress (docs/bulk.md): the scheduler reports byte counts while the transfer runs
     local progress = require "zuora.progress"
@@ -687,6 +692,17 @@ end
 -- nil, err (a zuora.Error).
 local function send(self, req)
   local rt = self.rt
+  -- The rails, before anything of the call is sent (not even a token request).
+  if self.policy then
+    local refused = self.policy:check(req.method, access.path_of(req.url, self.base_url), req.op)
+    if refused then
+      refused.method, refused.url = req.method, self:redacted_url(req.url)
+      return nil, errors.new(refused)
+    end
+  end
+  local dry = req.dry_run
+  if dry == nil then dry = self.dry_run end
+  if dry then return require("zuora.dryrun").describe(self, req) end
   local attempt, refreshed = 0, false
   -- sends: requests put on the wire over all attempts (libcurl may resend one by itself);
   -- unsure: an earlier attempt may have done the work although we never heard the answer.

@@ -1,12 +1,14 @@
 --- zuora.Error: every failure the client reports, whatever its source.
 --
--- Fields: kind ("api", "transport", "timeout", "auth", "decode"), status, code, category,
+-- Fields: kind ("api", "transport", "timeout", "auth", "decode", "policy"), status, code, category,
 -- message, reasons, request_id, process_id, retryable, method, url, attempts, sends,
 -- idempotency_key and outcome_unknown (a write that may have been done although the call failed),
--- and for some shapes `results` (the whole Actions reply) or `body` (the first bytes of a non-JSON
--- body).
+-- hint (what to do about it, from zuora.hints), and for some shapes `results` (the whole Actions
+-- reply) or `body` (the first bytes of a non-JSON body).
 -- `tostring(err)` is one readable line. Errors never carry credentials: URLs and bodies pass
 -- through the client's redaction before they are stored here.
+local hints = require "zuora.hints"
+
 local Error = {}
 Error.__index = Error
 Error.__name = "zuora.Error"
@@ -85,6 +87,7 @@ function M.new(fields)
       or (e.category ~= nil and M.retryable_categories[e.category] == true)
   end
   e.message = e.message or "unknown error"
+  if e.hint == nil then e.hint = hints.for_error(e) end
   return e
 end
 

@@ -20,6 +20,7 @@ M.AUTHENTICATE_PATH = "/api/integration/v1/authenticate"
 
 local RevenueClient = setmetatable({}, { __index = Client })
 RevenueClient.__name = "zuora.revenue.Client"
+RevenueClient.catalog_module = M.CATALOG -- what zuora.access looks requests up in
 M.RevenueClient = RevenueClient
 
 -- Methods contributed by the helper modules (each takes the client first).
