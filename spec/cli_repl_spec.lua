@@ -116,7 +116,7 @@ describe("zuora repl", function()
     assert.matches("The REPL is Lua 5.4", r.stdout)
   end)
 
-  it("reads a script from a pipe: no prompt, plain JSON, errors on stderr", function()
+  it("reads a script from a pipe: no prompt, plain JSON, errors on stderr, a failure in the exit status", function()
     local r = cli.run({ "repl" }, { env = env, stdin = table.concat({
       "local a = accounts.retrieve('" .. acct.accountNumber .. "')",
       "a.basicInfo.name",
@@ -127,14 +127,15 @@ describe("zuora repl", function()
       "accounts.retrieve('NOPE')",
       "nosuch.thing",
     }, "\n") .. "\n" })
-    assert.equals(0, r.code)
+    assert.equals(1, r.code) -- the last failure: a Lua error
     assert.equals('"Repl Co"\n"{\\"n\\":1}"\n1\n2\n', r.stdout)
     assert.not_matches(ESC, r.stdout)
     local lines = {}
     for l in r.stderr:gmatch("[^\n]+") do lines[#lines + 1] = l end
-    assert.equals(2, #lines, r.stderr)
+    assert.equals(3, #lines, r.stderr)
     assert.matches("^zuora api error 404 not_found", lines[1])
-    assert.matches("^error: attempt to index a nil value %(global 'nosuch'%)$", lines[2])
+    assert.matches("^hint: ", lines[2])
+    assert.matches("^error: attempt to index a nil value %(global 'nosuch'%)$", lines[3])
   end)
 
   it("starts without credentials, explains why, and still teaches", function()

@@ -28,8 +28,8 @@ M.categories = {
   authentication_failed = "check the client id and secret, and that they belong to this environment",
   invalid_value = "a value has the wrong format or is not allowed (dates are YYYY-MM-DD); the message "
     .. "names the field",
-  unknown_field = "the body names a field this operation does not know: check the spelling, or whether it "
-    .. "needs a newer zuora_version",
+  unknown_field = "a field named in the request is not known here: check the spelling, or whether it needs a "
+    .. "newer zuora_version",
   missing_field = "a required field of the body is missing; help(op) in the REPL lists the required ones",
   missing_parameter = "a required query parameter is missing; the message names it",
   rule_restriction = "a Zuora business rule refused the call; sending it again will not change that",

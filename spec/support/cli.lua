@@ -7,6 +7,7 @@
 --   local r = cli.run({ "call", "accounts.retrieve", "A1" }, { env = { ZUORA_BASE_URL = s.url, ... } })
 --   r.code, r.stdout, r.stderr
 --   local t = cli.pty({ "repl" }, { env = ... }); t:expect("zuora> "); t:send("1 + 1\r"); t:close()
+--   local t = cli.pty({ "call", ... }, { env = ..., status = true }); ...; t:status() -- its exit status
 local LUA = require "spec.support.lua"
 local fs = require "spec.support.fs"
 
@@ -79,6 +80,8 @@ function M.pty(args, opts)
   local fifo, out = dir .. "/in", dir .. "/out"
   assert(os.execute("mkfifo " .. q(fifo)))
   local inner = command(args, opts)
+  -- opts.status: the terminal shows "[exit N]" when the command ends (see Pty:status)
+  if opts.status then inner = inner .. '; echo "[exit $?]"' end
   -- Opened read-write, the FIFO does not wait for its reader, so the shell below never blocks.
   local w = assert(io.open(fifo, "r+"))
   local p = assert(io.popen(("script -q -e -c %s /dev/null <%s >%s 2>&1 & echo $!"):format(q(inner), q(fifo),
@@ -110,7 +113,13 @@ function Pty:expect(plain, timeout)
   end
 end
 
---- Types `s` (use "\r" for Enter, "\t" for Tab, "\4" for Ctrl-D).
+--- The exit status of a session started with opts.status, waiting for it (up to `timeout` s).
+function Pty:status(timeout)
+  self:expect("[exit ", timeout)
+  return tonumber(self:expect("]", timeout):match("^(%d+)%]"))
+end
+
+--- Types `s` (use "\r" for Enter, "\t" for Tab, "\4" for Ctrl-D, "\3" for Ctrl-C).
 function Pty:send(s)
   self.w:write(s)
   self.w:flush()

@@ -1,5 +1,6 @@
 --- `zuora call group.op args... [--data JSON|@file] [--query k=v] [--header 'K: V'] [--output f] [--raw]`:
--- one operation, its JSON on stdout, exit status 0 or 1. `zuora call METHOD /path` reaches an
+-- one operation, its JSON on stdout, exit status as zuora.cli.exit (--dry-run prints the request
+-- instead; a write to production asks first). `zuora call METHOD /path` reaches an
 -- endpoint the catalogue lacks. The --data text is sent exactly as given (after a check that it is
 -- JSON), so no amount is reparsed into a double on the way.
 local json = require("zuora.core").json
@@ -7,11 +8,15 @@ local operations = require "zuora.operations"
 local help = require "zuora.cli.help"
 local pretty = require "zuora.cli.pretty"
 local term = require "zuora.cli.term"
+local exit = require "zuora.cli.exit"
+local access = require "zuora.access"
+local dryrun = require "zuora.dryrun"
 
 local M = {}
 
 local METHODS = { GET = true, POST = true, PUT = true, PATCH = true, DELETE = true, HEAD = true, OPTIONS = true }
 local BODY_METHODS = { POST = true, PUT = true, PATCH = true }
+local KEYED_METHODS = { POST = true, PATCH = true } -- the library sends an Idempotency-Key on these
 
 local function read_file(path)
   if path == "-" then return io.read("a") end
@@ -82,6 +87,7 @@ function M.plan(a)
   if a.idempotency_key then opts.idempotency_key = a.idempotency_key end
   if a.output then opts.output = a.output end
   if a.raw then opts.raw = true end
+  if a.dry_run then opts.dry_run = true end
   local text, value
   if a.data then
     text, value = M.data(a.data)
@@ -124,7 +130,38 @@ function M.plan(a)
     end
   end
   if next(query) then opts.query = query end
+  if KEYED_METHODS[method] and not opts.idempotency_key then
+    -- chosen here rather than by the library, so that it can be shown even when Ctrl-C stops the call
+    opts.idempotency_key = require("zuora.core").crypto.uuid4()
+  end
   return { method = method, path = path, opts = opts }
+end
+
+--- True when the planned call can change data (zuora.access decides, as for read-only clients).
+function M.is_write(plan)
+  local entry = plan.opts.op or access.lookup(plan.method, plan.path)
+  return not access.is_read(plan.method, entry)
+end
+
+-- Against production, a write goes out only when the user says so: --yes, or "y" on a terminal.
+-- Returns true, or nil and the exit status.
+local function confirmed(ctx, plan, client)
+  if not ctx.production or ctx.flags.yes or plan.opts.dry_run or not M.is_write(plan) then return true end
+  local entry = plan.opts.op
+  local what = ("%s %s%s"):format(plan.method, plan.path, entry and (" (" .. entry.group .. "." .. entry.name .. ")")
+    or "")
+  if not (term.isatty(0) and term.isatty(2)) then
+    ctx:fail(("refusing to send %s to production (%s) without confirmation: no terminal to ask on; add --yes")
+      :format(what, client.base_url))
+    return nil, exit.POLICY
+  end
+  io.stderr:write(term.paint(term.color(2), "red", ("PRODUCTION %s"):format(client.base_url)), "\n",
+    ("zuora: %s can change data. Send it? [y/N] "):format(what))
+  io.stderr:flush()
+  local answer = io.read("l")
+  if answer and (answer:lower() == "y" or answer:lower() == "yes") then return true end
+  ctx:fail("not sent")
+  return nil, exit.POLICY
 end
 
 local function looks_binary(s)
@@ -136,22 +173,37 @@ function M.run(ctx, a)
   local plan, err = M.plan(a)
   if not plan then
     ctx:fail(err)
-    return 1
+    return exit.LOCAL
   end
   local client
   client, err = ctx:client()
   if not client then
     ctx:fail(err)
-    return 1
+    return exit.LOCAL
   end
+  local go, status = confirmed(ctx, plan, client)
+  if not go then return status end
+  local key = plan.opts.idempotency_key
   local ok, result, cerr, meta = pcall(client.request, client, plan.method, plan.path, plan.opts)
   if not ok then
+    if exit.interrupted(result) then
+      io.stderr:write("\nzuora: interrupted\n")
+      if key and M.is_write(plan) then
+        io.stderr:write("the write may have been sent: Idempotency-Key ", key, "\n",
+          "repeat it safely with: ", exit.repeat_command(ctx.argv, key), "\n")
+      end
+      return exit.INTERRUPTED
+    end
     ctx:fail(tostring(result):gsub("^[^\n]-:%d+: ", ""))
-    return 1
+    return exit.LOCAL
   end
   if result == nil then
-    ctx:fail_error(cerr)
-    return 1
+    return ctx:fail_error(cerr)
+  end
+  if dryrun.is(result) then
+    io.stdout:write(tostring(result), "\n")
+    io.stdout:flush()
+    return exit.OK
   end
   if a.output then
     local f = io.open(a.output, "rb")
@@ -168,7 +220,7 @@ function M.run(ctx, a)
     else
       ctx:fail(("the answer is %d bytes of binary data (%s); use --output FILE"):format(#result,
         meta and meta.headers and meta.headers["content-type"] or "unknown type"))
-      return 1
+      return exit.LOCAL
     end
   elseif result ~= true then
     wok, werr = io.stdout:write(pretty.format(result, term.color(1)), "\n")

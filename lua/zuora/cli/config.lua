@@ -10,6 +10,11 @@
 --     prod = { environment = "us-cloud2-production", client_id = "...", client_secret = "..." },
 --   }
 --
+-- Besides client options a profile may say `production = true` (or false): whether the CLI treats
+-- it as production (a distinct REPL prompt, confirmation of one-shot writes). Without it, a
+-- production environment or host counts as production. `read_only = true` makes the client
+-- read-only, as --read-only does.
+--
 -- `env "NAME"` (the one function the chunk sees) reads the variable when the profile is used, so
 -- the file need not hold the secret. A file that does hold a secret must not be readable by group
 -- or others; such a file is refused with the chmod that fixes it.
@@ -95,10 +100,12 @@ local function check_profile(path, name, p)
   if type(name) ~= "string" then return nil, ("%s: profile names must be strings"):format(path) end
   if type(p) ~= "table" then return nil, ("%s: profile %s must be a table"):format(path, name) end
   for k, v in pairs(p) do
-    if type(k) ~= "string" or not zuora_options.spec[k] or k == "on_request" or k == "on_response" then
+    if k == "production" then
+      -- the CLI's own setting (not a client option): whether this profile talks to production
+      if type(v) ~= "boolean" then return nil, ("%s: profile %s: production must be a boolean"):format(path, name) end
+    elseif type(k) ~= "string" or not zuora_options.spec[k] or k == "on_request" or k == "on_response" then
       return nil, ("%s: profile %s: unknown option %s"):format(path, name, tostring(k))
-    end
-    if getmetatable(v) ~= EnvRef then
+    elseif getmetatable(v) ~= EnvRef then
       local ok, want = zuora_options.spec[k](v)
       if not ok then return nil, ("%s: profile %s: %s must be %s"):format(path, name, k, want) end
     end
@@ -176,8 +183,8 @@ local function resolve(value, field, profile, getenv)
 end
 
 --- Builds the client options. `flags`: profile, profile_explicit (given as --profile), env,
--- base_url, zuora_version, sim (`{url =, client_id =, client_secret =}`). Returns opts, info
--- (`{profile =, sources = {...}}`) or nil, message.
+-- base_url, zuora_version, sim (`{url =, client_id =, client_secret =}`), read_only. Returns opts,
+-- info (`{profile =, sources = {...}, production = bool}`) or nil, message.
 function M.client_options(cfg, flags, getenv)
   getenv = getenv or os.getenv
   local opts, sources = {}, {}
@@ -192,12 +199,17 @@ function M.client_options(cfg, flags, getenv)
       #names > 0 and (" (profiles: " .. table.concat(names, ", ") .. ")") or "")
   end
   name = name or cfg.default
+  local production
   if name then
     local layer = {}
     for k, v in pairs(cfg.profiles[name]) do
-      local r, err = resolve(v, k, name, getenv)
-      if r == nil then return nil, err end
-      layer[k] = r
+      if k == "production" then
+        production = v
+      else
+        local r, err = resolve(v, k, name, getenv)
+        if r == nil then return nil, err end
+        layer[k] = r
+      end
     end
     merge(opts, layer)
     sources[#sources + 1] = "profile " .. name
@@ -240,7 +252,28 @@ function M.client_options(cfg, flags, getenv)
     return nil, "no credentials: set ZUORA_CLIENT_ID and ZUORA_CLIENT_SECRET (or another set), add a profile to "
       .. (cfg.path or "~/.config/zuora/config.lua") .. ", or try --sim"
   end
-  return opts, { profile = name, sources = sources }
+  if flags.read_only then opts.read_only = true end
+  -- A profile's word decides; otherwise a production endpoint counts as production (--sim never).
+  if flags.sim then
+    production = false
+  elseif production == nil then
+    production = M.is_production(opts)
+  end
+  return opts, { profile = name, sources = sources, production = production }
+end
+
+--- True when client options point at one of Zuora's production endpoints (an environment named
+-- "...-production", or a base URL on one of their hosts).
+function M.is_production(opts)
+  local envs = require "zuora.environments"
+  if opts.environment then return opts.environment:find("production", 1, true) ~= nil end
+  local host = type(opts.base_url) == "string" and opts.base_url:match("^%a[%w+.-]*://([^/:?#]+)")
+  if not host then return false end
+  host = host:lower()
+  for name, base in pairs(envs) do
+    if name:find("production", 1, true) and base:match("^%a[%w+.-]*://([^/:?#]+)") == host then return true end
+  end
+  return false
 end
 
 return M

@@ -5,16 +5,18 @@ local zuora = require "zuora"
 local config = require "zuora.cli.config"
 local term = require "zuora.cli.term"
 local progress = require "zuora.cli.progress"
+local exit = require "zuora.cli.exit"
 
 local M = {}
 
 local Context = {}
 Context.__index = Context
 
---- `flags`: the parsed command line; `env`: { root =, bindir = } from bin/zuora.
-function M.new(flags, env)
+--- `flags`: the parsed command line; `env`: { root =, bindir = } from bin/zuora; `argv`: the
+-- command line as given (for the command that repeats a write safely).
+function M.new(flags, env, argv)
   return setmetatable({ flags = flags, bindir = env and env.bindir, root = env and env.root,
-    listeners = {} }, Context)
+    listeners = {}, request_listeners = {}, argv = argv or {} }, Context)
 end
 
 --- Writes "zuora: msg" to stderr.
@@ -23,14 +25,22 @@ function Context:fail(msg)
   io.stderr:flush()
 end
 
---- Writes a failure on stderr: a zuora.Error as its own one line, anything else as "zuora: msg".
-function Context:fail_error(err)
+--- Writes a failure on stderr: a zuora.Error as its own one line, then its hint and, for a write
+-- whose outcome is unknown, its Idempotency-Key and `again` (the command that repeats it safely;
+-- default: this command line with that key); anything else as "zuora: msg". Returns the exit
+-- status for it (zuora.cli.exit).
+function Context:fail_error(err, again)
   if require("zuora.errors").is(err) then
     io.stderr:write(tostring(err), "\n")
+    if err.outcome_unknown and err.idempotency_key and again == nil then
+      again = exit.repeat_command(self.argv, err.idempotency_key)
+    end
+    for _, line in ipairs(exit.advice(err, again)) do io.stderr:write(line, "\n") end
     io.stderr:flush()
   else
     self:fail(err)
   end
+  return exit.code_of(err)
 end
 
 --- Writes an informational line to stderr unless --quiet.
@@ -42,6 +52,9 @@ end
 
 --- Registers fn(event) to see every response of the session's client (the REPL's status line).
 function Context:on_response(fn) self.listeners[#self.listeners + 1] = fn end
+
+--- Registers fn(event) to see every request of the session's client as it leaves.
+function Context:on_request(fn) self.request_listeners[#self.request_listeners + 1] = fn end
 
 local function trace_request(ev)
   if ev.token_request then
@@ -77,9 +90,11 @@ function Context:client_options()
   end
   local opts, info = config.client_options(cfg, {
     profile = f.profile, env = f.env, base_url = f.base_url, zuora_version = f.zuora_version, sim = sim_info,
+    read_only = f.read_only,
   })
   if not opts then return nil, info end
   self.config_info = info
+  self.production = info.production
   return opts
 end
 
@@ -89,8 +104,11 @@ function Context:client()
   if self._client_error then return nil, self._client_error end
   local opts, err = self:client_options()
   if opts then
-    local listeners, trace = self.listeners, self.flags.trace
-    if trace then opts.on_request = trace_request end
+    local listeners, trace, rlisteners = self.listeners, self.flags.trace, self.request_listeners
+    opts.on_request = function(ev)
+      if trace then trace_request(ev) end
+      for _, fn in ipairs(rlisteners) do fn(ev) end
+    end
     opts.on_response = function(ev)
       if trace then trace_response(ev) end
       for _, fn in ipairs(listeners) do fn(ev) end
@@ -104,6 +122,20 @@ function Context:client()
   end
   self._client_error = err
   return nil, err
+end
+
+--- A new client with the session's options (never the session's own one), `changes` applied
+-- (a value of false removes an option); or nil, message. For work after an interruption, when
+-- the session's client may be in the middle of a transfer.
+function Context:fresh_client(changes)
+  local opts, err = self:client_options()
+  if not opts then return nil, err end
+  for k, v in pairs(changes or {}) do
+    if v == false then opts[k] = nil else opts[k] = v end
+  end
+  local ok, c = pcall(zuora.new, opts)
+  if not ok then return nil, tostring(c) end
+  return c
 end
 
 --- Starts the session's zuora-sim (once).

@@ -1,7 +1,9 @@
 --- The `zuora` command: argument parsing and dispatch to the subcommands in lua/zuora/cli/.
--- `run(argv, env)` returns the exit status (0 success, 1 failure); bin/zuora exits with it.
+-- `run(argv, env)` returns the exit status (zuora.cli.exit: 0 success, 1-5 by kind of failure,
+-- 130 interrupted); bin/zuora exits with it.
 local argparse = require "argparse"
 local context = require "zuora.cli.context"
+local exit = require "zuora.cli.exit"
 
 local M = {}
 
@@ -30,7 +32,9 @@ Examples:
   zuora data-query "SELECT id, name FROM account" --output accounts.csv
   zuora sim --port 8080                         run zuora-sim in the foreground
 
-Exit status: 0 on success, 1 on any failure. See docs/cli.md for everything.]]
+Exit status: 0 success; 1 usage or local error; 2 authentication; 3 API client error (4xx,
+`success: false`); 4 server, transport or timeout; 5 refused by policy (--read-only, deny, a
+declined confirmation); 130 interrupted. See docs/cli.md for everything.]]
 
 --- Builds the argument parser.
 function M.parser()
@@ -52,6 +56,8 @@ function M.parser()
   p:flag("--trace", "Print each request and response line (method, URL, status, time, request id) on stderr.")
   p:flag("-q --quiet", "No progress, no notes on stderr; errors only.")
   p:flag("--progress", "Show progress even when stderr is not a terminal.")
+  p:flag("--read-only", "Refuse every call that can change data (reads, queries and previews still run).")
+  p:flag("-y --yes", "Do not ask before a write to production (needed for writes to production without a terminal).")
   p:flag("--version", "Print the lua-zuora version and exit.")
     :action(function()
       io.stdout:write("zuora (lua-zuora) ", require("zuora").version, "\n")
@@ -77,6 +83,7 @@ function M.parser()
   call:option("-o --output", "Stream the answer's body into this file (PDFs, files).")
     :argname("<file>")
   call:flag("--raw", "Print the body exactly as received instead of re-indented JSON.")
+  call:flag("--dry-run", "Print the exact request (credentials masked) and send nothing.")
 
   local ops = p:command("ops"):summary("Search the operation catalogue.")
   ops:description("List catalogue operations whose group.name, method, path or title contain every word of the "
@@ -112,6 +119,10 @@ function M.parser()
     :argname("<format>"):choices({ "json", "jsonl", "csv" })
   export:option("-o --output", "Write to this file instead of stdout."):argname("<file>")
 
+  local run = p:command("run", "Run a Lua script with `client`, `zuora`, `json` and the groups ready, as in the REPL.")
+  run:argument("script", "The script file (- reads stdin).")
+  run:argument("args", "Arguments for the script (in `arg`, and as `...`)."):args("*")
+
   local sim = p:command("sim", "Run zuora-sim in the foreground (all zuora-sim options; --help lists them).")
   sim:handle_options(false)
   sim:argument("args", "Options for zuora-sim, e.g. --port 8080."):args("*")
@@ -121,6 +132,7 @@ end
 local function dispatch(ctx, a)
   local cmd = a.command or "repl"
   if cmd == "repl" then return require("zuora.cli.repl").run(ctx) end
+  if cmd == "run" then return require("zuora.cli.repl").run_script(ctx, a.script, a.args) end
   if cmd == "call" then return require("zuora.cli.call").run(ctx, a) end
   if cmd == "ops" then return require("zuora.cli.ops").run(ctx, a) end
   if cmd == "query" then return require("zuora.cli.query").query(ctx, a) end
@@ -136,19 +148,20 @@ function M.run(argv, env)
   local args = {}
   for i = 1, #(argv or {}) do args[i] = argv[i] end
   local a = M.parser():parse(args)
-  local ctx = context.new(a, env)
+  local ctx = context.new(a, env, args)
   local ok, status = xpcall(dispatch, debug.traceback, ctx, a)
-  ctx:close()
-  if not ok then
-    local msg = tostring(status)
+  local closed, cerr = pcall(ctx.close, ctx)
+  if not ok or not closed then
+    local msg = tostring(ok and cerr or status)
     if msg:find("interrupted!", 1, true) then
       io.stderr:write("\nzuora: interrupted\n")
-    else
-      io.stderr:write("zuora: internal error: ", msg, "\n")
+      return exit.INTERRUPTED
     end
-    return 1
+    io.stderr:write("zuora: internal error: ", msg, "\n")
+    return exit.LOCAL
   end
-  return status == 0 and 0 or 1
+  if type(status) == "number" and status % 1 == 0 and status >= 0 and status <= 255 then return status end
+  return status == true and exit.OK or exit.LOCAL
 end
 
 return M

@@ -8,6 +8,7 @@
 -- terminal's stderr shows rows, bytes, rate and elapsed time.
 local errors = require "zuora.errors"
 local output = require "zuora.cli.output"
+local exit = require "zuora.cli.exit"
 
 local M = {}
 
@@ -73,8 +74,11 @@ local function stream_zoql(ctx, client, zoql, binds, a, label, columns)
   if not ok then
     if opened then opened:abort() end
     bar:abort()
-    ctx:fail_error(errors.is(err) and err or strip_position(err))
-    return 1
+    if exit.interrupted(err) then
+      io.stderr:write("\nzuora: interrupted\n")
+      return exit.INTERRUPTED
+    end
+    return ctx:fail_error(errors.is(err) and err or strip_position(err))
   end
   bar:update{ rows = w.rows, bytes = w.bytes }
   bar:finish("done")
@@ -152,13 +156,19 @@ function M.data_query(ctx, a)
       bar:update{ rows = ev.current }
     end
   end
+  local job_id
+  local show = opts.on_progress
+  opts.on_progress = function(ev)
+    if ev.kind == "job" and ev.id then job_id = ev.id end
+    return show(ev)
+  end
   local ok, res, qerr = pcall(run, client, a.sql, opts)
   if not ok or res == nil then
     bar:abort()
     if to_stdout then os.remove(path) end
     local e = ok and qerr or res
-    ctx:fail_error(errors.is(e) and e or strip_position(e))
-    return 1
+    if not ok and exit.interrupted(e) then return M.cancel_job(ctx, job_id) end
+    return ctx:fail_error(errors.is(e) and e or strip_position(e))
   end
   local size = file_size(path)
   bar:update{ bytes = size }
@@ -174,6 +184,31 @@ function M.data_query(ctx, a)
     ctx:note(("wrote %s (%d bytes)"):format(path, size))
   end
   return 0
+end
+
+--- After Ctrl-C during a Data Query: cancels job `id` on the server (as the library does at its
+-- timeout) and says so, with the id. The session's client was stopped in the middle of a
+-- transfer, so a new one does it; cancelling the command's own job is allowed under --read-only
+-- (it stops a read, it changes no data). Returns the exit status for an interruption.
+function M.cancel_job(ctx, id)
+  io.stderr:write("\nzuora: interrupted\n")
+  if not id then
+    io.stderr:write("zuora: the job had not been accepted yet; nothing to cancel\n")
+    return exit.INTERRUPTED
+  end
+  local client, err = ctx:fresh_client{ read_only = false, max_retries = 1, deadline = 10 }
+  local res
+  if client then
+    res, err = client:request("DELETE", "/query/jobs/{job-id}", { path = { ["job-id"] = id } })
+    client:close()
+  end
+  if res ~= nil then
+    io.stderr:write("zuora: cancelled data query job ", id, "\n")
+  else
+    io.stderr:write("zuora: could not cancel data query job ", id, ": ", tostring(err), "\n")
+  end
+  io.stderr:flush()
+  return exit.INTERRUPTED
 end
 
 -- The objects `zuora export` knows: ZOQL object, default fields, the field that holds the account
@@ -278,8 +313,7 @@ function M.export(ctx, a)
   end
   local zoql, binds, fields = M.export_query(a, function(key) return account_id(client, key) end)
   if not zoql then
-    ctx:fail_error(binds)
-    return 1
+    return ctx:fail_error(binds)
   end
   return stream_zoql(ctx, client, zoql, binds, a, "export " .. a.object, fields)
 end

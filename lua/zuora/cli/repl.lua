@@ -10,6 +10,7 @@ local operations = require "zuora.operations"
 local help = require "zuora.cli.help"
 local pretty = require "zuora.cli.pretty"
 local term = require "zuora.cli.term"
+local exit = require "zuora.cli.exit"
 
 local M = {}
 
@@ -135,14 +136,24 @@ local function is_call_result(r)
   return r.n == 3 and r[2] == nil and type(meta) == "table" and meta.attempts ~= nil and meta.status ~= nil
 end
 
---- Prints the values returned by one evaluation; updates _, _err, _meta in env.
+-- The lines under an error in the REPL: its hint and, for a write whose outcome is unknown, its
+-- key and again() (which repeats that request with the same key).
+local function advise(err, errout, color)
+  for _, line in ipairs(exit.advice(err, "again()  -- the same request with the same Idempotency-Key")) do
+    errout:write(term.paint(color, "yellow", line), "\n")
+  end
+end
+
+--- Prints the values returned by one evaluation; updates _, _err, _meta in env. Returns the exit
+-- status of a failure it showed (`nil, err`), else nil.
 function M.show(env, r, out, color, errout)
   errout = errout or out
   if r.n == 0 then return end
   if r[1] == nil and r.n >= 2 and r[2] ~= nil then
     env._err = r[2]
     errout:write(term.paint(color, "red", errors.is(r[2]) and tostring(r[2]) or ("nil, " .. tostring(r[2]))), "\n")
-    return
+    advise(r[2], errout, color)
+    return exit.code_of(r[2])
   end
   if is_call_result(r) then
     env._, env._meta = r[1], r[3]
@@ -158,6 +169,47 @@ end
 local function one_line(msg)
   msg = tostring(msg)
   return (msg:gsub("^repl:%d+: ", ""):gsub("\n.*", ""))
+end
+
+--- Watches `client`'s calls (its request and call_one, on the instance): `state.last` is the last
+-- call ({method, path, opts, pending, err}). A POST or PATCH gets its Idempotency-Key here, so the
+-- key is known even when Ctrl-C stops the call in flight. `state.again()` repeats the last call
+-- with the same options and key. Returns state.
+function M.watch(client)
+  local state = {}
+  if type(client) ~= "table" then return state end
+  local request, call_one = client.request, client.call_one
+  local function finish(call, ...)
+    call.pending = false
+    if select("#", ...) >= 2 and (...) == nil then call.err = select(2, ...) end
+    return ...
+  end
+  rawset(client, "request", function(self, method, path, opts)
+    if type(method) == "string" and (method:upper() == "POST" or method:upper() == "PATCH")
+      and (type(opts) ~= "table" or opts.idempotency_key == nil) and (opts == nil or type(opts) == "table") then
+      local copy = {}
+      for k, v in pairs(opts or {}) do copy[k] = v end
+      copy.idempotency_key = require("zuora.core").crypto.uuid4()
+      opts = copy
+    end
+    local call = { method = method, path = path, opts = opts, pending = true }
+    state.last = call
+    return finish(call, request(self, method, path, opts))
+  end)
+  if call_one then
+    rawset(client, "call_one", function(self, entry, value)
+      local call = { method = entry.method, path = entry.path, entry = entry, value = value, pending = true }
+      state.last = call
+      return finish(call, call_one(self, entry, value))
+    end)
+  end
+  function state.again()
+    local call = state.last
+    if not call then error("again: no call to repeat", 2) end
+    if call.entry then return client:call_one(call.entry, call.value) end
+    return client:request(call.method, call.path, call.opts)
+  end
+  return state
 end
 
 --- The REPL's global table: client, zuora, json, help, the groups; everything else from _G.
@@ -219,8 +271,8 @@ local function line_reader(env, interactive, history)
   end
   local have_rl, rl = pcall(require, "readline")
   if not have_rl then
-    return function(prompt)
-      io.stdout:write(prompt)
+    return function(text)
+      io.stdout:write(text)
       io.stdout:flush()
       return io.read("l")
     end
@@ -235,61 +287,157 @@ local function line_reader(env, interactive, history)
     -- lua-readline passes the word as 1-based `from` and one past its end as `to`.
     return M.complete(env, text:sub(from, to - 1))
   end)
-  return function(prompt)
+  return function(text)
     -- Ctrl-C at the prompt: the interpreter's handler raises "interrupted!" once readline returns.
-    local ok, line = pcall(rl.readline, prompt)
+    local ok, line = pcall(rl.readline, text)
     if ok then
       if line then remember(line) end
       return line
     end
     if tostring(line):find("interrupted!", 1, true) then return M.INTERRUPTED end
     error(line, 0)
-  end
+  end, true
 end
 
--- Runs one compiled chunk and shows what it returned (or the error it raised).
-local function evaluate(chunk, env, calls, ui)
+-- Runs one compiled chunk and shows what it returned (or the error it raised). Returns the exit
+-- status of a failure (an error raised, a call's `nil, err` shown), else nil.
+local function evaluate(chunk, env, calls, ui, watch)
   for i = #calls, 1, -1 do calls[i] = nil end
   local r = pack(xpcall(chunk, function(e) return e end))
   if not r[1] then
     local e = r[2]
     local text = errors.is(e) and tostring(e) or ("error: " .. one_line(e))
-    if not errors.is(e) and tostring(e):find("interrupted!", 1, true) then text = "interrupted" end
+    if exit.interrupted(e) then text = "interrupted" end
     io.stderr:write(term.paint(ui.errcolor, "red", text), "\n")
-    return
+    local last = watch and watch.last
+    if exit.interrupted(e) and last and last.pending and last.opts and last.opts.idempotency_key then
+      -- Ctrl-C while a write was in flight: it may have reached Zuora
+      io.stderr:write(term.paint(ui.errcolor, "yellow", "the write may have been sent: Idempotency-Key "
+        .. last.opts.idempotency_key .. "\nrepeat it safely with: again()"), "\n")
+    elseif errors.is(e) then
+      advise(e, io.stderr, ui.errcolor)
+    end
+    return exit.code_of(e)
   end
   local values = { n = r.n - 1 }
   for i = 2, r.n do values[i - 1] = r[i] end
-  M.show(env, values, io.stdout, ui.color, io.stderr)
+  local failed = M.show(env, values, io.stdout, ui.color, io.stderr)
   -- On a terminal, a dim line under a successful call: what went over the wire.
   local last = calls[#calls]
   if ui.interactive and ui.color and last and not last.error then
     io.stderr:write(term.paint(true, "dim", ("  %s %s · %d ms · request_id %s"):format(last.method,
       tostring(last.status), math.floor((last.elapsed or 0) * 1000 + 0.5), tostring(last.request_id))), "\n")
   end
+  return failed
 end
 
---- Runs the REPL; returns the exit status.
-function M.run(ctx)
+-- The prompt: against production it says so, in red (readline is told the colour codes take no
+-- room on the line, between \1 and \2).
+local function prompt(ctx, ui, continued, readline)
+  if not ctx.production then return continued and "...> " or "zuora> " end
+  local text = continued and "...> " or "zuora[PRODUCTION]> "
+  if not ui.color then return text end
+  local on, off = term.codes.bold .. term.codes.red, term.codes.reset
+  if readline then on, off = "\1" .. on .. "\2", "\1" .. off .. "\2" end
+  return on .. text .. off
+end
+
+local function client_or_warn(ctx, ui)
   local client, cerr = ctx:client()
-  local ui = { interactive = term.isatty(0), color = term.color(1), errcolor = term.color(2) }
   if not client then
     io.stderr:write(term.paint(ui.errcolor, "yellow", "zuora: no client (" .. tostring(cerr) .. "); `client` is nil"),
       "\n")
   end
+  return client
+end
+
+--- `zuora run script.lua args...`: runs the file (or stdin for "-") with the REPL's globals, `arg`
+-- and `...`. Returns the exit status: that of an error the script raised, else that of its last
+-- API call when that call failed (a script that ends without checking still tells the shell), else 0.
+function M.run_script(ctx, path, args)
+  local ui = { color = term.color(1), errcolor = term.color(2) }
+  local client = client_or_warn(ctx, ui)
+  local watch = M.watch(client)
   local env = M.environment(client)
+  env.again = watch.again
+  local text, rerr
+  if path == "-" then
+    text = io.read("a")
+  else
+    local f
+    f, rerr = io.open(path, "rb")
+    if f then
+      text = f:read("a")
+      f:close()
+    end
+  end
+  if not text then
+    io.stderr:write("zuora: ", tostring(rerr), "\n")
+    return exit.LOCAL
+  end
+  text = text:gsub("^#![^\n]*", "") -- a shebang line
+  local chunk, err = load(text, "@" .. path, "t", env)
+  if not chunk then
+    io.stderr:write("zuora: ", tostring(err), "\n")
+    return exit.LOCAL
+  end
+  args = args or {}
+  local argt = { [0] = path }
+  for i, v in ipairs(args) do argt[i] = v end
+  env.arg = argt
+  local ok, e = xpcall(chunk, function(x) return errors.is(x) and x or debug.traceback(x, 2) end,
+    table.unpack(args))
+  if not ok then
+    if exit.interrupted(e) then
+      io.stderr:write("\nzuora: interrupted\n")
+      local last = watch.last
+      if last and last.pending and last.opts and last.opts.idempotency_key then
+        io.stderr:write("the write may have been sent: Idempotency-Key ", last.opts.idempotency_key, "\n")
+      end
+      return exit.INTERRUPTED
+    end
+    if errors.is(e) then
+      io.stderr:write(tostring(e), "\n")
+      advise(e, io.stderr, false)
+    else
+      io.stderr:write("zuora: ", tostring(e), "\n")
+    end
+    return exit.code_of(e)
+  end
+  local last = watch.last
+  if last and last.err then
+    io.stderr:write("zuora: the script's last API call failed: ", tostring(last.err), "\n")
+    return exit.code_of(last.err)
+  end
+  return exit.OK
+end
+
+--- Runs the REPL; returns the exit status: 0 on a terminal; read from a pipe, that of the last
+-- line that failed (an error raised or a call's `nil, err`), so a piped script that failed does
+-- not look like a success.
+function M.run(ctx)
+  local ui = { interactive = term.isatty(0), color = term.color(1), errcolor = term.color(2) }
+  local client = client_or_warn(ctx, ui)
+  local watch = M.watch(client)
+  local env = M.environment(client)
+  env.again = watch.again
+  local status = exit.OK
   local calls = {}
   ctx:on_response(function(ev)
     if not ev.token_request then calls[#calls + 1] = ev end
   end)
-  local read = line_reader(env, ui.interactive, ui.interactive and M.history_path() or nil)
+  local read, readline = line_reader(env, ui.interactive, ui.interactive and M.history_path() or nil)
   if ui.interactive then
     io.stdout:write(term.paint(ui.color, "dim", ("lua-zuora %s REPL — %s. help() explains, Tab completes, "
       .. "Ctrl-D leaves."):format(zuora.version, client and tostring(client) or "no client")), "\n")
+    if ctx.production then
+      io.stdout:write(term.paint(ui.color, "red", "This is PRODUCTION: every call reaches live billing data"
+        .. (client and client.policy and client.policy.read_only and " (read-only)" or "") .. "."), "\n")
+    end
   end
   local buffer
   while true do
-    local line = read(buffer and "...> " or "zuora> ")
+    local line = read(prompt(ctx, ui, buffer ~= nil, readline))
     if line == nil then break end
     if line == M.INTERRUPTED then
       io.stderr:write(term.paint(ui.errcolor, "yellow", "interrupted: line discarded"), "\n")
@@ -303,16 +451,24 @@ function M.run(ctx)
       if not incomplete then -- else keep reading lines
         buffer = nil
         if chunk then
-          evaluate(chunk, env, calls, ui)
+          status = evaluate(chunk, env, calls, ui, watch) or status
         else
           io.stderr:write(term.paint(ui.errcolor, "red", "syntax error: " .. one_line(err)), "\n")
+          status = exit.LOCAL
         end
       end
     end
     io.stdout:flush()
   end
-  if ui.interactive then io.stdout:write("\n") end
-  return 0
+  if buffer then -- input ended inside a statement
+    io.stderr:write(term.paint(ui.errcolor, "red", "syntax error: the input ended inside a statement"), "\n")
+    status = exit.LOCAL
+  end
+  if ui.interactive then
+    io.stdout:write("\n")
+    return exit.OK
+  end
+  return status
 end
 
 return M
