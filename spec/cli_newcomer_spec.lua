@@ -93,11 +93,11 @@ describe("zuora for a newcomer", function()
         os.execute("chmod 644 " .. cli.q(path))
         s:fault{ method = "POST", path = "/v1/action/query", status = 400, count = 2 }
         local r = cli.run({ "query", "select Id from Account", "-o", path }, { env = env })
-        assert.equals(1, r.code)
+        assert.equals(3, r.code) -- an API client error
         assert.matches("^zuora api error 400", r.stderr)
         assert.equals("the old export\n", cli.read(path))
         r = cli.run({ "export", "accounts", "--output", path }, { env = env })
-        assert.equals(1, r.code)
+        assert.equals(3, r.code)
         assert.equals("the old export\n", cli.read(path))
         assert.equals("accounts.json", ls(sub)) -- no temporary file left behind
 

@@ -4,7 +4,7 @@
 -- whose outcome is unknown; Ctrl-C during a Data Query job cancelling the job.
 local simh = require "spec.support.sim"
 local cli = require "spec.support.cli"
-local sj = require "sim.json"
+local sj = require("spec.support.sim").json
 
 local ESC = "\27"
 
@@ -85,8 +85,8 @@ describe("zuora CLI safety rails", function()
       -- a server failure on each command: 500 from every API path
       s:fault{ path = "/v1/**", status = 500 }
       s:fault{ path = "/query/**", status = 500 }
-      for _, args in ipairs({ { "call", "accounts.retrieve", acct.accountNumber }, { "query", "select Id from Account" },
-        { "export", "accounts" }, { "data-query", "SELECT id FROM account" } }) do
+      for _, args in ipairs({ { "call", "accounts.retrieve", acct.accountNumber },
+        { "query", "select Id from Account" }, { "export", "accounts" }, { "data-query", "SELECT id FROM account" } }) do
         local r = run(args, { ZUORA_MAX_RETRIES = "0" })
         assert.equals(4, r.code, table.concat(args, " ") .. "\n" .. r.stderr)
       end
@@ -171,8 +171,8 @@ describe("zuora CLI safety rails", function()
     end)
 
     it("asks before a one-shot write: y sends it, n does not", function()
-      local t = cli.pty({ "--profile", "live", "call", "accounts.create", "--data", BODY, "--idempotency-key", "conf-1" },
-        { config_home = home, status = true })
+      local t = cli.pty({ "--profile", "live", "call", "accounts.create", "--data", BODY, "--idempotency-key",
+        "conf-1" }, { config_home = home, status = true })
       finally(function() t:close() end)
       t:expect("Send it? [y/N] ")
       assert.equals(0, #s:requests{ method = "POST", path = "/v1/accounts" })
