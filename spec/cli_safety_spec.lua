@@ -85,8 +85,9 @@ describe("zuora CLI safety rails", function()
       -- a server failure on each command: 500 from every API path
       s:fault{ path = "/v1/**", status = 500 }
       s:fault{ path = "/query/**", status = 500 }
-      for _, args in ipairs({ { "call", "accounts.retrieve", acct.accountNumber },
-        { "query", "select Id from Account" }, { "export", "accounts" }, { "data-query", "SELECT id FROM account" } }) do
+      local commands = { { "call", "accounts.retrieve", acct.accountNumber }, { "query", "select Id from Account" },
+        { "export", "accounts" }, { "data-query", "SELECT id FROM account" } }
+      for _, args in ipairs(commands) do
         local r = run(args, { ZUORA_MAX_RETRIES = "0" })
         assert.equals(4, r.code, table.concat(args, " ") .. "\n" .. r.stderr)
       end

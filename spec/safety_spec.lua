@@ -92,6 +92,21 @@ describe("safety rails", function()
       assert.is_true(#s:requests{ method = "POST", path = "/v1/action/query" } >= 1)
     end)
 
+    it("docs/client.md lists exactly the catalogue's reads that are not GETs", function()
+      local f = assert(io.open("docs/client.md", "rb"))
+      local text = f:read("a")
+      f:close()
+      local block = text:match("<!%-%- reads%-as%-post.-%-%->(.-)<!%-%- /reads%-as%-post %-%->")
+      assert.is_string(block)
+      local listed = {}
+      for name in block:gmatch("`([%w_]+%.[%w_]+)`") do listed[name] = true end
+      local want = {}
+      for _, op in ipairs(zuora.operations()) do
+        if op.reads and op.method ~= "GET" then want[op.group .. "." .. op.name] = true end
+      end
+      assert.same(want, listed)
+    end)
+
     it("covers the helpers: pagination, uploads, jobs and the Revenue client", function()
       local c = client{ read_only = true }
       local tmp = os.tmpname()
@@ -241,6 +256,22 @@ describe("safety rails", function()
       local sent = s:requests{ method = "GET", path = "/v1/accounts/" .. acct.accountNumber }
       assert.equals(2, #sent)
       same_request(d2, sent[2])
+    end)
+
+    it("pagers and data_query on a dry-run client describe their first request", function()
+      local c = client{ dry_run = true }
+      local items = assert(c.accounts.list_payment_methods:all("A1"))
+      assert.equals(1, #items)
+      assert.equals("GET", items[1].method)
+      local recs = {}
+      for rec in c:query("select Id from Account where Name = ?", "Dry") do recs[#recs + 1] = rec end
+      assert.equals(1, #recs)
+      assert.equals("actions.query", recs[1].operation)
+      assert.matches([["queryString":"select Id from Account where Name = 'Dry'"]], recs[1].body, 1, true)
+      local d = assert(c:data_query("SELECT id FROM account"))
+      assert.equals("POST", d.method)
+      assert.equals(s.url .. "/query/jobs", d.url)
+      assert.same({}, s:requests{})
     end)
 
     it("a policy refusal comes first: a dry run of a refused call says so", function()

@@ -299,7 +299,7 @@ describe("secret hygiene", function()
     end
     local r = cli.run({ "--trace", "call", "accounts.retrieve", "NOPE" },
       { env = { ZUORA_BASE_URL = s.url, ZUORA_CLIENT_ID = CID, ZUORA_CLIENT_SECRET = WRONG } })
-    assert.equals(1, r.code)
+    assert.equals(2, r.code) -- authentication
     add("cli auth error", r.stdout .. r.stderr)
 
     -- Coverage: the run went through what it claims to.

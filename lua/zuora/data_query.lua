@@ -146,6 +146,7 @@ function M.run(client, sql, opts)
   local submitted, err = client:request("POST", "/query/jobs", { body = body, headers = opts.headers,
     zuora_version = opts.zuora_version, op = { group = "data_queries", name = "submit" } })
   if not submitted then return nil, err end
+  if require("zuora.dryrun").is(submitted) then return submitted end -- a dry run: what would be submitted
   local job = type(submitted.data) == "table" and submitted.data or submitted
   local id = job.id
   if type(id) ~= "string" or id == "" then

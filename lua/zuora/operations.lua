@@ -24,7 +24,7 @@ local OPTION_TYPES = {
   query = "table", headers = "table", idempotency_key = "string", zuora_version = "string",
   track_id = "string", timeout = "number", output = "string", raw = "boolean", multipart = "table",
   body_file = "string", on_progress = "function", -- on_progress: transfer progress (docs/bulk.md)
-  dry_run = "boolean", deadline = "number", -- safety rails (docs/client.md)
+  dry_run = "boolean", -- safety rails (docs/client.md)
 }
 local OPTION_NAMES = {}
 for k in pairs(OPTION_TYPES) do OPTION_NAMES[#OPTION_NAMES + 1] = k end

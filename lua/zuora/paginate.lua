@@ -151,6 +151,11 @@ function Pager:fetch()
     self.finished = true
     return nil, err
   end
+  if require("zuora.dryrun").is(page) then
+    -- a dry run (docs/client.md): the first request's description is the one item, and the end
+    self.finished = true
+    return page, { page }
+  end
   local items, ierr = M.items_of(page, self.popts.items)
   if not items then
     self.finished = true
