@@ -4,13 +4,10 @@
 -- whose outcome is unknown; Ctrl-C during a Data Query job cancelling the job.
 local simh = require "spec.support.sim"
 local cli = require "spec.support.cli"
-local sj = require("spec.support.sim").json
+local sj = simh.json
 
 local ESC = "\27"
-
-local function strip_ansi(s)
-  return (s:gsub(ESC .. "%[[%d;?]*[%a]", ""):gsub("[\1\2\r]", ""))
-end
+local strip_ansi = cli.strip_ansi
 
 describe("zuora CLI safety rails", function()
   local s, env, acct, home

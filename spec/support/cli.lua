@@ -19,6 +19,11 @@ M.ROOT = ROOT
 local q, read, write, sleep = fs.q, fs.read, fs.write, fs.sleep
 M.q, M.read, M.write, M.sleep = q, read, write, sleep
 
+--- `s` without ANSI escape sequences, carriage returns and readline's \1 \2 prompt markers.
+function M.strip_ansi(s)
+  return (s:gsub("\27%[[%d;?]*[%a]", ""):gsub("[\1\2\r]", ""))
+end
+
 --- A fresh temporary directory.
 function M.tmpdir() return fs.tmpdir("cli-spec") end
 
