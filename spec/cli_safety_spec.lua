@@ -228,6 +228,49 @@ describe("zuora CLI safety rails", function()
       assert.equals(key, posts[2].headers["idempotency-key"])
       assert.is_true(posts[2].replayed == true or sj.tonumber(posts[2].status) == 200)
     end)
+
+    it("Ctrl-C while a write is in flight prints its key and the command that repeats it", function()
+      s:fault{ method = "POST", path = "/v1/accounts", latency = 3, count = 1 }
+      local t = cli.pty({ "call", "accounts.create", "--data", BODY }, { env = with_env(), status = true })
+      finally(function() t:close() end)
+      for _ = 1, 100 do
+        if #s:requests{ method = "POST", path = "/v1/accounts" } > 0 then break end
+        cli.sleep(0.05)
+      end
+      t:send("\3")
+      assert.equals(130, t:status())
+      local text = strip_ansi(t:text())
+      local key = text:match("Idempotency%-Key (%S+)")
+      assert.is_string(key, text)
+      assert.equals(key, s:requests{ method = "POST", path = "/v1/accounts" }[1].headers["idempotency-key"])
+      assert.matches("repeat it safely with: zuora call accounts.create --data '" .. BODY
+        .. "' --idempotency-key " .. key, text, 1, true)
+    end)
+
+    it("the REPL prints the key of a write Ctrl-C interrupted, and again() repeats it with that key", function()
+      local state = cli.tmpdir()
+      s:fault{ method = "POST", path = "/v1/accounts", latency = 3, count = 1 }
+      local t = cli.pty({ "repl" }, { env = with_env(), state_home = state })
+      finally(function() t:close(); os.execute("rm -rf " .. cli.q(state)) end)
+      t:expect("zuora> ")
+      t:send("accounts.create(json.decode('" .. BODY .. "'))\r")
+      for _ = 1, 100 do
+        if #s:requests{ method = "POST", path = "/v1/accounts" } > 0 then break end
+        cli.sleep(0.05)
+      end
+      t:send("\3")
+      local shown = strip_ansi(t:expect("zuora> "))
+      local key = shown:match("Idempotency%-Key (%S+)")
+      assert.is_string(key, shown)
+      assert.matches("repeat it safely with: again%(%)", shown)
+      t:send("again().accountNumber\r")
+      t:expect("\"A")
+      t:send("\4")
+      local posts = s:requests{ method = "POST", path = "/v1/accounts" }
+      assert.equals(2, #posts)
+      assert.equals(key, posts[1].headers["idempotency-key"])
+      assert.equals(key, posts[2].headers["idempotency-key"])
+    end)
   end)
 
   describe("Ctrl-C during a Data Query job", function()

@@ -378,6 +378,21 @@ describe("the cosocket runtime", function()
     end
   end
 
+  it("keeps the safety rails: read_only, deny and dry_run refuse or describe before anything is sent", function()
+    local r = case("rails")
+    assert.is_false(r.created)
+    assert.equals("policy", r.kind)
+    assert.equals("read_only", r.rule)
+    assert.is_true(r.dry)
+    assert.equals(s.url .. "/v1/accounts/A1", r.dry_url)
+    assert.is_false(r.listed)
+    assert.equals("deny", r.deny)
+    assert.is_true(r.read)
+    assert.equals(0, #s:requests{ method = "POST", path = "/v1/accounts" })
+    assert.equals(0, #s:requests{ path = "/v1/accounts/A1" })
+    assert.equals(1, #s:requests{ method = "GET", path = "/v1/catalog/products" })
+  end)
+
   it("refuses configuration that cannot work inside nginx", function()
     local r = case("config_errors")
     assert.matches("lua_ssl_trusted_certificate", r.ca_file)

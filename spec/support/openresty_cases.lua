@@ -215,4 +215,17 @@ function M.action(args)
     kind = err and err.kind or false, err = err and tostring(err) or false }
 end
 
+--- The safety rails under cosockets: a read-only client refuses a write, a deny pattern a read,
+-- and a dry-run client describes a call, all without sending; a read-only client still reads.
+function M.rails(args)
+  local ro = client(args, { read_only = true })
+  local created, cerr = ro.accounts.create{ name = "x", currency = "USD" }
+  local dry = client(args, { dry_run = true }).accounts.retrieve("A1")
+  local listed, derr = client(args, { deny = { "GET /v1/catalog/**" } }).catalog.list_products()
+  local read = ro:request("GET", "/v1/catalog/products")
+  return { created = created ~= nil, kind = cerr and cerr.kind, rule = cerr and cerr.rule,
+    dry = dry and dry.dry_run, dry_url = dry and dry.url, listed = listed ~= nil, deny = derr and derr.rule,
+    read = read ~= nil }
+end
+
 return M
