@@ -8,6 +8,7 @@ static const struct { const char *name; lua_CFunction open; } modules[] = {
   {"crypto", zz_open_crypto},
   {"url", zz_open_url},
   {"inflate", zz_open_inflate},
+  {"rsa", zz_open_rsa},
 };
 
 int luaopen_zuora_core(lua_State *L) {

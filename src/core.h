@@ -21,5 +21,6 @@ int zz_open_auth(lua_State *L);    /* auth.c   -> core.auth   */
 int zz_open_crypto(lua_State *L);  /* crypto.c -> core.crypto */
 int zz_open_url(lua_State *L);     /* url.c    -> core.url    */
 int zz_open_inflate(lua_State *L); /* inflate.c -> core.inflate */
+int zz_open_rsa(lua_State *L);     /* rsa.c    -> core.rsa    */
 
 #endif

@@ -903,6 +903,9 @@ end
 function Client:upload_usage(path, opts)
   return require("zuora.files").upload_usage(self, path, opts)
 end
+
+--- Payment Pages 2.0: signature, token, tenant_id, key for a hosted page (zuora.payment_pages).
+function Client:payment_page_signature(opts) return require("zuora.payment_pages").signature(self, opts, 2) end
 --- The pollable face for foreign event loops (plain Lua runtime): an object with pollfd(),
 -- events() and timeout() in the cqueues convention, and step(timeout). Wait until pollfd() is
 -- readable or timeout() seconds passed, then call step(). See docs/concurrency.md.

@@ -57,6 +57,9 @@ end
 -- The Zuora Revenue API client (a separate product): zuora.revenue.new{...}, docs/revenue.md.
 zuora.revenue = require "zuora.revenue"
 
+-- Payment Pages 2.0: verify_callback (and the client's payment_page_signature), docs/openresty.md.
+zuora.payment_pages = require "zuora.payment_pages"
+
 --- Every catalogue operation as an array of {group, name, method, path, title, idempotent, reads}.
 function zuora.operations()
   return require("zuora.operations").list()

@@ -18,7 +18,7 @@ end
 --- Every client (Billing and Revenue): methods, then fields.
 M.client = set [[
   request prepare classify call_one url_for redacted_url send_request fetch_token ensure_token
-  spawn gather map sleep run query data_query wait_job upload_usage pollable step close
+  spawn gather map sleep run query data_query wait_job upload_usage payment_page_signature pollable step close
   operations_list new from_env config options wait revenue backoff follow send ensure_token
 
   base_url origin mode token_epoch token_error on_request on_response track_id uses_tokens

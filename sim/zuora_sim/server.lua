@@ -30,7 +30,7 @@ function M.init(settings)
   math.randomseed(ngx.time() * 1000 + ngx.worker.pid())
   state.reset()
   for _, name in ipairs({ "accounts", "catalog", "orders", "billing", "payments", "debitmemos", "usage",
-    "queries", "dataquery", "crud" }) do
+    "queries", "dataquery", "crud", "payment_pages" }) do
     require("zuora_sim.api." .. name).register(router)
   end
   require("zuora_sim.generic").register(router, settings)
@@ -278,7 +278,8 @@ local function process(req, entry)
   -- The Revenue API (sim/revenue/) has its own credentials, errors and routes.
   if revenue.claims(req) then return M.after_faults(req, entry, revenue.process(req, entry, delay)) end
 
-  if req.path ~= "/oauth/token" then
+  -- /apps/ is the hosted payment page a browser loads (api/payment_pages.lua): no API credentials.
+  if req.path ~= "/oauth/token" and not req.path:find("^/apps/") then
     local ok, why = auth.check(req.headers)
     if not ok then
       entry.auth_error = why
