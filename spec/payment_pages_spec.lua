@@ -105,6 +105,7 @@ describe("Payment Pages 2.0 against zuora-sim", function()
   local s, client
   local PAGE = "8a8aa0000000000000000000000pp001"
   local CALLBACK = "https://shop.example/pp/callback"
+  local ADVANCED = { signature_type = "advanced", callback_path = "/pp/callback" }
 
   lazy_setup(function()
     s = simh.start()
@@ -169,7 +170,7 @@ describe("Payment Pages 2.0 against zuora-sim", function()
     local params, key = submit { signatureType = "advanced", field_passthrough1 = "order-42",
       field_passthrough3 = "a#b" }
     assert.is_nil(params.refId:match("^2c"))  -- the id travels encrypted
-    local fields = assert(pp.verify_callback(params, key, { signature_type = "advanced", callback_path = "/pp/callback" }))
+    local fields = assert(pp.verify_callback(params, key, ADVANCED))
     assert.equals("order-42", fields.passthrough[1])
     assert.equals("a#b", fields.passthrough[3])
     assert.is_nil(fields.passthrough[2])
@@ -180,11 +181,11 @@ describe("Payment Pages 2.0 against zuora-sim", function()
   it("verifies a failed submit's advanced callback, error code included", function()
     local params, key = submit { signatureType = "advanced", creditCardNumber = "1234" }
     assert.equals("false", params.success)
-    local fields = assert(pp.verify_callback(params, key, { signature_type = "advanced", callback_path = "/pp/callback" }))
+    local fields = assert(pp.verify_callback(params, key, ADVANCED))
     assert.equals("HostedPageFieldValidationError", fields.error_code)
     assert.is_nil(fields.payment_method_id)
     params.errorCode = "NoError"
-    assert.is_nil((pp.verify_callback(params, key, { signature_type = "advanced", callback_path = "/pp/callback" })))
+    assert.is_nil((pp.verify_callback(params, key, ADVANCED)))
   end)
 
   it("refuses a tampered parameter", function()
