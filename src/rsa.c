@@ -115,6 +115,20 @@ static size_t decode_signature(const char *s, size_t n, unsigned char *sig, cons
   return len;
 }
 
+/* The key and the decoded signature (whose length must be the modulus's), or NULL with *err set. */
+static EVP_PKEY *load(const char *key, size_t kn, const char *sigtext, size_t sn, unsigned char *sig, size_t *siglen,
+                      const char **err) {
+  EVP_PKEY *pkey;
+  if (!(*siglen = decode_signature(sigtext, sn, sig, err))) return NULL;
+  if (!(pkey = parse_public_key(key, kn, err))) return NULL;
+  if (*siglen != (size_t)EVP_PKEY_get_size(pkey)) {
+    EVP_PKEY_free(pkey);
+    *err = "bad signature: its length is not the key's";
+    return NULL;
+  }
+  return pkey;
+}
+
 static int fail(lua_State *L, const char *err) {
   ERR_clear_error();
   lua_pushnil(L);
@@ -135,12 +149,7 @@ static int l_verify(lua_State *L) {
   EVP_PKEY *pkey;
   EVP_MD_CTX *md;
   int rc = -1;
-  if (!(siglen = decode_signature(sigtext, sn, sig, &err))) return fail(L, err);
-  if (!(pkey = parse_public_key(key, kn, &err))) return fail(L, err);
-  if (siglen != (size_t)EVP_PKEY_get_size(pkey)) {
-    EVP_PKEY_free(pkey);
-    return fail(L, "bad signature: its length is not the key's");
-  }
+  if (!(pkey = load(key, kn, sigtext, sn, sig, &siglen, &err))) return fail(L, err);
   md = EVP_MD_CTX_new();
   if (md && EVP_DigestVerifyInit(md, NULL, which == 0 ? EVP_sha512() : EVP_sha256(), NULL, pkey) == 1)
     rc = EVP_DigestVerify(md, sig, siglen, (const unsigned char *)data, dn);
@@ -162,12 +171,7 @@ static int l_recover(lua_State *L) {
   EVP_PKEY *pkey;
   EVP_PKEY_CTX *ctx;
   int rc = -1;
-  if (!(siglen = decode_signature(sigtext, sn, sig, &err))) return fail(L, err);
-  if (!(pkey = parse_public_key(key, kn, &err))) return fail(L, err);
-  if (siglen != (size_t)EVP_PKEY_get_size(pkey)) {
-    EVP_PKEY_free(pkey);
-    return fail(L, "bad signature: its length is not the key's");
-  }
+  if (!(pkey = load(key, kn, sigtext, sn, sig, &siglen, &err))) return fail(L, err);
   ctx = EVP_PKEY_CTX_new(pkey, NULL);
   if (ctx && EVP_PKEY_verify_recover_init(ctx) == 1 && EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) == 1)
     rc = EVP_PKEY_verify_recover(ctx, out, &outlen, sig, siglen);
