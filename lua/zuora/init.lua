@@ -23,7 +23,8 @@ local zuora = {
 -- access_key_id + secret_access_key | token; entity_ids, zuora_version, track_id, timeout (60),
 -- connect_timeout (10), max_retries (3), max_concurrency, retry_base (0.5), retry_cap (8),
 -- retry_after_cap (60), refresh_margin (300), ca_file, ca_path, insecure (false), http2 (true),
--- max_body (256 MiB), on_request, on_response, user_agent, token_url.
+-- max_body (256 MiB), on_request, on_response, user_agent, token_url; the safety rails read_only,
+-- allow, deny and dry_run (docs/client.md, "Safety rails").
 function zuora.new(opts)
   return client.new(opts, 2)
 end
