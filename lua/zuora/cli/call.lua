@@ -147,6 +147,8 @@ end
 -- Returns true, or nil and the exit status.
 local function confirmed(ctx, plan, client)
   if not ctx.production or ctx.flags.yes or plan.opts.dry_run or not M.is_write(plan) then return true end
+  -- a call the client's own policy refuses is not worth a question: the library says no
+  if client.policy and client.policy:check(plan.method, plan.path, plan.opts.op) then return true end
   local entry = plan.opts.op
   local what = ("%s %s%s"):format(plan.method, plan.path, entry and (" (" .. entry.group .. "." .. entry.name .. ")")
     or "")
