@@ -4,7 +4,7 @@
 local zuora = require "zuora"
 local simh = require "spec.support.sim"
 
-describe("safety rails", function()
+describe("safety rails #luajit", function()
   local s
 
   lazy_setup(function() s = simh.start() end)
