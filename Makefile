@@ -185,7 +185,7 @@ prism-check: check-deps
 
 # ---- fuzzing (libFuzzer, clang) ----
 # `make fuzz` runs every fuzzer in turn, FUZZ_SECONDS each; `make fuzz-json` (-inflate, -url,
-# -headers, -auth) one of them. The working corpus grows in build/fuzz/; fuzz/corpus/<name>/ holds
+# -headers, -auth, -rsa) one of them. The working corpus grows in build/fuzz/; fuzz/corpus/<name>/ holds
 # the committed seeds and any crashing input (crash-*), which `make test` replays (fuzz-regress).
 # docs/fuzzing.md says what each target checks and records the long runs.
 FUZZ_CC      ?= clang
@@ -227,6 +227,8 @@ AUTH_CORE_SRCS    := src/auth.c src/auth_reply.c src/base64.c src/class.c
 HEADERS_FUZZ_SRCS := fuzz/headers.c src/http_headers.c src/http_xfer.c $(AUTH_CORE_SRCS)
 # core.auth's token replies: OAuth JSON, expires_in, Revenue header and JWT lifetime (fuzz/auth.c).
 AUTH_FUZZ_SRCS    := fuzz/auth.c $(AUTH_CORE_SRCS)
+# core.rsa: public keys and signatures from the network, for Payment Pages 2.0 (fuzz/rsa.c).
+RSA_FUZZ_SRCS     := fuzz/rsa.c src/rsa.c src/base64.c
 FUZZ_C_LIBS        = $(shell $(PKG) --libs lua5.4 libcurl libcrypto) -lm
 
 $(FUZZ_DIR)/url: $(URL_FUZZ_SRCS) fuzz/lua_target.h $(HDRS) $(FUZZ_MAIN)
@@ -241,18 +243,22 @@ $(FUZZ_DIR)/auth: $(AUTH_FUZZ_SRCS) fuzz/lua_target.h $(HDRS) $(FUZZ_MAIN)
 	mkdir -p $(FUZZ_DIR)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $(shell $(PKG) --cflags lua5.4 libcurl) $(AUTH_FUZZ_SRCS) $(FUZZ_MAIN) -o $@ $(FUZZ_C_LIBS)
 
-.PHONY: fuzz-url fuzz-headers fuzz-auth fuzz-regress
-fuzz-url fuzz-headers fuzz-auth: fuzz-%: check-deps $(FUZZ_DIR)/%
+$(FUZZ_DIR)/rsa: $(RSA_FUZZ_SRCS) fuzz/lua_target.h $(HDRS) $(FUZZ_MAIN)
+	mkdir -p $(FUZZ_DIR)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(shell $(PKG) --cflags lua5.4 libcrypto) $(RSA_FUZZ_SRCS) $(FUZZ_MAIN) -o $@ $(FUZZ_C_LIBS)
+
+.PHONY: fuzz-url fuzz-headers fuzz-auth fuzz-rsa fuzz-regress
+fuzz-url fuzz-headers fuzz-auth fuzz-rsa: fuzz-%: check-deps $(FUZZ_DIR)/%
 	mkdir -p $(FUZZ_DIR)/corpus/$*
 	$(FUZZ_DIR)/$* -max_total_time=$(FUZZ_SECONDS) -dict=fuzz/$*.dict -max_len=8192 \
 	  -artifact_prefix=fuzz/corpus/$*/ $(FUZZ_DIR)/corpus/$* fuzz/corpus/$*
 
-fuzz: fuzz-json fuzz-inflate fuzz-url fuzz-headers fuzz-auth
+fuzz: fuzz-json fuzz-inflate fuzz-url fuzz-headers fuzz-auth fuzz-rsa
 
 # The regression step of `make test`: every committed corpus once through its target (with clang,
 # the libFuzzer binary with -runs=0; without, the same target linked with fuzz/replay.c by $(CC),
 # still under ASan and UBSan).
-FUZZ_TARGETS := json_decode:json inflate:inflate url:url headers:headers auth:auth
+FUZZ_TARGETS := json_decode:json inflate:inflate url:url headers:headers auth:auth rsa:rsa
 ifeq ($(shell command -v $(FUZZ_CC) 2>/dev/null),)
   REGRESS_VARS := FUZZ_CC=$(CC) FUZZ_DIR=build/fuzz-replay FUZZ_MAIN=fuzz/replay.c \
                   FUZZ_SAN="-fsanitize=address,undefined"
