@@ -150,6 +150,19 @@ describe("Payment Pages 2.0 against zuora-sim", function()
     assert.equals(plain, reply.decryptedSignature)
   end)
 
+  it("answers nil, err when Zuora signs nothing (fields too long), and decrypt refuses another key", function()
+    local ok, err = client:payment_page_signature { page_id = PAGE, uri = s.url .. "/apps/x", note = ("n"):rep(300) }
+    assert.is_nil(ok)
+    assert.equals("api", err.kind)
+    assert.matches("no signature in the reply", err.message)
+    local signature = client:payment_page_signature { page_id = PAGE, uri = s.url .. "/apps/x" }
+    local _, other = keypair("decrypt")
+    local reply, derr = client.rsa_signatures.decrypt {
+      method = "POST", publicKey = der_b64(other), signature = signature }
+    assert.is_nil(reply)
+    assert.equals(400, derr.status)
+  end)
+
   it("verifies a basic callback, whose payment method the API then returns", function()
     local account = s:account()
     local params, key, tenant = submit { field_accountId = account.accountId }
