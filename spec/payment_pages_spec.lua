@@ -285,6 +285,10 @@ describe("Payment Pages 2.0 against zuora-sim", function()
       return s:request { method = "POST", path = "/apps/PublicHostedPageLite.do", auth = "none",
         headers = { ["Content-Type"] = "application/x-www-form-urlencoded" }, body = body }
     end
+    -- The page itself (GET) is a form carrying the parameters, escaped, without API credentials.
+    local page = s:request { path = "/apps/PublicHostedPageLite.do?id=" .. PAGE .. "&token=%3Cb%3E", auth = "none" }
+    assert.equals(200, page.status)
+    assert.matches('<input type="hidden" name="token" value="&lt;b&gt;">', page.body, 1, true)
     assert.equals(403, post(form:gsub("signature=[^&]*", "signature=AAAA")).status)
     assert.equals(302, post(form).status)
     assert.equals(403, post(form).status)
