@@ -1,5 +1,6 @@
 /* luaopen_zuora_core: one table holding the C core's modules and its version. */
 #include "core.h"
+#include "decimal.h"
 
 static const struct { const char *name; lua_CFunction open; } modules[] = {
   {"json", zz_open_json},
@@ -9,6 +10,7 @@ static const struct { const char *name; lua_CFunction open; } modules[] = {
   {"url", zz_open_url},
   {"inflate", zz_open_inflate},
   {"rsa", zz_open_rsa},
+  {"decimal", zz_open_decimal},
 };
 
 int luaopen_zuora_core(lua_State *L) {
