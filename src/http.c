@@ -207,7 +207,7 @@ static void push_result(lua_State *L, zz_xfer *x) {
      * it fails to decode, so the caller can show what came back. */
     int decoded = 0;
     if (want_json) {
-      if (zz_json_decode(L, x->resp.p, x->resp.n, ZZ_JSON_MAX_DEPTH)) {
+      if (zz_json_decode_opts(L, x->resp.p, x->resp.n, ZZ_JSON_MAX_DEPTH, x->decode == 2)) {
         lua_setfield(L, -2, "data");
         decoded = 1;
       } else {

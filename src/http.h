@@ -40,7 +40,7 @@ typedef struct zz_xfer {
   char *output, *tmp_path;  /* 2xx bodies stream to tmp_path, renamed to output when complete */
   FILE *out;
   int decided, to_file;
-  int decode;
+  int decode;               /* 1: JSON bodies decoded, 2: with zuora.decimal numbers */
   int header_block;         /* give the raw header lines, not the table (built later if read) */
   int abort_reason;
   CURLcode code;

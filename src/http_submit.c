@@ -139,6 +139,7 @@ static void validate(lua_State *L, int r, reqspec *q, zz_transport *t) {
   q->connect_timeout = zz_http_check_seconds(L, r, "connect_timeout", t->connect_timeout);
   q->max_body = zz_http_check_max_body(L, r, t->max_body);
   q->decode = zz_optboolfield(L, r, "decode", 0);
+  if (q->decode && zz_optboolfield(L, r, "decimals", 0)) q->decode = 2;   /* JSON with decimals */
   q->header_block = zz_optboolfield(L, r, "header_block", 0);
   q->fresh = zz_optboolfield(L, r, "fresh_connect", 0);
   if (zz_getfield(L, r, "auth") != LUA_TNIL) {

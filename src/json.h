@@ -15,6 +15,9 @@
  * Pushes the value and returns 1, or pushes nil and a message ("<reason> at byte <pos>", pos
  * 1-based) and returns 0. max_depth <= 0 means ZZ_JSON_MAX_DEPTH. Raises only on memory errors. */
 int zz_json_decode(lua_State *L, const char *s, size_t n, int max_depth);
+/* The same; with decimals, numbers with a fraction or an exponent and integers beyond the
+ * integer range become zuora.decimal values (docs/json.md). */
+int zz_json_decode_opts(lua_State *L, const char *s, size_t n, int max_depth, int decimals);
 
 /* Pushes json.array_mt, creating it (in the registry) on first use. */
 void zz_json_push_array_mt(lua_State *L);

@@ -11,6 +11,7 @@
 #include <emmintrin.h>
 #endif
 #include "json.h"
+#include "decimal.h"
 
 typedef struct {
   lua_Integer n;      /* elements (arrays) or members (objects) so far */
@@ -33,6 +34,7 @@ typedef struct {
   lua_State *L;
   const unsigned char *start, *end;
   int mt_idx;         /* stack index of array_mt */
+  int dec_mt_idx;     /* stack index of zuora.decimal's metatable, or 0: numbers become doubles */
   int frames_slot;    /* stack index anchoring a grown frame array */
   int max_depth;
   frame *frames;
@@ -252,6 +254,16 @@ static int string_value(dec *d, const unsigned char *q, const unsigned char **ne
   }
 }
 
+/* With decimals: the number's digits as a zuora.decimal, exactly as written. */
+static int decimal_value(dec *d, const unsigned char *start, const unsigned char *end) {
+  const char *why;
+  if (zz_dec_push_text(d->L, (const char *)start, (size_t)(end - start), d->dec_mt_idx, &why) != 0) {
+    snprintf(d->reason_buf, sizeof d->reason_buf, "number %s for a decimal", why);
+    return fail(d, start, d->reason_buf);
+  }
+  return 0;
+}
+
 static int number_value(dec *d, const unsigned char *p, const unsigned char **next) {
   const unsigned char *start = p, *end = d->end;
   uint64_t m = 0;
@@ -290,6 +302,7 @@ static int number_value(dec *d, const unsigned char *p, const unsigned char **ne
     while (p < end && *p >= '0' && *p <= '9') p++;
   }
   *next = p;
+  if (d->dec_mt_idx && (is_float || many)) return decimal_value(d, start, p);
 #if ZZ_HAVE_INTEGERS
   if (!is_float && !many) {
     if (!neg && m <= (uint64_t)LUA_MAXINTEGER) {
@@ -307,6 +320,7 @@ static int number_value(dec *d, const unsigned char *p, const unsigned char **ne
     return 0;
   }
 #endif
+  if (d->dec_mt_idx) return decimal_value(d, start, p);   /* an integer beyond 64 (53) bits */
   if (zz_json_strtod((const char *)start, (size_t)(p - start), &v) != 0)
     return luaL_error(d->L, "not enough memory");
   if (v - v != 0) return fail(d, start, "number out of range for a double");
@@ -475,7 +489,8 @@ key:
 
 /* Decodes with array_mt at stack index mt_idx; leaves the stack as it found it plus the
  * results (value, or nil and message). */
-static int decode_with(lua_State *L, const char *s, size_t n, int max_depth, int mt_idx) {
+static int decode_with(lua_State *L, const char *s, size_t n, int max_depth, int mt_idx,
+                       int dec_mt_idx) {
   dec d;
   int base;
   char pos[24];
@@ -483,6 +498,7 @@ static int decode_with(lua_State *L, const char *s, size_t n, int max_depth, int
   d.start = (const unsigned char *)s;
   d.end = d.start + n;
   d.mt_idx = lua_absindex(L, mt_idx);
+  d.dec_mt_idx = dec_mt_idx ? lua_absindex(L, dec_mt_idx) : 0;
   d.max_depth = max_depth > 0 ? max_depth : ZZ_JSON_MAX_DEPTH;
   d.frames = d.inline_frames;
   d.frames_cap = INLINE_FRAMES;
@@ -504,18 +520,24 @@ static int decode_with(lua_State *L, const char *s, size_t n, int max_depth, int
   return 0;
 }
 
-int zz_json_decode(lua_State *L, const char *s, size_t n, int max_depth) {
+int zz_json_decode_opts(lua_State *L, const char *s, size_t n, int max_depth, int decimals) {
   int ok;
   zz_json_push_array_mt(L);
-  ok = decode_with(L, s, n, max_depth, -1);
-  lua_remove(L, ok ? -2 : -3);          /* array_mt */
+  if (decimals) zz_dec_push_mt(L);
+  ok = decode_with(L, s, n, max_depth, decimals ? -2 : -1, decimals ? -1 : 0);
+  lua_remove(L, ok ? -2 : -3);          /* array_mt (or the decimal metatable) */
+  if (decimals) lua_remove(L, ok ? -2 : -3);
   return ok;
+}
+
+int zz_json_decode(lua_State *L, const char *s, size_t n, int max_depth) {
+  return zz_json_decode_opts(L, s, n, max_depth, 0);
 }
 
 int zz_json_l_decode(lua_State *L) {
   size_t n;
   const char *s;
-  int max_depth = ZZ_JSON_MAX_DEPTH;
+  int max_depth = ZZ_JSON_MAX_DEPTH, decimals = 0;
   if (lua_type(L, 1) != LUA_TSTRING)
     return luaL_argerror(L, 1, lua_pushfstring(L, "string expected, got %s", luaL_typename(L, 1)));
   s = lua_tolstring(L, 1, &n);
@@ -526,6 +548,11 @@ int zz_json_l_decode(lua_State *L) {
     if (!(md >= 1 && md <= 0x7FFFFFFF) || md != (lua_Number)(int)md)
       return luaL_error(L, "option 'max_depth' must be a positive integer");
     max_depth = (int)md;
+    decimals = zz_optboolfield(L, 2, "decimals", 0);
   }
-  return decode_with(L, s, n, max_depth, lua_upvalueindex(1)) ? 1 : 2;
+  if (decimals) {
+    lua_settop(L, 2);
+    zz_dec_push_mt(L);                  /* index 3 */
+  }
+  return decode_with(L, s, n, max_depth, lua_upvalueindex(1), decimals ? 3 : 0) ? 1 : 2;
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 #include "class.h"
 #include "json.h"
+#include "decimal.h"
 
 #define ENCODER_MT "zuora.json.encoder"
 #define KEEP_BUFFER (1u << 20)   /* larger buffers are freed after each call */
@@ -558,6 +559,16 @@ static int put_value(enc *e, int idx, int depth) {
     }
     return fail(e, "cannot encode a light userdata other than json.null or json.empty_array");
   }
+  case LUA_TUSERDATA: {
+    const zz_dec *d = zz_dec_test(L, idx);
+    if (d) {
+      /* a zuora.decimal: its digits, verbatim */
+      char *w = reserve(e, zz_dec_format_size(d));
+      e->st->len += zz_dec_format(d, w);
+      return 0;
+    }
+  }
+  /* fall through */
   default:
     snprintf(e->reason_buf, sizeof e->reason_buf, "cannot encode a %s", luaL_typename(L, idx));
     return fail(e, e->reason_buf);
