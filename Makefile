@@ -194,7 +194,7 @@ FUZZ_DIR     ?= build/fuzz
 FUZZ_SAN     ?= -fsanitize=fuzzer,address,undefined
 FUZZ_MAIN    ?=
 FUZZ_FLAGS    = -g -O1 -std=c99 -D_GNU_SOURCE -Isrc $(WARN) $(FUZZ_SAN) -fno-sanitize-recover=all -fno-omit-frame-pointer
-JSON_FUZZ_SRCS := fuzz/json_decode.c src/json.c src/json_decode.c src/json_encode.c src/json_number.c src/class.c
+JSON_FUZZ_SRCS := fuzz/json_decode.c src/json.c src/json_decode.c src/json_encode.c src/json_number.c src/class.c src/decimal.c
 
 $(FUZZ_DIR)/json_decode: $(JSON_FUZZ_SRCS) $(HDRS) $(FUZZ_MAIN)
 	mkdir -p $(FUZZ_DIR)

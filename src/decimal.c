@@ -467,7 +467,8 @@ static dview operand(lua_State *L, int idx, uint32_t *tmp, const char *what) {
   }
   luaL_error(L, "zuora.decimal: %s must be a decimal, an integer or a string, got %s", what,
              luaL_typename(L, idx));
-  return v;   /* not reached */
+  memset(&v, 0, sizeof v);   /* not reached */
+  return v;
 }
 
 /* A scale argument (optional: def). */

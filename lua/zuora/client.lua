@@ -98,6 +98,7 @@ function M.construct(mt, opts, mode, base, fields)
   -- Safety rails (zuora.access, zuora.dryrun): checked where every request passes, in send.
   self.policy = access.new(opts, rawget(mt, "catalog_module"))
   self.dry_run = opts.dry_run or false
+  self.decimals = opts.decimals or false
   -- The methods every call goes through, on the instance: a method missing there costs a call of
   -- __index (which also finds catalogue groups) on each use. `mt` may override them (zuora.revenue).
   self.request, self.prepare, self.classify, self.call_one = mt.request, mt.prepare, mt.classify, mt.call_one
@@ -318,6 +319,7 @@ function Client:prepare(method, path, opts, level)
     timeout = opts.timeout or self.timeout,
     connect_timeout = self.connect_timeout,
     decode = not opts.raw,
+    decimals = opts.decimals == nil and self.decimals or opts.decimals,
     output = opts.output,
     multipart = opts.multipart,
     body_file = opts.body_file,
@@ -829,13 +831,14 @@ function Client:call_one(entry, value)
   end
   return send(self, { method = entry.method, url = self.base_url .. t[1] .. segment(value) .. t[3],
     timeout = self.timeout, connect_timeout = self.connect_timeout, decode = true, auth = self.auth,
-    headers = self.base_headers, op = entry, header_block = true })
+    decimals = self.decimals or nil, headers = self.base_headers, op = entry, header_block = true })
 end
 
 --- Calls any endpoint: `client:request("GET", "/v1/accounts/{key}", {path = {key = "A1"}})`.
 -- opts: path, query, body (table -> JSON, or a string with content_type), headers,
 -- idempotency_key, zuora_version, track_id, timeout, output (stream a 2xx body to this file and
--- return the path), raw (return the body undecoded), multipart, body_file (with content_type),
+-- return the path), raw (return the body undecoded), decimals (answer's numbers as zuora.decimal),
+-- multipart, body_file (with content_type),
 -- on_progress (transfer progress events, docs/bulk.md).
 -- Returns result, nil, meta ({status, headers, request_id, attempts, elapsed}) or nil, err.
 function Client:request(method, path, opts)

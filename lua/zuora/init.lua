@@ -13,6 +13,7 @@ local options = require "zuora.options"
 local zuora = {
   version = core.version,
   json = core.json,
+  decimal = core.decimal,
   Error = errors.Error,
   errors = errors,
   environments = require "zuora.environments",
@@ -23,7 +24,8 @@ local zuora = {
 -- access_key_id + secret_access_key | token; entity_ids, zuora_version, track_id, timeout (60),
 -- connect_timeout (10), max_retries (3), max_concurrency, retry_base (0.5), retry_cap (8),
 -- retry_after_cap (60), refresh_margin (300), ca_file, ca_path, insecure (false), http2 (true),
--- max_body (256 MiB), on_request, on_response, user_agent, token_url; the safety rails read_only,
+-- max_body (256 MiB), on_request, on_response, user_agent, token_url, decimals (false: non-integer
+-- numbers of answers as zuora.decimal values, docs/decimal.md); the safety rails read_only,
 -- allow, deny and dry_run (docs/client.md, "Safety rails").
 function zuora.new(opts)
   return client.new(opts, 2)
@@ -39,6 +41,7 @@ zuora.ENV = {
   ZUORA_TRACK_ID = "track_id", ZUORA_CA_FILE = "ca_file", ZUORA_CA_PATH = "ca_path",
   ZUORA_TIMEOUT = "timeout", ZUORA_CONNECT_TIMEOUT = "connect_timeout",
   ZUORA_MAX_RETRIES = "max_retries", ZUORA_MAX_CONCURRENCY = "max_concurrency",
+  ZUORA_DECIMALS = "decimals",
 }
 
 --- The options zuora.from_env would use: ZUORA_* variables (see zuora.ENV), then `overrides`.

@@ -23,6 +23,7 @@ local BODY_METHODS = { POST = true, PUT = true, PATCH = true }
 local OPTION_TYPES = {
   query = "table", headers = "table", idempotency_key = "string", zuora_version = "string",
   track_id = "string", timeout = "number", output = "string", raw = "boolean", multipart = "table",
+  decimals = "boolean", -- non-integer numbers of the answer as zuora.decimal (docs/decimal.md)
   body_file = "string", on_progress = "function", -- on_progress: transfer progress (docs/bulk.md)
   dry_run = "boolean", -- safety rails (docs/client.md)
 }

@@ -33,7 +33,7 @@ M.spec = {
   timeout = positive, connect_timeout = positive, max_retries = nonneg_int, max_concurrency = pos_int,
   retry_base = positive, retry_cap = positive, retry_after_cap = positive, refresh_margin = positive,
   ca_file = check_type("string"), ca_path = check_type("string"), insecure = check_type("boolean"),
-  http2 = check_type("boolean"), max_body = pos_int,
+  http2 = check_type("boolean"), max_body = pos_int, decimals = check_type("boolean"),
   on_request = check_type("function"), on_response = check_type("function"),
   user_agent = check_type("string"), transport = check_type("string"),
   token_cache = check_type("string"), -- OpenResty: name of a lua_shared_dict shared by the workers
@@ -128,10 +128,12 @@ function M.base_url(who, base, level)
 end
 
 local NUMERIC = { timeout = true, connect_timeout = true, max_retries = true, max_concurrency = true }
+local BOOLEAN = { decimals = true }
+local TRUTH = { ["1"] = true, ["true"] = true, yes = true, ["0"] = false, ["false"] = false, no = false }
 
 --- The options that the environment variables named in `vars` ({VAR = "option"}) set, read with
--- `getenv` (default os.getenv); empty ones are skipped, numeric options converted. Raises (at
--- `level`) when a numeric one is not a number.
+-- `getenv` (default os.getenv); empty ones are skipped, numeric options converted, boolean ones
+-- read from 1/0 (true/false, yes/no). Raises (at `level`) when a value does not fit its option.
 function M.from_env(vars, getenv, level)
   getenv = getenv or os.getenv
   local opts = {}
@@ -142,6 +144,9 @@ function M.from_env(vars, getenv, level)
         local n = tonumber(v)
         if not n then error(var .. " must be a number", (level or 1) + 1) end
         v = n
+      elseif BOOLEAN[key] then
+        if TRUTH[v:lower()] == nil then error(var .. " must be 1 or 0", (level or 1) + 1) end
+        v = TRUTH[v:lower()]
       end
       opts[key] = v
     end

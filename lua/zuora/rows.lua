@@ -147,10 +147,14 @@ local function line_reader(src)
   end
 end
 
-local function json_rows(self, src)
+-- json.decode options of rows read with decimals = true.
+local DECIMALS = { decimals = true }
+
+local function json_rows(self, src, decimals)
   local next_line = line_reader(src)
   local line_no = 0
   local decode = json.decode
+  local dopts = decimals and DECIMALS or nil
   return function()
     while true do
       local line = next_line()
@@ -158,7 +162,7 @@ local function json_rows(self, src)
       line_no = line_no + 1
       if byte(line, -1) == 13 then line = sub(line, 1, -2) end
       if find(line, "%S") then
-        local v, err = decode(line)
+        local v, err = decode(line, dopts)
         if v == nil then error(decode_error("line " .. line_no .. " is not JSON: " .. err), 0) end
         if type(v) ~= "table" or getmetatable(v) == json.array_mt then
           error(decode_error("line " .. line_no .. " is not a JSON object"), 0)
@@ -170,7 +174,15 @@ local function json_rows(self, src)
   end
 end
 
-local function csv_rows(self, src, separator)
+-- A CSV cell that is a number with a fraction ("12.50", "-0.5"): such cells become zuora.decimal
+-- values with decimals = true. Other cells, digit-only ones (ids, account numbers) included, stay
+-- strings.
+local function fraction_cell(s)
+  return find(s, "^%-?%d+%.%d+$") ~= nil
+end
+
+local function csv_rows(self, src, separator, decimals)
+  local decimal = decimals and core.decimal
   local next_record = csv.reader(src, { separator = separator })
   local header
   local ncol = 0
@@ -210,6 +222,12 @@ local function csv_rows(self, src, separator)
         end
         local row = {}
         for i = 1, ncol do row[header[i]] = fields[i] end
+        if decimal then
+          for i = 1, ncol do
+            local s = fields[i]
+            if fraction_cell(s) then row[header[i]] = decimal(s) end
+          end
+        end
         return row
       end
     end
@@ -223,6 +241,8 @@ end
 --   compression  "NONE" (default), "GZIP" or "ZIP" (the archive's first entry)
 --   size         the file's size in bytes, for progress (default: measured)
 --   on_progress  called with a "rows" event after every chunk read from the file and at the end
+--   decimals     true: JSON numbers with a fraction or exponent, and CSV cells such as "12.50",
+--                become zuora.decimal values (docs/decimal.md)
 -- Returns a Rows object: call it (or use it in a generic for) for the next row; `rows.count` rows
 -- so far; `rows.columns` (CSV: the header); `rows:close()` releases the file early.
 function M.open(file, opts)
@@ -263,14 +283,14 @@ function M.open(file, opts)
   end
   local next_row
   if format == "JSON" then
-    next_row = json_rows(self, src)
+    next_row = json_rows(self, src, opts.decimals)
   elseif SEPARATORS[format] or format == "DSV" then
     local sep = SEPARATORS[format] or opts.separator
     if type(sep) ~= "string" or #sep ~= 1 then
       f:close()
       error("rows.open: DSV needs a one-character separator", 2)
     end
-    next_row = csv_rows(self, src, sep)
+    next_row = csv_rows(self, src, sep, opts.decimals)
   else
     f:close()
     error("rows.open: unknown format " .. tostring(opts.format) .. " (JSON, CSV, TSV or DSV)", 2)

@@ -59,7 +59,8 @@ function M.new(v)
 end
 
 local function widen(d, scale)
-  if d.scale == scale then return d.digits end
+  -- zero stays "0": the digit-string helpers compare by length first, so "000" would outrank "10"
+  if d.scale == scale or d.digits == "0" then return d.digits end
   return d.digits .. rep("0", scale - d.scale)
 end
 

@@ -109,6 +109,8 @@ function Context:client()
       if trace then trace_request(ev) end
       for _, fn in ipairs(rlisteners) do fn(ev) end
     end
+    -- Amounts keep the digits the server sent, in every output and in the REPL (docs/decimal.md).
+    if opts.decimals == nil then opts.decimals = true end
     opts.on_response = function(ev)
       if trace then trace_response(ev) end
       for _, fn in ipairs(listeners) do fn(ev) end

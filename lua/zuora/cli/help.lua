@@ -209,14 +209,15 @@ The REPL is Lua 5.4 with these ready:
   client      a zuora client for this session (print(client) shows where it points)
   zuora       the library (zuora.new{...}, zuora.operations(), zuora.errors)
   json        the codec: json.encode(v), json.decode(s), json.null
+  decimal     exact amounts: decimal("0.10") + 1, d:round(2), d:div(3, 2) (answers hold them)
   <group>     every API group is also a global: accounts.retrieve("A00000001")
   help(x)     explain a group or an operation: help(accounts), help(client.accounts.create),
               help "invoices.list_items", help "pattern words" searches the catalogue
   _ , _err    the last result and the last error; _meta: status, request id, elapsed time
 
-A call returns its decoded JSON, printed as sorted, indented JSON; a failure prints one line
-with the error's code, category and request id. Tab completes groups, operations and fields;
-history is kept between sessions. Ctrl-D leaves.
+A call returns its decoded JSON (amounts as decimals, digit for digit), printed as sorted,
+indented JSON; a failure prints one line with the error's code, category and request id. Tab
+completes groups, operations and fields; history is kept between sessions. Ctrl-D leaves.
 
 ]]
 

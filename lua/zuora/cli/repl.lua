@@ -212,10 +212,10 @@ function M.watch(client)
   return state
 end
 
---- The REPL's global table: client, zuora, json, help, the groups; everything else from _G.
+--- The REPL's global table: client, zuora, json, decimal, help, the groups; everything else from _G.
 function M.environment(client, out)
   out = out or io.stdout
-  local env = { zuora = zuora, json = zuora.json, client = client }
+  local env = { zuora = zuora, json = zuora.json, decimal = zuora.decimal, client = client }
   env.help = function(x)
     out:write(help.describe(x, client), "\n")
   end

@@ -26,6 +26,7 @@ local now = core.http.now
 local header, parse_headers = response.header, response.parse_headers
 local open, release = conn.open, conn.release
 local lower, find, match = string.lower, string.find, string.match
+local DECIMALS = { decimals = true } -- json.decode options of a request with decimals = true
 
 local M = {}
 
@@ -126,7 +127,7 @@ local function exchange(c, req, opts, u, head, source, method)
   elseif sink.output then
     res.output = sink.output
   elseif req.decode and #body > 0 and looks_json(block) then
-    local value, jerr = json.decode(body)
+    local value, jerr = json.decode(body, req.decimals and DECIMALS or nil)
     if value ~= nil then
       res.data = value
     else
