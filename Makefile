@@ -52,7 +52,7 @@ LUA_CMOD    ?= $(PREFIX)/lib/lua/$(LUA_ABI)
 BINDIR      ?= $(PREFIX)/bin
 ZUORA_SHARE ?= $(PREFIX)/share/zuora
 
-.PHONY: all build test test-luajit test-asan lint install uninstall deps demo bench fuzz fuzz-json fuzz-inflate soak soak-valgrind docs catalog clean check-deps
+.PHONY: all build test test-luajit test-asan lint install uninstall deps demo bench fuzz fuzz-json fuzz-decimal fuzz-inflate soak soak-valgrind docs catalog clean check-deps
 
 all: build
 build: $(CORE)
@@ -185,7 +185,7 @@ prism-check: check-deps
 
 # ---- fuzzing (libFuzzer, clang) ----
 # `make fuzz` runs every fuzzer in turn, FUZZ_SECONDS each; `make fuzz-json` (-inflate, -url,
-# -headers, -auth, -rsa) one of them. The working corpus grows in build/fuzz/; fuzz/corpus/<name>/ holds
+# -headers, -auth, -rsa, -decimal) one of them. The working corpus grows in build/fuzz/; fuzz/corpus/<name>/ holds
 # the committed seeds and any crashing input (crash-*), which `make test` replays (fuzz-regress).
 # docs/fuzzing.md says what each target checks and records the long runs.
 FUZZ_CC      ?= clang
@@ -205,6 +205,20 @@ fuzz-json: check-deps $(FUZZ_DIR)/json_decode
 	mkdir -p $(FUZZ_DIR)/corpus/json
 	$(FUZZ_DIR)/json_decode -max_total_time=$(FUZZ_SECONDS) -dict=fuzz/json.dict -max_len=8192 \
 	  -artifact_prefix=fuzz/corpus/json/ $(FUZZ_DIR)/corpus/json fuzz/corpus/json
+
+# zuora.decimal: the parser on unterminated input, its text, and the arithmetic checked against
+# itself (fuzz/decimal.c).
+DECIMAL_FUZZ_SRCS := fuzz/decimal.c src/decimal.c src/json_number.c
+
+$(FUZZ_DIR)/decimal: $(DECIMAL_FUZZ_SRCS) fuzz/lua_target.h $(HDRS) $(FUZZ_MAIN)
+	mkdir -p $(FUZZ_DIR)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(shell $(PKG) --cflags lua5.4) $(DECIMAL_FUZZ_SRCS) $(FUZZ_MAIN) -o $@ \
+	  $(shell $(PKG) --libs lua5.4) -lm
+
+fuzz-decimal: check-deps $(FUZZ_DIR)/decimal
+	mkdir -p $(FUZZ_DIR)/corpus/decimal
+	$(FUZZ_DIR)/decimal -max_total_time=$(FUZZ_SECONDS) -dict=fuzz/decimal.dict -max_len=1024 \
+	  -artifact_prefix=fuzz/corpus/decimal/ $(FUZZ_DIR)/corpus/decimal fuzz/corpus/decimal
 
 # core.inflate's streaming decompressor: whole vs chunked runs must agree (fuzz/inflate.c).
 INFLATE_FUZZ_SRCS := fuzz/inflate.c src/inflate.c src/class.c
@@ -253,12 +267,12 @@ fuzz-url fuzz-headers fuzz-auth fuzz-rsa: fuzz-%: check-deps $(FUZZ_DIR)/%
 	$(FUZZ_DIR)/$* -max_total_time=$(FUZZ_SECONDS) -dict=fuzz/$*.dict -max_len=8192 \
 	  -artifact_prefix=fuzz/corpus/$*/ $(FUZZ_DIR)/corpus/$* fuzz/corpus/$*
 
-fuzz: fuzz-json fuzz-inflate fuzz-url fuzz-headers fuzz-auth fuzz-rsa
+fuzz: fuzz-json fuzz-inflate fuzz-url fuzz-headers fuzz-auth fuzz-rsa fuzz-decimal
 
 # The regression step of `make test`: every committed corpus once through its target (with clang,
 # the libFuzzer binary with -runs=0; without, the same target linked with fuzz/replay.c by $(CC),
 # still under ASan and UBSan).
-FUZZ_TARGETS := json_decode:json inflate:inflate url:url headers:headers auth:auth rsa:rsa
+FUZZ_TARGETS := json_decode:json inflate:inflate url:url headers:headers auth:auth rsa:rsa decimal:decimal
 ifeq ($(shell command -v $(FUZZ_CC) 2>/dev/null),)
   REGRESS_VARS := FUZZ_CC=$(CC) FUZZ_DIR=build/fuzz-replay FUZZ_MAIN=fuzz/replay.c \
                   FUZZ_SAN="-fsanitize=address,undefined"

@@ -271,6 +271,7 @@ void zz_dec_push_mt(lua_State *L) {
 
 const zz_dec *zz_dec_test(lua_State *L, int idx) {
   const zz_dec *d;
+  idx = lua_absindex(L, idx);
   if (lua_type(L, idx) != LUA_TUSERDATA || !lua_getmetatable(L, idx)) return NULL;
   ZZ_RAWGETP(L, LUA_REGISTRYINDEX, &mt_key);
   d = lua_rawequal(L, -1, -2) ? (const zz_dec *)lua_touserdata(L, idx) : NULL;
