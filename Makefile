@@ -208,7 +208,7 @@ fuzz-json: check-deps $(FUZZ_DIR)/json_decode
 
 # zuora.decimal: the parser on unterminated input, its text, and the arithmetic checked against
 # itself (fuzz/decimal.c).
-DECIMAL_FUZZ_SRCS := fuzz/decimal.c src/decimal.c src/json_number.c
+DECIMAL_FUZZ_SRCS := fuzz/decimal.c src/decimal.c src/json_number.c src/class.c
 
 $(FUZZ_DIR)/decimal: $(DECIMAL_FUZZ_SRCS) fuzz/lua_target.h $(HDRS) $(FUZZ_MAIN)
 	mkdir -p $(FUZZ_DIR)

@@ -35,6 +35,11 @@ describe("zuora.core #luajit", function()
       assert.matches(name, tostring(obj), 1, true)
       if _VERSION == "Lua 5.4" then assert.equals(mt.__gc, mt.__close, name) end
     end
+    -- zuora.decimal comes from the same helper, without __gc: it holds nothing outside the Lua heap
+    local dmt = debug.getmetatable(core.decimal(1))
+    assert.equals("zuora.decimal", dmt.__name)
+    assert.is_nil(dmt.__gc)
+    assert.is_function(dmt.__tostring)
     objects["zuora.http"]:close()
     objects["zuora.auth"]:close()
     objects["zuora.inflate"]:close()

@@ -13,12 +13,14 @@ void zz_newclass(lua_State *L, const char *name, const luaL_Reg *methods, lua_CF
     if (index) lua_pushcclosure(L, index, 1);
     lua_setfield(L, -2, "__index");
   }
-  lua_pushcfunction(L, gc);
-  lua_setfield(L, -2, "__gc");
+  if (gc) {
+    lua_pushcfunction(L, gc);
+    lua_setfield(L, -2, "__gc");
 #if LUA_VERSION_NUM >= 504
-  lua_pushcfunction(L, gc);
-  lua_setfield(L, -2, "__close");
+    lua_pushcfunction(L, gc);
+    lua_setfield(L, -2, "__close");
 #endif
+  }
   lua_pushcfunction(L, tostring);
   lua_setfield(L, -2, "__tostring");
   lua_pushstring(L, name);

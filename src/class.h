@@ -9,6 +9,7 @@
  *  - __index: a table of `methods` (may be NULL: no __index), or, when `index` is given, the C
  *    closure `index` with that table as its upvalue 1 (for classes that also expose fields);
  *  - __gc, and __close on 5.4: `gc`, which must be safe to run twice (close, then collection);
+ *    NULL for a class whose values hold nothing outside the Lua heap (zuora.decimal): no __gc;
  *  - __tostring: `tostring`;
  *  - __name: `name` (5.4's luaL_newmetatable sets it; LuaJIT's does not).
  * Leaves the stack as it was. */

@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include "class.h"
 #include "decimal.h"
 #include "json.h"
 
@@ -778,6 +779,7 @@ static const luaL_Reg methods[] = {
   {NULL, NULL},
 };
 
+/* The class helper sets __index (methods), __tostring and __name; these are the rest. */
 static const luaL_Reg metamethods[] = {
   {"__add", l_add},
   {"__sub", l_sub},
@@ -787,24 +789,19 @@ static const luaL_Reg metamethods[] = {
   {"__eq", l_eq},
   {"__lt", l_lt},
   {"__le", l_le},
-  {"__tostring", l_tostring},
   {"__concat", l_concat},
   {NULL, NULL},
 };
 
-/* Builds the metatable once (registered under mt_key and, for luaL_testudata and __name, under
- * ZZ_DECIMAL_NAME) and returns the module table: new, is, modes, and __call = new. */
+/* Builds the metatable once (zz_newclass registers it under ZZ_DECIMAL_NAME; it is also kept
+ * under mt_key, a faster lookup than by name) and returns the module table: new, is, modes, and __call = new. */
 int zz_open_decimal(lua_State *L) {
   ZZ_RAWGETP(L, LUA_REGISTRYINDEX, &mt_key);
   if (lua_type(L, -1) != LUA_TTABLE) {
     lua_pop(L, 1);
-    luaL_newmetatable(L, ZZ_DECIMAL_NAME);
+    zz_newclass(L, ZZ_DECIMAL_NAME, methods, NULL, NULL, l_tostring);   /* no __gc: nothing to free */
+    luaL_getmetatable(L, ZZ_DECIMAL_NAME);
     luaL_setfuncs(L, metamethods, 0);
-    lua_createtable(L, 0, 8);
-    luaL_setfuncs(L, methods, 0);
-    lua_setfield(L, -2, "__index");
-    lua_pushliteral(L, ZZ_DECIMAL_NAME);
-    lua_setfield(L, -2, "__name");
     lua_pushliteral(L, "zuora.decimal");
     lua_setfield(L, -2, "__metatable");
     lua_pushvalue(L, -1);
