@@ -19,7 +19,8 @@ local month_end = os.date("!%Y-%m-%d", os.time() + 30 * 86400)
 --    USD price in the product catalogue.
 local plan_id, plan_name = os.getenv("ZUORA_QUICKSTART_PLAN"), nil
 if not plan_id then
-  local catalog = assert(client.catalog.list_products{ pageSize = 40 })
+  -- From zuora-version 230.0 on, a product's productRatePlans is a URL; 229.0 still lists them inline.
+  local catalog = assert(client.catalog.list_products({ pageSize = 40 }, { zuora_version = "229.0" }))
   for _, product in ipairs(catalog.products) do
     for _, plan in ipairs(product.productRatePlans or {}) do
       for _, charge in ipairs(plan.productRatePlanCharges or {}) do

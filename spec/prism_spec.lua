@@ -15,42 +15,18 @@
 local zuora = require "zuora"
 local cjson = require "cjson"
 local catalog = require "zuora.catalog"
-local nginx = require "spec.support.nginx"
+local prism = require "spec.support.prism"
 local fs = require "spec.support.fs"
 local prism_values = require "tools.prism-values"
 local differences = require "tools.prism-differences"
 
-local ROOT = os.getenv("PWD") or "."
-local PRISM = os.getenv("ZUORA_PRISM") or (ROOT .. "/build/prism/node_modules/.bin/prism")
-local SPEC = os.getenv("ZUORA_OPENAPI_SPEC") or (ROOT .. "/build/openapi/package/api/zuora.com.json")
+local PRISM, SPEC = prism.BIN, prism.SPEC
 
 local FORM = "application/x-www-form-urlencoded"
 local MULTIPART = "multipart/form-data"
 local BODY_METHODS = { POST = true, PUT = true, PATCH = true }
 
-local q, read, sh, my_pid = fs.q, fs.read, fs.sh, fs.my_pid
-
---- Starts `prism mock` on a free loopback port; returns url, pid (or nil, why).
-local function start_prism(dir)
-  local log = dir .. "/prism.log"
-  for _ = 1, 3 do
-    local port = nginx.free_port()
-    -- The watchdog stops Prism when this busted process goes away, however it ends.
-    local p = io.popen(("%s mock -h 127.0.0.1 -p %d %s > %s 2>&1 < /dev/null & pid=$!; "
-      .. "(while kill -0 %s 2>/dev/null && kill -0 $pid 2>/dev/null; do sleep 1; done; kill $pid 2>/dev/null) "
-      .. "> /dev/null 2>&1 & echo $pid"):format(q(PRISM), port, q(SPEC), q(log), my_pid() or "$$"))
-    local pid = tonumber(p:read("a"):match("%d+"))
-    p:close()
-    for _ = 1, 1200 do -- Prism takes a few seconds to read the 5 MB spec
-      local text = read(log) or ""
-      if text:find("Prism is listening", 1, true) then return "http://127.0.0.1:" .. port, pid end
-      if text:find("EADDRINUSE", 1, true) or not sh("kill -0 " .. pid .. " 2>/dev/null") then break end
-      sh("sleep 0.1")
-    end
-    sh("kill " .. pid .. " 2>/dev/null")
-  end
-  return nil, "prism did not start: " .. (read(log) or "")
-end
+local q, read, sh = fs.q, fs.read, fs.sh
 
 --- Prism's verdict on a request it refused, as {location, message} pairs. The client's error keeps only
 -- a summary, so the same prepared request is sent once more through the client's transport to read
@@ -165,8 +141,8 @@ describe("Prism peer check #prism", function()
       return
     end
     dir = fs.tmpdir("prism")
-    url, pid = start_prism(dir)
-    if not url then error(pid) end
+    local server = assert(prism.start(dir, { "mock", SPEC }))
+    url, pid = server.url, server.pid
     tokens = zuora.new{ base_url = url, token = "prism-token", max_retries = 0 }
     keys_client = zuora.new{ base_url = url, access_key_id = "prism-key", secret_access_key = "prism-secret",
       max_retries = 0 }

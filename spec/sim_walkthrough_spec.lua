@@ -162,4 +162,16 @@ describe("zuora-sim new-customer walkthrough", function()
     for _, t in ipairs(charge.productRatePlanChargeTiers) do prices[t.currency] = json.number_text(t.price) end
     assert.same({ USD = "49.99", EUR = "45.00" }, prices)
   end)
+
+  it("lists a product's rate plans inline up to zuora-version 229.0 and as their URL from 230.0 on", function()
+    local old = ok(s:get("/v1/catalog/products/SKU-SIM-CLOUD", { headers = { ["zuora-version"] = "229.0" } }))
+    assert.equals(3, #old.productRatePlans)
+    assert.equals("Basic Monthly", old.productRatePlans[1].name)
+    for _, v in ipairs({ "230.0", "2025-08-12" }) do
+      local new = ok(s:get("/v1/catalog/products/SKU-SIM-CLOUD", { headers = { ["zuora-version"] = v } }))
+      assert.equals("/v1/products/" .. new.id .. "/product-rate-plans", new.productRatePlans)
+      local plans = ok(s:get(new.productRatePlans, { headers = { ["zuora-version"] = v } }))
+      assert.equals(3, #plans.productRatePlans)
+    end
+  end)
 end)

