@@ -178,7 +178,9 @@ openapi-facts:
 
 # Peer check (spec/prism_spec.lua, #prism): Prism (npm ci into build/prism, pinned by
 # tools/prism/package-lock.json) mocks the older OpenAPI spec and validates every request the client
-# makes for the catalogue operations that spec has. Skips with a message without npm or its registry.
+# makes for the catalogue operations that spec has; then Prism as a validating proxy in front of
+# zuora-sim while the flows run (spec/prism_proxy_spec.lua), and the spec's requests replayed against
+# zuora-sim (spec/prism_corpus_spec.lua). Skips with a message without npm or its registry.
 prism-check: check-deps
 	$(MAKE) --no-print-directory build LUA=lua5.4
 	$(RUN_ENV) ZUORA_LUA=lua5.4 tools/prism-check.sh

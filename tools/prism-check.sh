@@ -5,7 +5,9 @@
 # starts `prism mock` on a loopback port and calls every catalogue operation the spec has through the
 # client; then spec/prism_proxy_spec.lua puts `prism proxy` in front of zuora-sim while the quickstart and
 # the flows of examples/flows/ run, and requires every response violation to be explained
-# (tools/prism-proxy-differences.lua). Nothing npm brings is committed.
+# (tools/prism-proxy-differences.lua); and spec/prism_corpus_spec.lua replays a request built from the spec
+# for every operation it shares with the catalogue against seeded zuora-sim (refusals justified in
+# tools/prism-corpus-refusals.lua). Nothing npm brings is committed.
 #
 # Without npm, or when the npm registry cannot be reached, the check is skipped (exit 0) with a message
 # saying so; a failing install after the registry answered is an error.
@@ -49,4 +51,4 @@ if [ ! -f "$proxy_spec" ] || [ "$spec" -nt "$proxy_spec" ] || [ tools/prism-norm
 fi
 
 ZUORA_PRISM="$prism_dir/node_modules/.bin/prism" ZUORA_OPENAPI_SPEC="$spec" ZUORA_OPENAPI_PROXY_SPEC="$proxy_spec" \
-  exec "$lua" /usr/bin/busted --tags=prism --exclude-tags= "$@" spec/prism_spec.lua spec/prism_proxy_spec.lua
+  exec "$lua" /usr/bin/busted --tags=prism --exclude-tags= "$@" spec/prism_spec.lua spec/prism_proxy_spec.lua spec/prism_corpus_spec.lua

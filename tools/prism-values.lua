@@ -21,10 +21,12 @@ local Values = {}
 Values.__index = Values
 
 --- Builds a generator over `spec` (decoded JSON). opts.null: the decoder's null value; opts.array_mt:
---- the metatable that makes a table encode as a JSON array (so an empty one stays `[]`).
+--- the metatable that makes a table encode as a JSON array (so an empty one stays `[]`); opts.examples:
+--- prefer the spec's own `example` values (spec/prism_corpus_spec.lua).
 function M.new(spec, opts)
   opts = opts or {}
-  local self = setmetatable({ spec = spec, null = opts.null, array_mt = opts.array_mt, by_id = {} }, Values)
+  local self = setmetatable({ spec = spec, null = opts.null, array_mt = opts.array_mt, by_id = {},
+    examples = opts.examples == true }, Values)
   for path, item in pairs(spec.paths or {}) do
     for _, m in ipairs(METHODS) do
       local op = item[m]
@@ -118,6 +120,10 @@ function Values:value(schema, depth)
   depth = depth or 0
   local s = self:merged(schema, depth)
   if type(s) ~= "table" then return "Z1" end
+  -- With opts.examples, a scalar `example` the spec gives for the schema is used as it is.
+  if self.examples and s.example ~= nil and type(s.example) ~= "table" and s.example ~= self.null then
+    return s.example
+  end
   if type(s.enum) == "table" and s.enum[1] ~= nil then
     for _, v in ipairs(s.enum) do
       if v ~= self.null and v ~= "" then return v end

@@ -18,6 +18,16 @@ local COLLECTION_FOR = { account = "accounts", contact = "contacts", paymentmeth
   product = "products", productrateplan = "product_rate_plans", productrateplancharge = "product_rate_plan_charges",
   creditmemo = "credit_memos", order = "orders" }
 
+-- Object API field names of the catalogue's records that an update may change.
+local CATALOG_FIELDS = {
+  product = { Name = "name", SKU = "sku", Description = "description", Category = "category",
+    EffectiveStartDate = "effectiveStartDate", EffectiveEndDate = "effectiveEndDate" },
+  productrateplan = { Name = "name", Description = "description", EffectiveStartDate = "effectiveStartDate",
+    EffectiveEndDate = "effectiveEndDate" },
+  productrateplancharge = { Name = "name", BillingPeriod = "billingPeriod", UOM = "uom",
+    DefaultQuantity = "defaultQuantity", TriggerEvent = "triggerEvent", BillingTiming = "billingTiming" },
+}
+
 local function create_one(otype, fields)
   local key = type_key(otype)
   if key == "account" then
@@ -64,6 +74,27 @@ local function update_one(otype, fields)
     if fields.AutoPay ~= nil then a.autoPay = fields.AutoPay == true end
     C.custom_fields(a, fields)
     return a.id
+  end
+  if CATALOG_FIELDS[key] then
+    -- The catalogue's records: the object API's PascalCase names onto the catalogue's fields.
+    local rec = state.data[COLLECTION_FOR[key]][id]
+    if not rec then C.fail("not_found", "invalid id: " .. id, "unknown", 400, "INVALID_ID") end
+    for from, to in pairs(CATALOG_FIELDS[key]) do
+      if fields[from] ~= nil then rec[to] = json.number_text(fields[from]) or fields[from] end
+    end
+    if key == "productrateplancharge" then
+      local catalog = require "zuora_sim.api.catalog"
+      if fields.ChargeModel ~= nil then
+        rec.model = catalog.model_enum(fields.ChargeModel) or C.fail("invalid_value", "Invalid value for ChargeModel: "
+          .. tostring(fields.ChargeModel), "product", nil, "INVALID_VALUE")
+      end
+      local data = type(fields.ProductRatePlanChargeTierData) == "table" and fields.ProductRatePlanChargeTierData
+      if data and type(data.ProductRatePlanChargeTier) == "table" and #data.ProductRatePlanChargeTier > 0 then
+        rec.pricing = catalog.pricing_from_tiers(data.ProductRatePlanChargeTier, rec.model, "product")
+      end
+    end
+    C.custom_fields(rec, fields)
+    return id
   end
   local rec = generic_record(otype, id)
   if not rec then C.fail("not_found", "invalid id: " .. id, "unknown", 400, "INVALID_ID") end

@@ -1,0 +1,36 @@
+--- The refusals spec/prism_corpus_spec.lua expects when it replays the older spec's requests against
+-- zuora-sim: operation (group.name) -> why Zuora, and so zuora-sim, refuses the request the spec
+-- yields. Every refusal must be listed here and every listed operation must be refused, so the list
+-- stays true. docs/zuora-sim.md ("The older spec's requests as a corpus") sums it up.
+local KEY = "the key the older spec makes up (`Z1`, a fixed UUID) names no object of that kind in the tenant "
+  .. "(none is seeded: query jobs, files, imports, snapshots, transaction logs, tiers, usage records, async "
+  .. "jobs, query locators, generic objects)"
+local VALUE = "the older spec gives no valid value for a field Zuora checks (no enum or example), so the "
+  .. "placeholder `Z1` (or a made-up value) is refused: a payment method type, a ZOQL statement, a charge "
+  .. "model, an RSA key or method, a term type, a cancellation policy"
+local STATE = "the seeded object is in a state in which Zuora refuses the operation: the invoice is paid by "
+  .. "earlier requests of the run, the memo is posted, the payment is applied or processed, the subscription "
+  .. "is active, the payment method is the default"
+local BODY = "the body built from the spec lacks what the operation needs (an order action without its details)"
+
+return {
+  ["actions.delete"] = KEY, ["actions.query_more"] = KEY, ["actions.update"] = KEY,
+  ["data_queries.cancel_job"] = KEY, ["data_queries.retrieve_job"] = KEY, ["files.retrieve"] = KEY,
+  ["imports.crud_retrieve"] = KEY, ["orders.retrieve_async_job"] = KEY,
+  ["payment_method_snapshots.crud_retrieve"] = KEY, ["payment_method_transaction_logs.crud_retrieve"] = KEY,
+  ["payment_transaction_logs.crud_retrieve"] = KEY, ["product_rate_plan_charge_tiers.crud_retrieve"] = KEY,
+  ["product_rate_plan_charge_tiers.crud_update"] = KEY, ["usage.crud_retrieve"] = KEY,
+  ["usage.crud_update"] = KEY, ["usage.crud_delete"] = KEY,
+
+  ["accounts.create"] = VALUE, ["orders.create"] = VALUE, ["payment_methods.create"] = VALUE,
+  ["actions.query"] = VALUE, ["product_rate_plan_charges.crud_create"] = VALUE,
+  ["product_rate_plan_charges.crud_update"] = VALUE, ["rsa_signatures.decrypt"] = VALUE,
+  ["rsa_signatures.generate"] = VALUE, ["subscriptions.create"] = VALUE, ["subscriptions.cancel"] = VALUE,
+
+  ["payments.create"] = STATE, ["payments.apply"] = STATE, ["payments.unapply"] = STATE,
+  ["payments.cancel"] = STATE, ["payments.delete"] = STATE, ["credit_memos.apply"] = STATE,
+  ["credit_memos.unapply"] = STATE, ["credit_memos.cancel"] = STATE, ["debit_memos.cancel"] = STATE,
+  ["subscriptions.resume"] = STATE, ["payment_methods.delete"] = STATE,
+
+  ["orders.preview"] = BODY,
+}
