@@ -14,6 +14,7 @@
 local core = require "zuora.core"
 local errors = require "zuora.errors"
 local jobs = require "zuora.jobs"
+local pipeline = require "zuora.pipeline"
 local progress = require "zuora.progress"
 local redact = require "zuora.redact"
 local rows = require "zuora.rows"
@@ -57,28 +58,22 @@ local function check_options(opts, level)
   return fmt, comp
 end
 
--- An error about the result file (storage answers S3-style XML; its Code and Message are kept).
-local function file_error(res, shown_url, attempts)
-  local fields = { method = "GET", url = shown_url, attempts = attempts,
-    status = res.status ~= 0 and res.status or nil }
-  if res.kind then
-    fields.kind = res.kind == "timeout" and "timeout" or "transport"
-    fields.reason = res.kind
-    fields.message = "result file: " .. (res.error or res.kind)
-    if res.kind == "file" or res.kind == "too_large" or res.kind == "tls" then fields.retryable = false end
-  else
-    local body = res.body or ""
-    fields.kind = "api"
-    fields.code = body:match("<Code>([^<]*)</Code>")
-    fields.message = "result file: HTTP " .. res.status .. (body:match("<Message>([^<]*)</Message>")
-      and (": " .. body:match("<Message>([^<]*)</Message>")) or "")
-    fields.request_id = res.headers and (res.headers["x-amz-request-id"] or res.headers["x-request-id"])
-  end
-  return errors.new(fields)
-end
+-- The pipeline's profile of result files: storage's answers (S3-style XML; its Code and Message
+-- are kept), hooks marked `download`.
+local RESULT_FILE = {
+  classify = function(_, _, res)
+    local value, fields = pipeline.classify_storage(res, "result file")
+    if value and not value.output then
+      return nil, { kind = "transport", reason = "file", retryable = false, message = "result file: not saved" }
+    end
+    return value, fields
+  end,
+  mark = "download",
+}
 
---- Downloads `file_url` to `dest` without any credential. Retries transport failures, 429 and
--- 5xx like the client does. Returns the transport result, or nil, err.
+--- Downloads `file_url` to `dest` without any credential, with the client's retries and hooks;
+-- opts.deadline (core.http.now() seconds) bounds every attempt and the waits between them.
+-- Returns the transport result, or nil, err.
 function M.download(client, file_url, dest, opts)
   opts = opts or {}
   local parsed = url.parse(file_url)
@@ -94,32 +89,12 @@ function M.download(client, file_url, dest, opts)
           .. shown }
     end
   end
-  local deadline = opts.deadline
-  local attempt = 0
-  while true do
-    attempt = attempt + 1
-    local timeout = 0
-    if deadline then
-      timeout = deadline - progress.now()
-      if timeout <= 0 then
-        return nil, errors.new{ kind = "timeout", retryable = false, method = "GET", url = shown,
-          message = "result file: no time left before the overall timeout" }
-      end
-    end
-    -- Deliberately no headers and no `auth`: nothing from the Zuora tenant goes to storage.
-    local req = {
-      method = "GET", url = file_url, output = dest, timeout = timeout,
-      connect_timeout = client.connect_timeout, max_body = opts.max_bytes or M.DEFAULT_MAX_BYTES,
-      on_progress = opts.on_progress and progress.transfer(opts.on_progress, shown) or nil,
-    }
-    local res
-    if req.on_progress then res = progress.send(client.rt, req) else res = client.rt:send(req) end
-    if not res.kind and res.status >= 200 and res.status < 300 and res.output then return res end
-    local err = file_error(res, shown, attempt)
-    if not err.retryable or attempt > client.max_retries then return nil, err end
-    client:sleep(client:backoff(attempt, require("zuora.client").retry_after_seconds(
-      res.headers and res.headers["retry-after"], client.retry_after_cap)))
-  end
+  -- Deliberately no headers and no `auth`: nothing from the Zuora tenant goes to storage.
+  return pipeline.run(client, {
+    method = "GET", url = file_url, output = dest, timeout = 0, deadline = opts.deadline,
+    connect_timeout = client.connect_timeout, max_body = opts.max_bytes or M.DEFAULT_MAX_BYTES,
+    on_progress = opts.on_progress and progress.transfer(opts.on_progress, shown) or nil,
+  }, RESULT_FILE)
 end
 
 local function temp_path(dir, ext)

@@ -79,7 +79,7 @@ end
 -- `req.on_progress` (a function made by M.transfer) is told the byte counts about every M.EVERY
 -- seconds, and once more when the transfer is over. A watcher task reads the counts from the
 -- transport; a runtime without them (OpenResty) gets the final report only.
-function M.send(rt, req)
+function M.watch(rt, req)
   local report = req.on_progress
   local t = rt.t
   local res

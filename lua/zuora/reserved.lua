@@ -19,11 +19,11 @@ end
 M.client = set [[
   request prepare classify call_one url_for redacted_url send_request fetch_token ensure_token
   spawn gather map sleep run query data_query wait_job upload_usage payment_page_signature pollable step close
-  operations_list new from_env config options wait revenue backoff follow send ensure_token
+  operations_list new from_env config options wait revenue ensure_token
 
   base_url origin mode token_epoch token_error on_request on_response track_id uses_tokens
   has_version auth base_headers rt transport product max_uploads timeout connect_timeout
-  max_retries retry_base retry_cap retry_after_cap refresh_margin
+  max_retries retry_base retry_cap retry_after_cap refresh_margin catalog_module idempotency_keys policy
 ]]
 for name in pairs(options.spec) do M.client[name] = true end
 

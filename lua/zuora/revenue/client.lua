@@ -3,7 +3,7 @@
 -- error shapes, no idempotency keys — and the Revenue catalogue as its groups.
 --
 -- A revenue client is a zuora.client Client underneath: its metatable inherits every Client method
--- and overrides prepare, classify and fetch_token; the helpers for the real jobs live in
+-- and overrides classify and fetch_token; the helpers for the real jobs live in
 -- zuora.revenue.upload, zuora.revenue.gl and zuora.revenue.download.
 local core = require "zuora.core"
 local client = require "zuora.client"
@@ -69,6 +69,11 @@ function M.new(opts, level)
     uses_tokens = mode ~= "bearer",
     has_version = false,
     max_uploads = opts.max_uploads or 2,
+    catalog_module = M.CATALOG,
+    -- Revenue does not honour an Idempotency-Key: none is sent (it would suggest a guarantee that
+    -- does not exist), so its POSTs are unsafe to repeat (zuora.retry_policy) and never repeated
+    -- once they may have arrived.
+    idempotency_keys = false,
   })
   if mode == "revenue" then
     self.auth = core.auth.new{
@@ -92,19 +97,6 @@ end
 
 ------------------------------------------------------------------------------------------------
 -- What differs from Billing in the pipeline.
-
---- As Client:prepare, without an Idempotency-Key: Revenue does not honour one, and sending it
--- would suggest a guarantee that does not exist (so uploads are not retried blindly either).
-function RevenueClient:prepare(method, path, opts, level)
-  local req = Client.prepare(self, method, path, opts, (level or 1) + 1)
-  if req.idempotency_key then
-    for i = #req.headers, 1, -1 do
-      if req.headers[i]:find("^Idempotency%-Key:") then table.remove(req.headers, i) end
-    end
-    req.idempotency_key = nil
-  end
-  return req
-end
 
 local DISABLED = "the Zuora Revenue API is not enabled for this tenant (HTTP 405); Zuora Revenue Support "
   .. "enables the API service"
@@ -135,13 +127,9 @@ local function failure_in(data)
   return nil
 end
 
--- Transport failures where the request surely never reached the server (a retry cannot repeat
--- work): name resolution and refused connections.
-local UNSENT = { [5] = true, [6] = true, [7] = true }
-
---- As Client:classify, plus Revenue's error bodies, the 405 of a tenant without the API, and no
--- blind retries of POSTs: an upload that may have been received is not sent again (Revenue has
--- no idempotency keys); only refusals (429) and connections that never opened are retried.
+--- As Client:classify, plus Revenue's error bodies and the 405 of a tenant without the API.
+-- (Whether a failed POST may be sent again is zuora.retry_policy's business: an upload that may
+-- have been received is never repeated.)
 function RevenueClient:classify(req, res)
   local value, fields = Client.classify(self, req, res)
   if value ~= nil then
@@ -155,10 +143,6 @@ function RevenueClient:classify(req, res)
     if type(data.Message) == "string" and (fields.message or ""):find("^HTTP %d") then fields.message = data.Message end
   end
   if res.status == 405 then disabled(fields) end
-  if req.method == "POST" and fields.retryable ~= false then
-    local refused = res.status == 429 or (res.kind and UNSENT[res.curl_code or -1])
-    if not refused then fields.retryable = false end
-  end
   return nil, fields
 end
 

@@ -62,7 +62,7 @@ local function report_part(on_part, part)
   if on_part then
     local view = {}
     for k, v in pairs(part) do view[k] = v end
-    require("zuora.client").run_hook(on_part, view)
+    require("zuora.pipeline").run_hook(on_part, view)
   end
 end
 
@@ -181,7 +181,7 @@ function M.upload_csv(client, opts)
     return part
   end
 
-  local function send(part)
+  local function upload_part(part)
     if route_name == "file" then
       return client:request("POST", route.path, { op = entry, timeout = opts.timeout,
         headers = { templatename = opts.template },
@@ -200,7 +200,7 @@ function M.upload_csv(client, opts)
       report.parts[p.index] = part
       p.filename = part.filename
       local t0 = client.rt.now()
-      local reply, err = send(p)
+      local reply, err = upload_part(p)
       part.elapsed = client.rt.now() - t0
       if not reply then
         part.status, part.err = "failed", err

@@ -1,0 +1,380 @@
+--- zuora.pipeline: the one attempt loop. Every request the library puts on the network comes
+-- through M.run: API calls (client:request, client:call_one), token requests (zuora.token), Data
+-- Query result files (zuora.data_query) and signed-URL downloads (zuora.revenue.download); Revenue
+-- uploads and Data Query polling are API calls. Per attempt: credentials (make sure a token is
+-- ready), the on_request hook, the transfer through the client's runtime (`rt:send`), same-origin
+-- redirects of GET/HEAD, classification into a value or zuora.Error fields, the on_response hook,
+-- then the decision of zuora.retry_policy: retry after a backoff with jitter or Retry-After, refresh
+-- the token once after a 401, or fail (with outcome_unknown when a write may have been done).
+--
+-- What differs between those calls is a profile (`how`), a static table made once:
+--   classify(client, req, res) -> value | nil, fields   (default: client:classify, the API's)
+--   credentials = true   ensure a token before each attempt, refresh it once after a 401
+--   before(client, req, attempt) -> nil to go on, or value, err to end the call with
+--   mark = "token_request" | "download"   a flag set in the hook events
+--   reads = true   its failures never say outcome_unknown (token requests)
+--   rails = true   the client's safety rails apply (zuora.access: read_only, allow, deny; dry runs)
+-- A request table carries what the policy needs: `kind` ("idempotent" | "keyed" | "unsafe", see
+-- zuora.retry_policy; prepare sets it), `fresh_connect` (unsafe requests get a connection of their
+-- own, where libcurl never resends), optional `deadline` (core.http.now() seconds: no attempt
+-- starts after it, each attempt's timeout ends at it).
+local core = require "zuora.core"
+local access = require "zuora.access"
+local errors = require "zuora.errors"
+local policy = require "zuora.retry_policy"
+local redact = require "zuora.redact"
+
+local url = core.url
+local parse_headers, header_value = core.http.parse_headers, core.http.header
+local SAFE_METHODS = policy.SAFE_METHODS
+
+local M = {}
+
+------------------------------------------------------------------------------------------------
+-- Response headers.
+
+-- A transport result's response headers. The libcurl transport, asked with `header_block`, gives
+-- the raw header lines instead of the table: one header is read straight from them, and the
+-- table is built only if something wants all of them (a hook, meta.headers). Also serves a
+-- call's `meta` (same two fields), hence rawget: it runs inside meta's __index.
+local function res_headers(res)
+  local h = rawget(res, "headers")
+  if h == nil then
+    local block = rawget(res, "header_block")
+    if block then
+      h = parse_headers(block)
+      rawset(res, "headers", h)
+    end
+  end
+  return h
+end
+M.res_headers = res_headers
+
+local function res_header(res, name)
+  local h = res.headers
+  if h then return h[name] end
+  local block = res.header_block
+  if block then return header_value(block, name) end
+  return nil
+end
+M.res_header = res_header
+
+-- The metatable of a call's `meta`: `meta.headers` is made from `meta.header_block` when first
+-- read (most callers never read it; the table costs more than the rest of the bookkeeping).
+local META = {}
+function META.__index(meta, k)
+  if k == "headers" then return res_headers(meta) end
+  return nil
+end
+function META.__pairs(meta) -- Lua 5.4: pairs(meta) shows headers too
+  local _ = meta.headers
+  return next, meta, nil
+end
+
+------------------------------------------------------------------------------------------------
+-- Classification.
+
+local function snippet(s)
+  if not s or s == "" then return nil end
+  s = s:sub(1, 200):gsub("[%c]", " ")
+  return s
+end
+M.snippet = snippet
+
+-- Error fields of a result that never got an HTTP answer (or was refused before the network).
+local function transport_fields(res)
+  local kind = res.kind
+  local fields = {
+    kind = kind == "timeout" and "timeout" or "transport",
+    message = res.error or kind,
+    reason = kind,
+    status = res.status ~= 0 and res.status or nil,
+  }
+  if kind == "tls" or kind == "too_large" or kind == "file" then fields.retryable = false end
+  if kind == "auth" then fields.kind, fields.retryable = "auth", false end
+  return fields
+end
+M.transport_fields = transport_fields
+
+--- An API call's result or error: returns value, nil or nil, fields (zuora.Error fields).
+-- (Client:classify; zuora.revenue's classify builds on it.)
+function M.classify(_, req, res)
+  if res.kind then return nil, transport_fields(res) end
+  local status = res.status
+  local data = res.data
+  if status >= 200 and status < 300 then
+    if req.output and res.output then return res.output end
+    if data ~= nil then
+      -- the usual answer, an object without a failure flag, needs no closer look
+      if type(data) == "table" and data.success ~= false and data.Success ~= false and data[1] == nil then
+        return data
+      end
+      local f = errors.parse_body(data, status)
+      if f then return nil, f end
+      return data
+    end
+    if res.json_error then
+      return nil, { kind = "decode", message = "response is not valid JSON: " .. res.json_error,
+        body = snippet(res.body), retryable = false }
+    end
+    if res.body and res.body ~= "" then
+      -- A catalogue operation that answers JSON got a web page (a captive portal, a login proxy):
+      -- handing the page back as the result would only fail later, further from the cause.
+      local ct = res_header(res, "content-type")
+      if req.op and not req.op.accept and ct and ct:lower():find("text/html", 1, true) then
+        return nil, { kind = "decode", message = "expected JSON, got " .. ct, body = snippet(res.body),
+          retryable = false }
+      end
+      return res.body
+    end
+    return true
+  end
+  local fields = errors.parse_body(data, status)
+  if not fields then
+    local ct = res_header(res, "content-type") or ""
+    fields = {
+      message = ("HTTP %d%s"):format(status, ct ~= "" and (" (" .. ct .. ")") or ""),
+      body = snippet(res.body),
+    }
+  end
+  if status >= 300 and status < 400 then
+    -- Not followed (another origin, or a method other than GET/HEAD): say where it pointed.
+    local loc = res_header(res, "location")
+    fields.message = ("HTTP %d redirect to %s not followed"):format(status,
+      type(loc) == "string" and redact.url(snippet(loc)) or "nowhere")
+    fields.retryable = false
+  end
+  if status == 401 or status == 403 and fields.category == "authentication_failed" then
+    fields.kind = "auth"
+  end
+  return nil, fields
+end
+
+--- A signed-URL download's result (object storage, no Zuora credential): `res` itself on a 2xx,
+-- else error fields, with the Code and Message of storage's XML error body. `label` starts the
+-- message ("result file").
+function M.classify_storage(res, label)
+  if res.kind then
+    local fields = transport_fields(res)
+    fields.message = label .. ": " .. tostring(fields.message)
+    return nil, fields
+  end
+  local status = res.status
+  if status >= 200 and status < 300 then return res end
+  local body = type(res.body) == "string" and res.body or ""
+  local msg = body:match("<Message>([^<]*)</Message>")
+  local h = res_headers(res)
+  return nil, { kind = "api", status = status, code = body:match("<Code>([^<]*)</Code>"),
+    message = label .. ": HTTP " .. status .. ((msg and msg ~= "") and (": " .. msg) or ""),
+    request_id = h and (h["x-amz-request-id"] or h["x-request-id"]) }
+end
+
+------------------------------------------------------------------------------------------------
+-- Hooks.
+
+local function run_hook(hook, event)
+  local ok, err = pcall(hook, event)
+  if not ok then
+    -- A failing hook must not turn a completed billing call into an error (the caller might
+    -- retry a create that already happened), so it is reported and the call goes on.
+    io.stderr:write("zuora: hook failed: ", tostring(err), "\n")
+  end
+end
+M.run_hook = run_hook
+
+------------------------------------------------------------------------------------------------
+-- Redirects.
+
+-- Redirects are followed only for these methods, only on the client's own origin, at most this often.
+local FOLLOW_METHODS = SAFE_METHODS
+local MAX_REDIRECTS = 5
+
+--- The absolute URL a Location header points at, resolved against the request's URL, or nil.
+local function resolve_location(base, loc)
+  if type(loc) ~= "string" or loc == "" or loc:find("[%c ]") then return nil end
+  local target
+  if loc:find("^%a[%w+.-]*:") then
+    target = loc
+  elseif loc:sub(1, 2) == "//" then
+    target = base:match("^(%a[%w+.-]*:)") .. loc
+  elseif loc:sub(1, 1) == "/" then
+    target = url.origin(base) .. loc
+  else
+    target = base:gsub("[?#].*$", ""):gsub("[^/]*$", "") .. loc
+  end
+  return url.parse(target) and target or nil
+end
+M.resolve_location = resolve_location
+
+--- Follows same-origin redirects of GET and HEAD requests (credentials go only where they came
+-- from). Returns the final result and the requests put on the wire on the way.
+local function follow(client, req, res)
+  local sends, hops = 0, 0
+  while res.status and res.status >= 300 and res.status < 400 and not res.kind and hops < MAX_REDIRECTS do
+    local target = resolve_location(req.url, res_header(res, "location"))
+    if not target or url.origin(target) ~= client.origin then break end
+    hops = hops + 1
+    local hop = {}
+    for k, v in pairs(req) do hop[k] = v end
+    hop.url = target
+    res = client.rt:send(hop)
+    sends = sends + (res.sends or 1)
+  end
+  return res, sends
+end
+
+------------------------------------------------------------------------------------------------
+-- The loop.
+
+--- The profile of API calls (client:request, client:call_one).
+M.API = { credentials = true, rails = true }
+
+local function no_time_left(req, shown)
+  return errors.new{ kind = "timeout", retryable = false, method = req.method, url = shown,
+    message = "no time left before the overall deadline" }
+end
+
+--- Sends `req` (a transport request table) as profile `how` says, with hooks and retries.
+-- Returns value, nil, meta ({status, headers, header_block, request_id, attempts, sends, elapsed,
+-- gone}) or nil, err (a zuora.Error with attempts, sends, idempotency_key, outcome_unknown).
+function M.run(client, req, how)
+  if how.rails then
+    -- The safety rails, before anything of the call is sent (not even a token request).
+    local refused = client.policy and client.policy:check(req.method, access.path_of(req.url, client.base_url),
+      req.op)
+    if refused then
+      refused.method, refused.url = req.method, client:redacted_url(req.url)
+      return nil, errors.new(refused)
+    end
+    local dry = req.dry_run
+    if dry == nil then dry = client.dry_run end
+    if dry then return require("zuora.dryrun").describe(client, req) end
+  end
+  local rt = client.rt
+  local kind = req.kind
+  if kind == nil then
+    kind = policy.kind(req.method, nil, req.idempotency_key ~= nil)
+    req.kind = kind
+  end
+  if req.fresh_connect == nil then req.fresh_connect = kind == "unsafe" end
+  local classify, before, deadline = how.classify, how.before, req.deadline
+  local timeout0 = req.timeout
+  local attempt, refreshed = 0, false
+  -- sends: requests put on the wire over all attempts (libcurl may resend one by itself);
+  -- unsure: an attempt may have done the work although we never heard the answer.
+  local sends, unsure = 0, false
+  local hooks = client.on_request or client.on_response
+  local op, hook_url
+  while true do
+    attempt = attempt + 1
+    if before then
+      local value, err = before(client, req, attempt)
+      if value ~= nil or err ~= nil then return value, err end
+    end
+    if hooks and not hook_url then
+      hook_url = client:redacted_url(req.url)
+      local e = req.op
+      op = e and (e.group and (e.group .. "." .. e.name) or e.name) or nil
+    end
+    if deadline then
+      local left = deadline - rt.now()
+      if left <= 0 then
+        local err = no_time_left(req, hook_url or client:redacted_url(req.url))
+        err.attempts, err.sends = attempt - 1, sends
+        return nil, err
+      end
+      req.timeout = (timeout0 and timeout0 > 0 and timeout0 < left) and timeout0 or left
+    end
+    if how.credentials and client.uses_tokens then
+      local ok, aerr = client:ensure_token()
+      if not ok then
+        aerr.attempts, aerr.sends = attempt, sends
+        return nil, aerr
+      end
+    end
+    if client.on_request then
+      local event = { method = req.method, url = hook_url, headers = redact.header_lines(req.headers or {}),
+        attempt = attempt, op = op, idempotency_key = req.idempotency_key }
+      if how.mark then event[how.mark] = true end
+      run_hook(client.on_request, event)
+    end
+    local t0 = hooks and rt.now()
+    local res
+    if req.on_progress then res = require("zuora.progress").watch(rt, req) else res = rt:send(req) end
+    local resent = res.sends and res.sends > 1 -- libcurl repeated it on a new connection
+    sends = sends + (res.sends or 1)
+    local status = res.status
+    if status and status >= 300 and status < 400 and not res.kind and FOLLOW_METHODS[req.method] then
+      local hop_sends
+      res, hop_sends = follow(client, req, res)
+      sends = sends + hop_sends
+    end
+    local value, fields
+    if classify then value, fields = classify(client, req, res) else value, fields = client:classify(req, res) end
+    local request_id = res_header(res, "zuora-request-id")
+    local gone = false
+    if value == nil and req.method == "DELETE" and res.status == 404 and kind == "idempotent"
+      and (unsure or resent) then
+      -- An earlier send of this DELETE may have removed the object: it is gone, as asked.
+      value, fields, gone = true, nil, true
+    end
+
+    if value ~= nil then
+      local elapsed = res.time or 0
+      if client.on_response then
+        local event = { method = req.method, url = hook_url, status = res.status, attempt = attempt,
+          headers = redact.header_map(res_headers(res)), elapsed = rt.now() - t0, request_id = request_id,
+          op = op, sends = res.sends }
+        if how.mark then event[how.mark] = true end
+        run_hook(client.on_response, event)
+      end
+      return value, nil, setmetatable({ status = res.status, headers = res.headers, header_block = res.header_block,
+        request_id = request_id, attempts = attempt, sends = sends, elapsed = elapsed, gone = gone or nil }, META)
+    end
+
+    fields.status = fields.status or (res.status ~= 0 and res.status or nil)
+    fields.method = req.method
+    fields.url = hook_url or client:redacted_url(req.url)
+    fields.request_id = fields.request_id or request_id
+    fields.attempts = attempt
+    fields.sends = sends
+    if fields.message then fields.message = client.auth:redact(fields.message) end
+    if fields.body then fields.body = client.auth:redact(fields.body) end
+    local err = errors.new(fields)
+    err.idempotency_key = req.idempotency_key
+
+    local retry, unknown = policy.decide(kind, res, err, unsure)
+    if unknown then unsure = true end
+    -- A write that fails after an attempt whose answer was lost may have been done: say so, and
+    -- give back its key, so the caller can repeat it later with the same key (Zuora then answers
+    -- with the first attempt's result instead of doing it twice).
+    if unsure and not SAFE_METHODS[req.method] and not how.reads then err.outcome_unknown = true end
+    -- An unsafe request the policy will not repeat is not worth another try by the caller either.
+    if kind == "unsafe" and not retry then err.retryable = false end
+
+    local again, retry_in, free = false, nil, false
+    if res.status == 401 and how.credentials and client.uses_tokens and not refreshed then
+      -- The token was revoked or expired early: get a new one once, without counting an attempt.
+      refreshed, again, retry_in, free = true, true, 0, true
+      -- the generation whose credentials this attempt carried, so a newer token survives
+      client.auth:invalidate(res.auth_generation or client.auth:generation())
+    elseif retry and attempt <= client.max_retries then
+      again = true
+      retry_in = policy.backoff(attempt, client.retry_base, client.retry_cap,
+        policy.retry_after(res_header(res, "retry-after"), client.retry_after_cap))
+    end
+    if client.on_response then
+      local event = { method = req.method, url = hook_url, status = res.status, attempt = attempt,
+        headers = redact.header_map(res_headers(res)), elapsed = rt.now() - t0, request_id = request_id, op = op,
+        error = err, retry_in = retry_in, sends = res.sends }
+      if how.mark then event[how.mark] = true end
+      run_hook(client.on_response, event)
+    end
+    if not again then return nil, err end
+    if free then attempt = attempt - 1 end
+    if deadline and retry_in > deadline - rt.now() then retry_in = math.max(deadline - rt.now(), 0) end
+    if retry_in > 0 then rt:sleep(retry_in) end
+  end
+end
+
+return M
