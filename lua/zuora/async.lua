@@ -1,4 +1,7 @@
---- zuora.async: tasks as coroutines over the C transport's non-blocking half (plain Lua / LuaJIT).
+--- zuora.async: the curl runtime — tasks as coroutines over the C transport's non-blocking half
+-- (plain Lua / LuaJIT). Its Loop implements the runtime interface the pipeline uses (send, now,
+-- sleep, wait_until, spawn, gather, map, run; docs/ARCHITECTURE.md, "The runtime interface"), as
+-- zuora.ngx.runtime does inside nginx.
 --
 -- A Loop owns one `core.http` transport. Code running inside one of its tasks yields while it
 -- waits (for a transfer, a sleep, a condition, a concurrency slot or another task); code running
@@ -355,18 +358,13 @@ function Loop:_release(task)
   end
 end
 
-function Loop:_idle()
-  return #self.ready == 0 and self.inflight == 0 and self.sleepers[1] == nil and #self.conds == 0
-    and self.t:running() == 0
-end
-
 --- Submits a core.http request and returns its result table once finished.
 function Loop:send(req)
   local co = running()
   local task = co and self.tasks[co] or nil -- self:current(), inlined on the hot path
   -- Fast path: a call outside any task while nothing else is going on has nobody to share the
-  -- loop with, so the transport's own blocking perform drives it (fewer turns through Lua).
-  -- (self:_idle(), inlined, the cheapest checks first.)
+  -- loop with, so the transport's own blocking perform drives it (fewer turns through Lua). Idle:
+  -- no task ready, no slot taken, no sleeper, no condition, no transfer (cheapest checks first).
   if not task and self.inflight == 0 and #self.ready == 0 and self.sleepers[1] == nil and #self.conds == 0
     and self.t:running() == 0 then
     return self.t:perform(req)

@@ -203,11 +203,11 @@ end
 -- which is what it does for anything unusual. zuora.operations comes here for every call given
 -- only its path value. For the commonest of them, a GET or DELETE such as
 -- `accounts.retrieve("A1")`, it builds the request table prepare would build and hands it to the
--- same send, without the two option tables and the tests of options that are not there (8% of
+-- same pipeline, without the two option tables and the tests of options that are not there (8% of
 -- such a call's instructions, docs/benchmarks.md). That short way needs: one path parameter, a
 -- non-empty string value, no client track_id (its header line is added per call), and the
--- library's own request and prepare (a client type or a caller that replaces either, as
--- zuora.revenue replaces prepare, keeps its own way). An entry's body type and Accept are not its
+-- library's own request and prepare (a client type or a caller that replaces either keeps its
+-- own way). An entry's body type and Accept are not its
 -- business: prepare never reads them (request_opts does, which is why zuora.operations sends
 -- only calls of entries without them here).
 function Client:call_one(entry, value)
@@ -229,8 +229,10 @@ end
 -- opts: path, query, body (table -> JSON, or a string with content_type), headers,
 -- idempotency_key, zuora_version, track_id, timeout, output (stream a 2xx body to this file and
 -- return the path), raw (return the body undecoded), decimals (answer's numbers as zuora.decimal),
--- multipart, body_file (with content_type), on_progress (transfer progress events, docs/bulk.md).
--- Returns result, nil, meta ({status, headers, request_id, attempts, elapsed}) or nil, err.
+-- multipart, body_file (with content_type), on_progress (transfer progress events, docs/bulk.md),
+-- idempotent (true: a PUT or DELETE the catalogue does not know may be sent twice; false: never
+-- repeat this one once it may have arrived).
+-- Returns result, nil, meta ({status, headers, request_id, attempts, sends, elapsed}) or nil, err.
 function Client:request(method, path, opts)
   local req = self:prepare(method, path, opts, 2)
   req.header_block = true -- the response's header table only if it is read (see pipeline.res_headers)
