@@ -9,7 +9,7 @@ local json = require("zuora.core").json
 local peak = simh.peak
 
 -- Set when the client pipeline treats PUT actions as not idempotent (issue 20, branch `pipeline`).
-local PIPELINE_ACTIONS_UNSAFE = false
+local PIPELINE_ACTIONS_UNSAFE = true
 
 local function post_json(url, body)
   local out = openresty.parallel{ { method = "POST", url = url, body = json.encode(body),
@@ -320,8 +320,7 @@ describe("the cosocket runtime", function()
     assert.equals(2, #s:requests{ method = "POST", path = "/oauth/token" })
   end)
 
-  -- PUT actions become not idempotent (fresh_connect, no blind retry) with the client pipeline of
-  -- issue 20 (branch `pipeline`); until it lands the client renews twice here, so these stay pending.
+  -- PUT actions are not idempotent (fresh_connect, no blind retry): the client pipeline of issue 20.
   local it_pipeline = PIPELINE_ACTIONS_UNSAFE and it or pending
 
   local function months(from, to)

@@ -10,10 +10,9 @@ local nginx = require "spec.support.nginx"
 local cases = require "spec.support.runtime_contract"
 local json = require("zuora.core").json
 
--- PUT actions (renew, cancel, apply, ...) become not idempotent, and so go with fresh_connect,
--- with the client pipeline of issue 20 (branch `pipeline`). Until that lands the client lets the
--- transport resend them and the server reads the PUT twice: that case stays pending.
-local PUT_ACTIONS_UNSAFE = false
+-- PUT actions (renew, cancel, apply, ...) are not idempotent, and so go with fresh_connect (the
+-- client pipeline of issue 20): the server reads the PUT once.
+local PUT_ACTIONS_UNSAFE = true
 
 describe("the runtime contract #luajit", function()
   local srv, args
@@ -31,10 +30,6 @@ describe("the runtime contract #luajit", function()
           content_by_lua_block {
             local json = require("zuora.core").json
 
--- PUT actions (renew, cancel, apply, ...) become not idempotent, and so go with fresh_connect,
--- with the client pipeline of issue 20 (branch `pipeline`). Until that lands the client lets the
--- transport resend them and the server reads the PUT twice: that case stays pending.
-local PUT_ACTIONS_UNSAFE = false
             ngx.req.read_body()
             local a = json.decode(ngx.req.get_body_data())
             local name = ngx.var.uri:match("^/case/([%w_]+)$")
@@ -52,10 +47,6 @@ local PUT_ACTIONS_UNSAFE = false
           content_by_lua_block {
             local json = require("zuora.core").json
 
--- PUT actions (renew, cancel, apply, ...) become not idempotent, and so go with fresh_connect,
--- with the client pipeline of issue 20 (branch `pipeline`). Until that lands the client lets the
--- transport resend them and the server reads the PUT twice: that case stays pending.
-local PUT_ACTIONS_UNSAFE = false
             local d = ngx.shared.contract
             ngx.header.content_type = "application/json"
             if ngx.var.uri == "/__ctl/mode" then
@@ -73,10 +64,6 @@ local PUT_ACTIONS_UNSAFE = false
           content_by_lua_block {
             local json = require("zuora.core").json
 
--- PUT actions (renew, cancel, apply, ...) become not idempotent, and so go with fresh_connect,
--- with the client pipeline of issue 20 (branch `pipeline`). Until that lands the client lets the
--- transport resend them and the server reads the PUT twice: that case stays pending.
-local PUT_ACTIONS_UNSAFE = false
             local d = ngx.shared.contract
             ngx.req.read_body()
             local entry = { method = ngx.req.get_method(), uri = ngx.var.uri, conn = tonumber(ngx.var.connection),
