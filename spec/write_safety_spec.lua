@@ -210,4 +210,25 @@ describe("no write done twice", function()
     end
     c:close()
   end)
+
+  it("bounds a whole call, retries and waits included, by its deadline", function()
+    local acct = s:account()
+    for _, case in ipairs { { client = { deadline = 1 } }, { call = { deadline = 1 } } } do
+      local c = client(case.client or {})
+      assert(c:ensure_token())
+      ctl:fault{ method = "GET", path = "/v1/accounts/*", latency = 0.6, count = 10 }
+      local t0 = core.http.now()
+      local res, err = c.accounts.retrieve(acct.accountNumber, nil, { timeout = 0.4, deadline = case.call and 1 })
+      local took = core.http.now() - t0
+      assert.is_nil(res)
+      assert.equals("timeout", err.kind)
+      assert.is_true(took >= 0.8 and took < 1.4, "took " .. took)
+      assert.is_true(err.attempts >= 2)
+      assert.is_true(err.deadline)
+      assert.equals(require("zuora.hints").DEADLINE, err.hint)
+      ctl:clear_faults()
+      c:close()
+    end
+    assert.has_error(function() client():request("GET", "/v1/accounts", { deadline = 0 }) end)
+  end)
 end)

@@ -67,6 +67,7 @@ function M.construct(mt, opts, mode, base, fields)
   self.policy = access.new(opts, rawget(mt, "catalog_module"))
   self.dry_run = opts.dry_run or false
   self.decimals = opts.decimals or false
+  self.deadline = opts.deadline or false -- seconds a whole call may take (zuora.pipeline)
   -- The methods every call goes through, on the instance: a method missing there costs a call of
   -- __index (which also finds catalogue groups) on each use. `mt` may override them (zuora.revenue).
   self.request, self.prepare, self.classify, self.call_one = mt.request, mt.prepare, mt.classify, mt.call_one
@@ -205,7 +206,7 @@ end
 -- `accounts.retrieve("A1")`, it builds the request table prepare would build and hands it to the
 -- same pipeline, without the two option tables and the tests of options that are not there (8% of
 -- such a call's instructions, docs/benchmarks.md). That short way needs: one path parameter, a
--- non-empty string value, no client track_id (its header line is added per call), and the
+-- non-empty string value, no client track_id (its header line is added per call) nor deadline, and the
 -- library's own request and prepare (a client type or a caller that replaces either keeps its
 -- own way). An entry's body type and Accept are not its
 -- business: prepare never reads them (request_opts does, which is why zuora.operations sends
@@ -213,7 +214,7 @@ end
 function Client:call_one(entry, value)
   local t = one_value[entry]
   if t == nil then t = one_value_template(entry) end
-  if not t or self.track_id or self.request ~= Client.request or self.prepare ~= Client.prepare
+  if not t or self.track_id or self.deadline or self.request ~= Client.request or self.prepare ~= Client.prepare
     or type(value) ~= "string" or value == "" then
     return self:request(entry.method, entry.path, { path = { [entry.params[1]] = value }, op = entry })
   end

@@ -26,6 +26,7 @@ local OPTION_TYPES = {
   decimals = "boolean", -- non-integer numbers of the answer as zuora.decimal (docs/decimal.md)
   body_file = "string", on_progress = "function", -- on_progress: transfer progress (docs/bulk.md)
   dry_run = "boolean", -- safety rails (docs/client.md)
+  deadline = "number", -- seconds the whole call may take, retries included
 }
 local OPTION_NAMES = {}
 for k in pairs(OPTION_TYPES) do OPTION_NAMES[#OPTION_NAMES + 1] = k end

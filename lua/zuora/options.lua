@@ -39,6 +39,7 @@ M.spec = {
   token_cache = check_type("string"), -- OpenResty: name of a lua_shared_dict shared by the workers
   -- Safety rails (docs/client.md): zuora.access checks the patterns.
   read_only = check_type("boolean"), dry_run = check_type("boolean"),
+  deadline = positive, -- seconds a whole call may take, retries and waits included (zuora.pipeline)
   allow = function(v) return require("zuora.access").check_patterns(v) end,
   deny = function(v) return require("zuora.access").check_patterns(v) end,
 }

@@ -21,6 +21,7 @@
 local core = require "zuora.core"
 local access = require "zuora.access"
 local errors = require "zuora.errors"
+local hints = require "zuora.hints"
 local policy = require "zuora.retry_policy"
 local redact = require "zuora.redact"
 
@@ -230,7 +231,7 @@ end
 M.API = { credentials = true, rails = true }
 
 local function no_time_left(req, shown)
-  return errors.new{ kind = "timeout", retryable = false, method = req.method, url = shown,
+  return errors.new{ kind = "timeout", retryable = false, method = req.method, url = shown, deadline = true,
     message = "no time left before the overall deadline" }
 end
 
@@ -362,6 +363,11 @@ function M.run(client, req, how)
       again = true
       retry_in = policy.backoff(attempt, client.retry_base, client.retry_cap,
         policy.retry_after(res_header(res, "retry-after"), client.retry_after_cap))
+      if deadline and rt.now() + retry_in >= deadline then
+        -- no time for another attempt: this failure is the call's, and the deadline why it ends
+        again, retry_in, err.deadline = false, nil, true
+        err.hint = hints.for_error(err)
+      end
     end
     if client.on_response then
       local event = { method = req.method, url = hook_url, status = res.status, attempt = attempt,
@@ -372,7 +378,6 @@ function M.run(client, req, how)
     end
     if not again then return nil, err end
     if free then attempt = attempt - 1 end
-    if deadline and retry_in > deadline - rt.now() then retry_in = math.max(deadline - rt.now(), 0) end
     if retry_in > 0 then rt:sleep(retry_in) end
   end
 end

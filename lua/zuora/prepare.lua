@@ -216,6 +216,12 @@ function M.prepare(self, method, path, opts, level)
   if opts.timeout ~= nil and (type(opts.timeout) ~= "number" or opts.timeout <= 0) then
     error("timeout must be a positive number", level)
   end
+  local deadline = opts.deadline
+  if deadline ~= nil and (type(deadline) ~= "number" or deadline ~= deadline or deadline <= 0) then
+    error("deadline must be a positive number of seconds", level)
+  end
+  deadline = deadline or self.deadline
+  if deadline then req.deadline = core.http.now() + deadline end
 
   -- The transport only reads the header array, so a call that adds nothing shares the client's.
   local lines = self.base_headers
