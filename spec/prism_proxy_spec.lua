@@ -47,47 +47,6 @@ local function run(script, url, s)
   return out, tonumber(out:match("exit=(%d+)%s*$"))
 end
 
---- Prism's log as requests in arrival order, each with its violations {severity, location, message}.
-local function parse_log(text)
-  local requests = {}
-  for line in text:gmatch("[^\n]+") do
-    local method, path = line:match("%[HTTP SERVER%] (%a+) (%S+) .-Request received")
-    if method then
-      requests[#requests + 1] = { method = method:upper(), path = path, violations = {} }
-    else
-      local sev, loc, msg = line:match("%[VALIDATOR%]%s+%S+%s+(%a+)%s+Violation: (%S+) (.*)$")
-      if sev and #requests > 0 then
-        local list = requests[#requests].violations
-        list[#list + 1] = { severity = sev, location = loc, message = msg }
-      end
-    end
-  end
-  return requests
-end
-
---- The value at a violation's body path ("response.body.a.0.b") in a decoded answer, and the path
--- with indices as `*`.
-local function at(doc, location)
-  local field = location:gsub("^response%.body%.?", "")
-  local v, parts = doc, {}
-  for step in field:gmatch("[^.]+") do
-    local i = tonumber(step)
-    parts[#parts + 1] = i and "*" or step
-    if type(v) == "table" then v = i and v[i + 1] or v[step] else v = nil end
-  end
-  return v, table.concat(parts, ".")
-end
-
-local function rule_for(v, method, path, field, value_text)
-  for _, r in ipairs(differences.rules) do
-    if (not r.message or v.message:find(r.message)) and (not r.method or r.method == method)
-      and (not r.path or path:find(r.path)) and (not r.field or field:find("^" .. r.field .. "$"))
-      and (not r.value or value_text:find(r.value)) then
-      return r
-    end
-  end
-end
-
 describe("Prism proxy check #prism", function()
   local s, dir, why_not
   local report = {}
@@ -117,62 +76,9 @@ describe("Prism proxy check #prism", function()
       assert.equals(0, code, script .. ":\n" .. out)
       ran[#ran + 1] = script
     end
-    local requests = parse_log(proxy:log())
+    local log_text = proxy:log()
     proxy:stop()
-
-    -- zuora-sim's log, to read each violating answer.
-    local log = s:requests{ limit = 100000 }
-    local pos = 1
-    local function entry_for(r)
-      for i = pos, #log do
-        local e = log[i]
-        if e.method == r.method and e.path == r.path then
-          pos = i + 1
-          return e
-        end
-      end
-    end
-
-    local counts = { requests = #requests, validated = 0, violations = 0, null = 0, ruled = 0, request_side = 0 }
-    local per_rule, unexplained, seen = {}, {}, {}
-    for _, r in ipairs(requests) do
-      local e = entry_for(r)
-      local doc = e and e.response_body and sj.decode(e.response_body)
-      local route_found = true
-      for _, v in ipairs(r.violations) do
-        if v.location == "request" and v.message:find("route not found") then route_found = false end
-      end
-      if route_found then counts.validated = counts.validated + 1 end
-      for _, v in ipairs(r.violations) do
-        if v.location:find("^response") and v.severity == "error" then
-          counts.violations = counts.violations + 1
-          local value, field = nil, v.location
-          if doc then value, field = at(doc, v.location) end
-          local text = value == nil and "(absent)" or (sj.encode(value) or tostring(value))
-          local op = r.method .. " " .. r.path:gsub("/[%x]+%f[/%z]", "/{id}"):gsub("/[A-Z]+%-?[%w]*%d%f[/%z]", "/{key}")
-          if value == sj.null then
-            counts.null = counts.null + 1
-          else
-            local rule = rule_for(v, r.method, r.path, field, text)
-            if rule then
-              counts.ruled = counts.ruled + 1
-              per_rule[rule] = (per_rule[rule] or 0) + 1
-            else
-              -- One line per operation, field and kind of value, however many answers had it.
-              local message = v.message:gsub(" %S+ must", " must")
-              local key = ("%s %s: %s %s"):format(op, field, message,
-                text:find("^[%-%d.]+$") and "(a number)" or ("(e.g. " .. text:sub(1, 40) .. ")"))
-              if not seen[key] then
-                seen[key] = true
-                unexplained[#unexplained + 1] = key
-              end
-            end
-          end
-        elseif v.location:find("^request") then
-          counts.request_side = counts.request_side + 1
-        end
-      end
-    end
+    local counts, per_rule, unexplained = prism.judge(log_text, s:requests{ limit = 100000 }, differences, sj)
 
     report[#report + 1] = ("Prism proxy check: %d scripts, %d requests through Prism, %d on routes the older spec "
       .. "has; %d response violations: %d null values, %d covered by rules, %d unexplained; %d request-side "

@@ -18,7 +18,7 @@ M.rules = {
   { message = 'must match format "date%-time"', value = '^"%d%d%d%d%-%d%d%-%d%d %d%d:%d%d:%d%d"$',
     reason = "v1 timestamps (createdDate, updatedDate, cancelledOn, ...) are written `yyyy-MM-dd HH:mm:ss`, "
       .. "the form Zuora's v1 responses use; the older spec declares RFC 3339 date-time." },
-  { message = 'must match format "date%-time"', value = '^"%d%d%d%d%-%d%d%-%d%d"$', field = "effectiveDate",
+  { message = 'must match format "date%-time"', value = '^"%d%d%d%d%-%d%d%-%d%d"$', field = "[%w.*]-effectiveDate",
     reason = "A payment's effectiveDate is a date (yyyy-MM-dd), as in the request that set it; the older spec "
       .. "declares date-time." },
   { message = 'must match format "uuid"', value = '^"%x+"$',
@@ -34,6 +34,13 @@ M.rules = {
   { message = "must be string", value = "^%-?[%d.]+$", path = "^/v1/usage/accounts/[^/]+$",
     reason = "Usage quantities are JSON numbers (exact decimals); the older spec's schema types them as "
       .. "strings, its own example carries numbers." },
+  { message = "must be string", value = "^%-?[%d.]+$", path = "^/v1/operations/invoice%-collect$",
+    reason = "The collected amount is a JSON number; the older spec's schema types it as a string, its own "
+      .. "example carries a number." },
+  { message = "must NOT have fewer than 64 characters", path = "^/query/jobs",
+    value = '^"%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x"$',
+    reason = "Data Query job and user ids are UUIDs (36 characters); the older spec asks for `format: uuid` and "
+      .. "exactly 64 characters at once, and its own example id has 36." },
   { message = "must be string", value = "^%[", field = "products%.%*%.productRatePlans",
     reason = "Up to zuora-version 229.0 a product's productRatePlans is the list of its rate plans, from 230.0 "
       .. "on a URL (the older spec's own description of the field); its schema only has the URL form." },

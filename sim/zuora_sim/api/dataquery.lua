@@ -103,11 +103,17 @@ local function execute(job)
   job.processingTime = 5
 end
 
+-- Data Query names jobs and users by UUID (8-4-4-4-12), not by the 32-digit ids of the v1 objects.
+local function uuid(hex)
+  return ("%s-%s-%s-%s-%s"):format(hex:sub(1, 8), hex:sub(9, 12), hex:sub(13, 16), hex:sub(17, 20), hex:sub(21, 32))
+end
+local SIM_USER = "8ad05e4d-0000-4000-8000-0000000a5e12" -- the simulator's API user
+
 local function job_json(job)
   return obj("id", job.id, "query", job.query, "queryStatus", job.queryStatus, "outputFormat", job.outputFormat,
     "compression", job.compression, "columnSeparator", job.columnSeparator or json.null,
     "readDeleted", job.readDeleted, "sourceData", job.sourceData, "useIndexJoin", false,
-    "createdBy", "8ad0sim0user", "createdOn", job.createdOn, "updatedOn", job.updatedOn,
+    "createdBy", SIM_USER, "createdOn", job.createdOn, "updatedOn", job.updatedOn,
     "outputRows", job.outputRows or json.null, "processingTime", job.processingTime or json.null,
     "dataFile", job.dataFile or json.null, "errorCode", job.errorCode or json.null,
     "errorMessage", job.errorMessage or json.null)
@@ -137,7 +143,7 @@ local function submit(req)
     C.fail("invalid_value", "DSV output needs a one-character columnSeparator", "query")
   end
   local now = state.now_iso()
-  local job = { id = state.new_id("query_job"), query = query, outputFormat = format, compression = compression,
+  local job = { id = uuid(state.new_id("query_job")), query = query, outputFormat = format, compression = compression,
     columnSeparator = b.columnSeparator, readDeleted = b.readDeleted == true, sourceData = b.sourceData or "LIVE",
     queryStatus = "accepted", polls = 0, createdOn = now, updatedOn = now }
   state.put("query_jobs", job)
