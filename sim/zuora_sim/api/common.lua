@@ -10,6 +10,16 @@ local M = {}
 M.fail = errors.fail
 M.null = json.null
 
+--- Posts a draft document (a credit or debit memo; `what` names it in the refusal); posting a
+-- posted one changes nothing.
+function M.post_draft(doc, what, resource)
+  if doc.status == "Posted" then return end
+  if doc.status ~= "Draft" then M.fail("rule_restriction", "Only draft " .. what .. " can be posted.", resource) end
+  doc.status = "Posted"
+  doc.postedOn = state.now_stamp()
+  doc.updatedDate = doc.postedOn
+end
+
 --- A v1 success body: the given object with "success": true first.
 function M.ok(obj)
   obj = obj or json.object()

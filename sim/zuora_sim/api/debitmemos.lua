@@ -57,13 +57,7 @@ local function new_memo(account, items, fields)
   return state.put("debit_memos", dm)
 end
 
-local function post(dm)
-  if dm.status == "Posted" then return end
-  if dm.status ~= "Draft" then C.fail("rule_restriction", "Only draft debit memos can be posted.", "debit_memo") end
-  dm.status = "Posted"
-  dm.postedOn = state.now_stamp()
-  dm.updatedDate = dm.postedOn
-end
+local function post(dm) C.post_draft(dm, "debit memos", "debit_memo") end
 
 local function dates(b, fields)
   if b.debitMemoDate ~= nil then fields.debitMemoDate = C.require_date(b, "debitMemoDate", "debit_memo") end

@@ -210,12 +210,7 @@ local function new_memo(account, amount, items, fields)
   return state.put("credit_memos", cm)
 end
 
-local function post_memo(cm)
-  if cm.status == "Posted" then return end
-  if cm.status ~= "Draft" then C.fail("rule_restriction", "Only draft credit memos can be posted.", "credit_memo") end
-  cm.status = "Posted"
-  cm.postedOn = state.now_stamp()
-end
+local function post_memo(cm) C.post_draft(cm, "credit memos", "credit_memo") end
 
 --- Credits `amount` of an invoice: a posted memo, applied to the invoice when `apply`.
 function M.credit_invoice(inv, amount, reason, apply)
