@@ -138,6 +138,21 @@ describe("zuora-sim new-customer walkthrough", function()
     invoice = ok(s:get("/v1/invoices/" .. invoice.id, { headers = V }))
     assert.equals(900, n(invoice.balance))
     assert.equals(100, n(invoice.paymentAmount))
+
+    -- 5. The same, read back through object queries: the payment's application and the order's action.
+    local apps = ok(s:get("/object-query/payment-applications?filter[]=paymentId.EQ:" .. payment.id)).data
+    assert.equals(1, #apps)
+    assert.equals(invoice.id, apps[1].invoiceId)
+    assert.equals(100, n(apps[1].appliedAmount))
+    assert.equals("Apply", apps[1].applyType)
+    local orders = ok(s:get("/object-query/orders?filter[]=orderNumber.EQ:" .. order.orderNumber)).data
+    local actions = ok(s:get("/object-query/order-actions?filter[]=orderId.EQ:" .. orders[1].id)).data
+    assert.equals(1, #actions)
+    assert.equals("CreateSubscription", actions[1].type)
+    local tiers = ok(s:get("/object-query/rate-plan-charge-tiers?filter[]=ratePlanChargeId.EQ:"
+      .. sub.ratePlans[1].ratePlanCharges[1].id)).data
+    assert.equals(1, #tiers)
+    assert.equals(100, n(tiers[1].price))
   end)
 
   it("refuses a preview without previewAccountInfo's currency, as Zuora does", function()

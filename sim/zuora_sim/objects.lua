@@ -59,6 +59,65 @@ local function flatten_items()
   return out
 end
 
+-- Lazily numbered parts (applications, memo items, order actions, tiers): the object queries name
+-- each by an id of its own.
+local function part_id(part, kind)
+  part.id = part.id or state.new_id(kind)
+  return part.id
+end
+
+-- Payments' and credit memos' applications, one row for each apply (or unapply: a negative amount).
+local function applications(coll)
+  return function()
+    local out = {}
+    for _, doc in ipairs(state.list(coll)) do
+      for _, ap in ipairs(doc.applied or {}) do out[#out + 1] = { doc = doc, ap = ap } end
+    end
+    return out
+  end
+end
+
+local function apply_type(x) return tostring(x.ap.amount):sub(1, 1) == "-" and "Unapply" or "Apply" end
+
+local function memo_items(coll)
+  return function()
+    local out = {}
+    for _, doc in ipairs(state.list(coll)) do
+      for _, it in ipairs(doc.items or {}) do out[#out + 1] = { doc = doc, it = it } end
+    end
+    return out
+  end
+end
+
+local function charge_tiers()
+  local out = {}
+  for _, x in ipairs(flatten_charges()) do
+    local c = x.c
+    if c.tiers and #c.tiers > 0 then
+      for _, t in ipairs(c.tiers) do out[#out + 1] = { c = c, t = t } end
+    else
+      c.priceTier = c.priceTier or { tier = 1, startingUnit = "0" }
+      c.priceTier.price = c.price
+      out[#out + 1] = { c = c, t = c.priceTier }
+    end
+  end
+  return out
+end
+
+local function order_actions()
+  local out = {}
+  for _, o in ipairs(state.list("orders")) do
+    local seq = 0
+    for _, entry in ipairs(type(o.actions) == "table" and o.actions or {}) do
+      for _, action in ipairs(type(entry.orderActions) == "table" and entry.orderActions or {}) do
+        seq = seq + 1
+        out[#out + 1] = { o = o, entry = entry, a = action, seq = seq }
+      end
+    end
+  end
+  return out
+end
+
 local DEFS = {
   { name = "Account", oq = "accounts", rows = function() return state.list("accounts") end, fields = {
     { "Id", f "id" }, { "AccountNumber", f "accountNumber" }, { "Name", f "name" }, { "Status", f "status" },
@@ -201,6 +260,42 @@ local DEFS = {
     { "DueDate", f "dueDate" }, { "ReasonCode", f "reasonCode" }, { "ReferredInvoiceId", f "invoiceId" },
     { "CreatedDate", f "createdDate" } },
     expand = { account = { "Account", "accounts", "accountId" } } },
+  { name = "RatePlanChargeTier", oq = "rate-plan-charge-tiers", rows = charge_tiers, fields = {
+    { "Id", function(x) return part_id(x.t, "rate_plan_charge_tier") end },
+    { "RatePlanChargeId", function(x) return x.c.id end }, { "Currency", function(x) return x.c.currency end },
+    { "Tier", function(x) return json.number(tostring(x.t.tier or 1)) end },
+    { "StartingUnit", function(x) return json.number(x.t.startingUnit or "0") end },
+    { "EndingUnit", function(x) return x.t.endingUnit and json.number(x.t.endingUnit) end },
+    { "Price", function(x) return x.t.price and json.number(x.t.price) end },
+    { "PriceFormat", function(x) return x.t.priceFormat or "Per Unit" end } } },
+  { name = "PaymentApplication", oq = "payment-applications", rows = applications("payments"), fields = {
+    { "Id", function(x) return part_id(x.ap, "payment_application") end },
+    { "PaymentId", function(x) return x.doc.id end }, { "InvoiceId", function(x) return x.ap.invoiceId end },
+    { "DebitMemoId", function(x) return x.ap.debitMemoId end },
+    { "AppliedAmount", function(x) return x.ap.amount end }, { "ApplyType", apply_type },
+    { "EffectiveDate", function(x) return x.doc.effectiveDate end } } },
+  { name = "CreditMemoApplication", oq = "credit-memo-applications", rows = applications("credit_memos"), fields = {
+    { "Id", function(x) return part_id(x.ap, "credit_memo_application") end },
+    { "CreditMemoId", function(x) return x.doc.id end }, { "InvoiceId", function(x) return x.ap.invoiceId end },
+    { "DebitMemoId", function(x) return x.ap.debitMemoId end },
+    { "AppliedAmount", function(x) return x.ap.amount end }, { "ApplyType", apply_type },
+    { "EffectiveDate", function(x) return x.doc.memoDate end } } },
+  { name = "CreditMemoItem", oq = "credit-memo-items", rows = memo_items("credit_memos"), fields = {
+    { "Id", function(x) return part_id(x.it, "credit_memo_item") end },
+    { "CreditMemoId", function(x) return x.doc.id end }, { "Amount", function(x) return x.it.amount end },
+    { "SourceItemId", function(x) return x.it.invoiceItemId end },
+    { "ProductRatePlanChargeId", function(x) return x.it.productRatePlanChargeId end } } },
+  { name = "DebitMemoItem", oq = "debit-memo-items", rows = memo_items("debit_memos"), fields = {
+    { "Id", function(x) return x.it.id end }, { "DebitMemoId", function(x) return x.doc.id end },
+    { "Amount", function(x) return x.it.amount end }, { "Balance", function(x) return x.it.balance end },
+    { "ChargeName", function(x) return x.it.chargeName end },
+    { "SourceItemId", function(x) return x.it.invoiceItemId end },
+    { "ProductRatePlanChargeId", function(x) return x.it.productRatePlanChargeId end } } },
+  { name = "OrderAction", oq = "order-actions", rows = order_actions, fields = {
+    { "Id", function(x) return part_id(x.a, "order_action") end }, { "OrderId", function(x) return x.o.id end },
+    { "Type", function(x) return x.a.type end }, { "Sequence", function(x) return json.number(tostring(x.seq)) end },
+    { "SubscriptionNumber", function(x) return x.entry.subscriptionNumber end },
+    { "CreatedDate", function(x) return x.o.createdDate end } } },
   { name = "Usage", oq = "usages", rows = function() return state.list("usages") end, fields = {
     { "Id", f "id" }, { "AccountId", f "accountId" }, { "AccountNumber", f "accountNumber" },
     { "SubscriptionNumber", f "subscriptionNumber" }, { "ChargeNumber", f "chargeNumber" },
