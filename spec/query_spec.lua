@@ -29,6 +29,11 @@ describe("ZOQL binding #luajit", function()
     end
   end)
 
+  it("binds a zuora.decimal with its digits, plainly", function()
+    assert.equals("Amount > 1234567890123456.78 and Balance = -0.50",
+      bind("Amount > ? and Balance = ?", zuora.decimal("1234567890123456.78"), zuora.decimal("-0.50")))
+  end)
+
   it("leaves a ? inside a quoted literal alone", function()
     assert.equals([[Name = 'what?' and Id = 'x']], bind("Name = 'what?' and Id = ?", "x"))
     assert.equals([[Name = 'it\'s?' and Id = 'x']], bind([[Name = 'it\'s?' and Id = ?]], "x"))
@@ -36,7 +41,7 @@ describe("ZOQL binding #luajit", function()
 
   it("raises for values with no ZOQL form and for a count mismatch", function()
     assert.has_error(function() bind("a = ?", nil) end,
-      "zoql: cannot bind a nil value (strings, numbers and booleans only)")
+      "zoql: cannot bind a nil value (strings, numbers, decimals and booleans only)")
     assert.has_error(function() bind("a = ?", {}) end)
     assert.has_error(function() bind("a = ?", zuora.json.null) end)
     assert.has_error(function() bind("a = ?", 0 / 0) end)

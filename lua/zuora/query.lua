@@ -8,7 +8,8 @@
 --
 -- Binding (DESIGN.md): a string becomes a single-quoted ZOQL literal in which `'` and `\` are
 -- escaped with a backslash; a number is written plainly (integers exactly, other numbers in the
--- shortest form that reads back to the same double, never with an exponent); a boolean is
+-- shortest form that reads back to the same double, never with an exponent), and so is a
+-- zuora.decimal (its digits as they are); a boolean is
 -- `true`/`false`; anything else (nil, tables, json.null, NaN, infinities) raises. A `?` inside a
 -- quoted literal of the template is text, not a placeholder.
 local paginate = require "zuora.paginate"
@@ -57,8 +58,10 @@ function M.literal(v, level)
     return s
   elseif t == "boolean" then
     return v and "true" or "false"
+  elseif t == "userdata" and require("zuora.core").decimal.is(v) then
+    return tostring(v) -- a zuora.decimal: its digits, plainly
   end
-  error("zoql: cannot bind a " .. t .. " value (strings, numbers and booleans only)", (level or 1) + 1)
+  error("zoql: cannot bind a " .. t .. " value (strings, numbers, decimals and booleans only)", (level or 1) + 1)
 end
 
 --- `zoql` with its `?` placeholders replaced by the literals of the values given. Raises when
