@@ -124,7 +124,7 @@ end
 local amounts_d, amounts_n = {}, {}
 for i = 1, 1000 do
   local cents = (i * 7919) % 100000
-  amounts_d[i] = D(string.format("%d.%02d", cents // 100, cents % 100))
+  amounts_d[i] = D(string.format("%d.%02d", math.floor(cents / 100), cents % 100))
   amounts_n[i] = cents / 100
 end
 local function sum(list)

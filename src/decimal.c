@@ -297,7 +297,8 @@ const zz_dec *zz_dec_test(lua_State *L, int idx) {
 /* ---- text ---- */
 
 int zz_dec_push_text(lua_State *L, const char *s, size_t len, int mt_idx, const char **why) {
-  size_t i = 0, first = 0, ndig = 0, nfrac = 0, sig, total, pos;
+  size_t i = 0, first = 0, ndig = 0, nfrac = 0, sig, total, pos, nsig = 0;
+  uint64_t small = 0;                       /* the significant digits while there are <= 18 */
   int neg = 0, seen_point = 0, esign = 1;
   long ex = 0;
   long long scale;
@@ -312,6 +313,9 @@ int zz_dec_push_text(lua_State *L, const char *s, size_t len, int mt_idx, const 
     if (c >= '0' && c <= '9') {
       ndig++;
       nfrac += (size_t)seen_point;
+      if (nsig || c != '0') {
+        if (++nsig <= 18) small = small * 10 + (uint64_t)(c - '0');
+      }
     } else if (c == '.' && !seen_point) {
       seen_point = 1;
     } else {
@@ -340,6 +344,18 @@ int zz_dec_push_text(lua_State *L, const char *s, size_t len, int mt_idx, const 
     *why = "scale out of range";
     return -1;
   }
+  if (nsig <= 18 && scale >= 0) {
+    /* the common case (amounts): two limbs at most, from the digits already read */
+    d = (zz_dec *)zz_newudata(L, sizeof(zz_dec) + (nsig > 9 ? 2 : nsig > 0) * sizeof(uint32_t));
+    lua_pushvalue(L, mt_idx);
+    lua_setmetatable(L, -2);
+    limb = zz_dec_limbs(d);
+    d->cap = nsig > 9 ? 2 : nsig > 0;
+    if (nsig > 0) limb[0] = (uint32_t)(small % BASE);
+    if (nsig > 9) limb[1] = (uint32_t)(small / BASE);
+    finish(d, trim(limb, d->cap), (int32_t)scale, neg);
+    return 0;
+  }
   /* significant digits: skip leading zeros (and the point among them) */
   i = first;
   while (i < pos && (s[i] == '0' || s[i] == '.')) i++;
@@ -350,9 +366,8 @@ int zz_dec_push_text(lua_State *L, const char *s, size_t len, int mt_idx, const 
   }
   total = sig == 0 ? 0 : sig + (size_t)(scale < 0 ? -scale : 0);
   cap = (uint32_t)((total + LDIG - 1) / LDIG);
-  lua_pushvalue(L, mt_idx);
   d = (zz_dec *)zz_newudata(L, sizeof(zz_dec) + (size_t)cap * sizeof(uint32_t));
-  lua_insert(L, -2);
+  lua_pushvalue(L, mt_idx);
   lua_setmetatable(L, -2);
   d->cap = cap;
   limb = zz_dec_limbs(d);
