@@ -155,6 +155,26 @@ describe("zuora-sim new-customer walkthrough", function()
     assert.equals(100, n(tiers[1].price))
   end)
 
+  it("reprices a charge updated through the object API (PUT /v1/object/product-rate-plan-charge/{id})", function()
+    local _, charge_id = per_unit_product()
+    local upd = ok(s:put("/v1/object/product-rate-plan-charge/" .. charge_id, { Name = "Licence (new price)",
+      ProductRatePlanChargeTierData = { ProductRatePlanChargeTier = { { Currency = "USD", Price = 80 } } } }))
+    assert.is_true(upd.Success)
+    local got = ok(s:get("/v1/object/product-rate-plan-charge/" .. charge_id))
+    assert.equals("Licence (new price)", got.Name)
+    assert.equals("Per Unit Pricing", got.ChargeModel)
+    local plan = ok(s:get("/object-query/product-rate-plan-charges/" .. charge_id .. "?expand[]=productrateplan"))
+    local preview = ok(s:post("/v1/orders/preview", { orderDate = "2024-03-01",
+      previewAccountInfo = { currency = "USD", billCycleDay = 1 },
+      previewOptions = { previewThruType = "NumberOfPeriods", previewNumberOfPeriods = 2,
+        previewTypes = { "BillingDocs" } },
+      subscriptions = { { orderActions = { create_subscription(plan.productRatePlan.productRatePlanNumber,
+        charge_id, 3) } } } }, { headers = V }))
+    local inv = preview.previewResult.invoices[1]
+    assert.equals(480, n(inv.amount)) -- 2 months x 3 licences x 80
+    assert.equals(2, #inv.invoiceItems)
+  end)
+
   it("refuses a preview without previewAccountInfo's currency, as Zuora does", function()
     local res = s:post("/v1/orders/preview", { orderDate = "2024-03-01",
       previewAccountInfo = { billCycleDay = 1 },
