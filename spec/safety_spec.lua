@@ -300,4 +300,65 @@ describe("safety rails #luajit", function()
       assert.matches("nothing was sent", err.hint)
     end)
   end)
+
+  describe("deadlines", function()
+    local now = require("zuora.core").http.now
+
+    local function timed(fn)
+      local t0 = now()
+      local a, b, c = fn()
+      return now() - t0, a, b, c
+    end
+
+    it("a 1 s deadline against 429 with Retry-After: 30 returns within 1.1 s, kind timeout", function()
+      local c = client{ deadline = 1 }
+      assert(c:request("GET", "/v1/catalog/products")) -- the token first, so only the 429 counts
+      s:fault{ method = "GET", path = "/v1/catalog/products", status = 429, headers = { ["Retry-After"] = 30 } }
+      local elapsed, res, err = timed(function() return c:request("GET", "/v1/catalog/products") end)
+      assert.is_nil(res)
+      assert.is_true(elapsed < 1.1, "took " .. elapsed)
+      assert.equals("timeout", err.kind)
+      assert.is_true(err.deadline)
+      assert.is_false(err.retryable)
+      assert.matches("deadline", err.message)
+      -- and from cold, the token fetch included
+      local cold = client{ deadline = 1 }
+      elapsed, res, err = timed(function() return cold.catalog.list_products() end)
+      assert.is_nil(res)
+      assert.is_true(elapsed < 1.1, "took " .. elapsed)
+      assert.is_true(err.deadline)
+    end)
+
+    it("bounds a slow answer, a slow token endpoint, and takes a call option over the client's", function()
+      s:fault{ method = "GET", path = "/v1/catalog/products", latency = 3, count = 1 }
+      local c = client{ deadline = 1, timeout = 30 }
+      local elapsed, res, err = timed(function() return c:request("GET", "/v1/catalog/products") end)
+      assert.is_nil(res)
+      assert.is_true(elapsed >= 0.9 and elapsed < 1.1, "took " .. elapsed)
+      assert.equals("timeout", err.kind)
+      assert.is_true(err.deadline)
+
+      s:fault{ method = "POST", path = "/oauth/token", latency = 3, count = 1 }
+      elapsed, res, err = timed(function() return client{ deadline = 1 }.catalog.list_products() end)
+      assert.is_nil(res)
+      assert.is_true(elapsed < 1.1, "took " .. elapsed)
+      assert.is_true(err.deadline)
+
+      s:fault{ method = "GET", path = "/v1/catalog/products", latency = 2, count = 1 }
+      elapsed, res, err = timed(function() return c.catalog.list_products(nil, { deadline = 0.5 }) end)
+      assert.is_nil(res)
+      assert.is_true(elapsed < 0.6, "took " .. elapsed)
+      assert.is_true(err.deadline)
+    end)
+
+    it("lets retries that fit in the deadline happen", function()
+      local c = client{ deadline = 5 }
+      s:fault{ method = "GET", path = "/v1/catalog/products", status = 503, headers = { ["Retry-After"] = 1 },
+        count = 1 }
+      local elapsed, res, _, meta = timed(function() return c:request("GET", "/v1/catalog/products") end)
+      assert.is_table(res)
+      assert.equals(2, meta.attempts)
+      assert.is_true(elapsed >= 0.9 and elapsed < 2, "took " .. elapsed)
+    end)
+  end)
 end)

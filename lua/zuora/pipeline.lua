@@ -261,6 +261,7 @@ function M.run(client, req, how)
   local classify, before, deadline = how.classify, how.before, req.deadline
   local timeout0 = req.timeout
   local attempt, refreshed = 0, false
+  local clipped = false -- this attempt's timeout is the time left before the deadline
   -- sends: requests put on the wire over all attempts (libcurl may resend one by itself);
   -- unsure: an attempt may have done the work although we never heard the answer.
   local sends, unsure = 0, false
@@ -284,10 +285,12 @@ function M.run(client, req, how)
         err.attempts, err.sends = attempt - 1, sends
         return nil, err
       end
-      req.timeout = (timeout0 and timeout0 > 0 and timeout0 < left) and timeout0 or left
+      local own = timeout0 or req.timeout -- a token request's `before` sets its timeout each attempt
+      clipped = not (own and own > 0 and own < left)
+      req.timeout = clipped and left or own
     end
     if how.credentials and client.uses_tokens then
-      local ok, aerr = client:ensure_token()
+      local ok, aerr = client:ensure_token(deadline)
       if not ok then
         aerr.attempts, aerr.sends = attempt, sends
         return nil, aerr
@@ -343,6 +346,11 @@ function M.run(client, req, how)
     if fields.body then fields.body = client.auth:redact(fields.body) end
     local err = errors.new(fields)
     err.idempotency_key = req.idempotency_key
+    if clipped and res.kind == "timeout" then
+      -- the deadline cut this attempt short: whatever the policy decides, the deadline ended it
+      err.deadline, err.retryable = true, false
+      err.hint = hints.for_error(err)
+    end
 
     local retry, unknown = policy.decide(kind, res, err, unsure)
     if unknown then unsure = true end
@@ -364,8 +372,12 @@ function M.run(client, req, how)
       retry_in = policy.backoff(attempt, client.retry_base, client.retry_cap,
         policy.retry_after(res_header(res, "retry-after"), client.retry_after_cap))
       if deadline and rt.now() + retry_in >= deadline then
-        -- no time for another attempt: this failure is the call's, and the deadline why it ends
-        again, retry_in, err.deadline = false, nil, true
+        -- No time for another attempt: the call ends now (not at the deadline), as a timeout that
+        -- keeps what the last answer said (status, code, request id) and how long it asked to wait.
+        err.message = ("deadline: no time for another attempt (next in %.3g s): %s"):format(retry_in,
+          tostring(err.message))
+        again, retry_in = false, nil
+        err.kind, err.deadline, err.retryable = "timeout", true, false
         err.hint = hints.for_error(err)
       end
     end

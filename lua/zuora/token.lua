@@ -9,9 +9,10 @@ local pipeline = require "zuora.pipeline"
 
 local M = {}
 
---- Client:ensure_token(): true, or nil, err (the failure of the token request this call waited
--- for or made).
-function M.ensure(client)
+--- Client:ensure_token([deadline]): true, or nil, err (the failure of the token request this call
+-- waited for or made). `deadline` (core.http.now() seconds, the calling request's) bounds the wait
+-- for another caller's token request and this caller's own one.
+function M.ensure(client, deadline)
   local auth, rt = client.auth, client.rt
   while true do
     local state = auth:state(rt.now())
@@ -20,8 +21,15 @@ function M.ensure(client)
       local epoch = client.token_epoch
       -- A token request cannot outlive its timeouts; one pending for longer was abandoned (its
       -- nginx request was aborted): take over instead of waiting forever.
-      local settled = rt:wait_until(function() return auth:state(rt.now()) ~= "pending" end,
-        client.timeout + client.connect_timeout + 1)
+      local limit = client.timeout + client.connect_timeout + 1
+      local cut = deadline and deadline - rt.now() < limit
+      if cut then limit = math.max(deadline - rt.now(), 0) end
+      local settled = rt:wait_until(function() return auth:state(rt.now()) ~= "pending" end, limit)
+      if not settled and cut then
+        -- our deadline, not the token request, ran out: it stays in flight for the others
+        return nil, errors.new{ kind = "timeout", retryable = false, deadline = true,
+          message = "no time left before the overall deadline (waiting for a token)" }
+      end
       if not settled then auth:fail("token request abandoned") end
       if settled and auth:state(rt.now()) ~= "ready" and client.token_epoch == epoch and client.token_error then
         return nil, client.token_error
@@ -29,7 +37,7 @@ function M.ensure(client)
     elseif rt.load_token and rt:load_token(auth) then -- luacheck: ignore 542
       -- a token shared by another nginx worker (zuora.ngx.token_cache)
     else
-      local ok, err = client:fetch_token()
+      local ok, err = client:fetch_token(deadline)
       if not ok then return nil, err end
     end
   end
@@ -73,16 +81,17 @@ end
 -- Token requests change no tenant data: repeated like reads, and never "outcome unknown".
 local TOKEN = { before = before, classify = classify, mark = "token_request", reads = true }
 
---- Client:fetch_token(): one token request, with the pipeline's retries. true, or nil, err (also
--- kept in client.token_error for the callers waiting on it).
-function M.fetch(client)
+--- Client:fetch_token([deadline]): one token request, with the pipeline's retries, within the
+-- calling request's `deadline` when it has one. true, or nil, err (also kept in client.token_error
+-- for the callers waiting on it, unless only this caller's deadline ended it: then they try again).
+function M.fetch(client, deadline)
   client.token_epoch = client.token_epoch + 1
   client.token_error = false
-  local ok, err = pipeline.run(client, { kind = "idempotent", fresh_connect = false }, TOKEN)
+  local ok, err = pipeline.run(client, { kind = "idempotent", fresh_connect = false, deadline = deadline }, TOKEN)
   if ok then return true end
   local auth = client.auth
   if auth:state(client.rt.now()) == "pending" then auth:fail(err.message) end
-  client.token_error = err
+  if not err.deadline then client.token_error = err end
   return nil, err
 end
 

@@ -196,7 +196,7 @@ function M.cancel_job(ctx, id)
     io.stderr:write("zuora: the job had not been accepted yet; nothing to cancel\n")
     return exit.INTERRUPTED
   end
-  local client, err = ctx:fresh_client{ read_only = false, max_retries = 1, timeout = 10 }
+  local client, err = ctx:fresh_client{ read_only = false, max_retries = 1, deadline = 10 }
   local res
   if client then
     res, err = client:request("DELETE", "/query/jobs/{job-id}", { path = { ["job-id"] = id } })

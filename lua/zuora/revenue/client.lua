@@ -147,8 +147,8 @@ function RevenueClient:classify(req, res)
 end
 
 --- As Client:fetch_token, with the 405 of a tenant without the API turned into a clear error.
-function RevenueClient:fetch_token()
-  local ok, err = Client.fetch_token(self)
+function RevenueClient:fetch_token(deadline)
+  local ok, err = Client.fetch_token(self, deadline)
   if not ok and err and err.status == 405 then
     disabled(err)
   end

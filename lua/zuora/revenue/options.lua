@@ -22,7 +22,7 @@ end
 local SHARED = { "timeout", "connect_timeout", "max_retries", "max_concurrency", "retry_base", "retry_cap",
   "retry_after_cap", "refresh_margin", "ca_file", "ca_path", "insecure", "http2", "max_body", "on_request",
   "on_response", "user_agent", "track_id", "token_url", "client_id", "client_secret", "username", "password",
-  "token", "base_url", "environment", "read_only", "allow", "deny", "dry_run" }
+  "token", "base_url", "environment", "read_only", "allow", "deny", "dry_run", "deadline" }
 
 M.spec = {
   tenant = nonempty, role = nonempty, clientname = nonempty, token_lifetime = lifetime, token_header = nonempty,
