@@ -228,4 +228,18 @@ function M.rails(args)
     read = read ~= nil }
 end
 
+--- decimals = true inside nginx: a payment of 1234567890123456.78 made and read back exactly over
+-- cosockets; without the option the same amount comes back as a double.
+function M.decimals(args)
+  local D = zuora.decimal
+  local c = client(args, { decimals = true })
+  local acct = assert(c.accounts.create{ name = "Exact Co", currency = "USD",
+    billToContact = { firstName = "A", lastName = "B", country = "US" } })
+  local p = assert(c.payments.create{ accountId = acct.accountId, amount = D(args.amount), type = "External" })
+  local got = assert(c.payments.retrieve(p.id))
+  local plain = assert(client(args).payments.retrieve(p.id))
+  return { amount = tostring(got.amount), is_decimal = D.is(got.amount), sum = tostring(got.amount + D("0.01")),
+    plain_type = type(plain.amount) }
+end
+
 return M
