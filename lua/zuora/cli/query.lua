@@ -193,7 +193,8 @@ end
 function M.cancel_job(ctx, id)
   io.stderr:write("\nzuora: interrupted\n")
   if not id then
-    io.stderr:write("zuora: the job had not been accepted yet; nothing to cancel\n")
+    io.stderr:write("zuora: the job's id was not known yet, so nothing was cancelled; if it was submitted, "
+      .. "`zuora call data_queries.list_jobs` shows it\n")
     return exit.INTERRUPTED
   end
   local client, err = ctx:fresh_client{ read_only = false, max_retries = 1, deadline = 10 }
