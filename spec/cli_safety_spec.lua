@@ -168,6 +168,37 @@ describe("zuora CLI safety rails", function()
       t2:send("\4")
     end)
 
+    it("counts production environments and hosts as production unless the profile says otherwise", function()
+      local config = require "zuora.cli.config"
+      local function production(profile, flags)
+        local cfg = { profiles = { p = profile } }
+        local f = { profile = "p" }
+        for k, v in pairs(flags or {}) do f[k] = v end
+        local _, info = assert(config.client_options(cfg, f, function() return nil end))
+        return info.production
+      end
+      local creds = { client_id = "a", client_secret = "b" }
+      local function with(t) for k, v in pairs(creds) do t[k] = v end return t end
+      assert.is_true(production(with{ environment = "us-cloud2-production" }))
+      assert.is_true(production(with{ environment = "eu-production" }))
+      assert.is_true(production(with{ base_url = "https://rest.zuora.com" }))
+      assert.is_true(production(with{ base_url = "https://REST.EU.ZUORA.COM/" }))
+      assert.is_false(production(with{ environment = "us-cloud2-sandbox" }))
+      assert.is_false(production(with{ base_url = "https://rest.apisandbox.zuora.com" }))
+      assert.is_false(production(with{ environment = "eu-production", production = false }))
+      assert.is_true(production(with{ base_url = "http://127.0.0.1:9", production = true }))
+      assert.is_false(production(with{ environment = "eu-production" },
+        { sim = { url = "http://127.0.0.1:9", client_id = "x", client_secret = "y" } }))
+      -- the setting must be a boolean
+      local dir = cli.tmpdir()
+      finally(function() os.execute("rm -rf " .. cli.q(dir)) end)
+      cli.write(dir .. "/c.lua", 'profiles = { p = { base_url = "http://127.0.0.1:9", token = env "T", '
+        .. 'production = "yes" } }')
+      local cfg, err = config.load(dir .. "/c.lua")
+      assert.is_nil(cfg)
+      assert.matches("production must be a boolean", err)
+    end)
+
     it("asks before a one-shot write: y sends it, n does not", function()
       local t = cli.pty({ "--profile", "live", "call", "accounts.create", "--data", BODY, "--idempotency-key",
         "conf-1" }, { config_home = home, status = true })
