@@ -214,9 +214,12 @@ The REPL is Lua 5.4 with these ready:
   help(x)     explain a group or an operation: help(accounts), help(client.accounts.create),
               help "invoices.list_items", help "pattern words" searches the catalogue
   _ , _err    the last result and the last error; _meta: status, request id, elapsed time
+  again()     repeat the last call with the same options and Idempotency-Key (after a write
+              whose outcome is unknown: Zuora answers with the first result, nothing twice)
 
 A call returns its decoded JSON (amounts as decimals, digit for digit), printed as sorted,
-indented JSON; a failure prints one line with the error's code, category and request id. Tab
+indented JSON; a failure prints one line with the error's code, category and request id, and a
+hint when there is one. Tab
 completes groups, operations and fields; history is kept between sessions. Ctrl-D leaves.
 
 ]]
