@@ -1,7 +1,8 @@
 /* libFuzzer target for core.json's decoder: `make fuzz-json` (FUZZ_SECONDS=600 for a long run).
  * Each input is decoded straight from libFuzzer's buffer, which has no NUL terminator and ends
  * exactly at the input's end (ASan catches any read past it). A decoded value must encode, and
- * re-encoding what that encoding decodes to must give the same text; anything else aborts. */
+ * re-encoding what that encoding decodes to must give the same text; the same holds when decoding
+ * with decimals, and a lone plain fraction then encodes verbatim; anything else aborts. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +48,46 @@ static const char *encode(int idx, int opts, size_t *n) {
   return lua_tolstring(L, -1, n);
 }
 
+/* Is s[0, n) a plain JSON number with a fraction and no exponent, other than a negative zero
+ * ("-12.50", "0.10")? Such a document encodes back verbatim when decoded with decimals. */
+static int plain_fraction(const char *s, size_t n) {
+  size_t i = 0, point = 0;
+  int nonzero = 0;
+  if (i < n && s[i] == '-') i++;
+  if (i >= n || s[i] < '0' || s[i] > '9' || (s[i] == '0' && i + 1 < n && s[i + 1] != '.')) return 0;
+  for (; i < n; i++) {
+    if (s[i] == '.' && !point) point = i;
+    else if (s[i] < '0' || s[i] > '9') return 0;
+    else nonzero |= s[i] != '0';
+  }
+  return point && point + 1 < n && (s[0] != '-' || nonzero);
+}
+
+/* With decimals (zuora.decimal numbers): the value encodes, the text decodes again with decimals
+ * and re-encodes to the same text; a lone plain fraction comes back verbatim. */
+static void check_decimals(const char *data, size_t size, int depth) {
+  size_t n1, n2;
+  const char *once, *twice;
+  if (!zz_json_decode_opts(L, data, size, depth, 1)) {
+    if (lua_type(L, -1) != LUA_TSTRING || lua_type(L, -2) != LUA_TNIL) abort();
+    return;
+  }
+  once = encode(-1, 3, &n1);
+  if (plain_fraction(data, size) && (n1 != size || memcmp(once, data, size) != 0)) {
+    fprintf(stderr, "decimal not verbatim:\n%.*s\n%.*s\n", (int)size, data, (int)n1, once);
+    abort();
+  }
+  if (!zz_json_decode_opts(L, once, n1, depth, 1)) {
+    fprintf(stderr, "re-decoding with decimals failed: %s\n", lua_tostring(L, -1));
+    abort();
+  }
+  twice = encode(-1, 3, &n2);
+  if (n1 != n2 || memcmp(once, twice, n1) != 0) {
+    fprintf(stderr, "unstable round trip with decimals:\n%.*s\n%.*s\n", (int)n1, once, (int)n2, twice);
+    abort();
+  }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   int top = lua_gettop(L);
   /* The first byte also picks a small depth limit now and then. */
@@ -78,6 +119,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   } else if (lua_type(L, -1) != LUA_TSTRING || lua_type(L, -2) != LUA_TNIL) {
     abort();
   }
+  lua_settop(L, top);
+  check_decimals((const char *)data, size, depth);
   lua_settop(L, top);
   return 0;
 }
