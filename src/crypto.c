@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <string.h>
 
 #include "base64.h"
 #include "core.h"
@@ -63,6 +64,39 @@ static int l_hmac_sha256(lua_State *L) {
     return luaL_error(L, "crypto.hmac_sha256: HMAC failed");
   lua_pushlstring(L, (const char *)md, mdlen);
   OPENSSL_cleanse(md, sizeof md);
+  return 1;
+}
+
+/* hmac(algorithm, key, data): HMAC with one of the digests callers configure by name ("sha1",
+ * "sha256", "sha384", "sha512"; case-insensitive, "SHA-256" accepted); an unknown name is the
+ * caller's mistake and raises. */
+static int l_hmac(lua_State *L) {
+  static const struct { const char *name; const EVP_MD *(*md)(void); } known[] = {
+    {"sha1", EVP_sha1}, {"sha256", EVP_sha256}, {"sha384", EVP_sha384}, {"sha512", EVP_sha512},
+  };
+  size_t an, kn, n, i, j = 0;
+  const char *a = luaL_checklstring(L, 1, &an);
+  const char *k = luaL_checklstring(L, 2, &kn);
+  const char *s = luaL_checklstring(L, 3, &n);
+  const EVP_MD *md = NULL;
+  char name[8];
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int outlen = 0;
+  for (i = 0; i < an && j < sizeof name - 1; i++) {
+    char c = a[i];
+    if (c == '-') continue;
+    name[j++] = (char)((c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c);
+  }
+  name[j] = '\0';
+  if (i == an)
+    for (i = 0; i < sizeof known / sizeof known[0]; i++)
+      if (strcmp(name, known[i].name) == 0) md = known[i].md();
+  if (!md) return luaL_argerror(L, 1, "expected sha1, sha256, sha384 or sha512");
+  if (kn > 0x7fffffff) return luaL_argerror(L, 2, "key too long");
+  if (!HMAC(md, k, (int)kn, (const unsigned char *)s, n, out, &outlen))
+    return luaL_error(L, "crypto.hmac: HMAC failed");
+  lua_pushlstring(L, (const char *)out, outlen);
+  OPENSSL_cleanse(out, sizeof out);
   return 1;
 }
 
@@ -130,6 +164,7 @@ int zz_open_crypto(lua_State *L) {
     {"random", l_random},
     {"sha256", l_sha256},
     {"hmac_sha256", l_hmac_sha256},
+    {"hmac", l_hmac},
     {"hex", l_hex},
     {"base64", l_base64},
     {"unbase64", l_unbase64},
