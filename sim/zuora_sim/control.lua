@@ -44,7 +44,9 @@ local CONFIG_TYPES = { token_ttl = "number", concurrency_limit = "number", retry
   file_url_ttl = "number", idempotency_ttl = "number",
   revenue_enabled = "boolean", revenue_token_ttl = "number", revenue_stage_polls = "number",
   revenue_max_uploads = "number",
-  errors_as_200 = "boolean", today = "date", default_version = "string", log_limit = "number" }
+  errors_as_200 = "boolean", today = "date", default_version = "string", log_limit = "number",
+  callout_retry_number = "number", callout_interval_time = "number", callout_interval_scale = "number",
+  callout_confirm_suc_from_res_content = "boolean", callout_timeout = "number" }
 
 local function set_config(body)
   for k, v in pairs(body) do

@@ -30,7 +30,7 @@ function M.init(settings)
   math.randomseed(ngx.time() * 1000 + ngx.worker.pid())
   state.reset()
   for _, name in ipairs({ "accounts", "catalog", "orders", "billing", "payments", "debitmemos", "usage",
-    "queries", "dataquery", "crud", "payment_pages" }) do
+    "queries", "dataquery", "crud", "payment_pages", "notifications" }) do
     require("zuora_sim.api." .. name).register(router)
   end
   require("zuora_sim.generic").register(router, settings)

@@ -20,6 +20,12 @@ M.DEFAULTS = {
   today = false,             -- "YYYY-MM-DD" to pin the tenant's date; false = the real UTC date
   default_version = "186.0", -- zuora-version assumed when a request carries none
   log_limit = 10000,         -- request log entries kept (oldest dropped)
+  -- Callouts (callouts.lua): Zuora's tenant-wide callout options, and how long a "minute" is.
+  callout_retry_number = 3,  -- retries after a failed attempt (retryNumber)
+  callout_interval_time = 1, -- minutes between attempts (intervalTime)
+  callout_interval_scale = 60, -- seconds a minute of intervalTime lasts (0.1 in specs)
+  callout_confirm_suc_from_res_content = false, -- success needs a JSON {"success": true} too
+  callout_timeout = 10,      -- seconds an attempt waits for the receiver's answer
   -- Zuora Revenue (sim/revenue/):
   revenue_enabled = true,    -- false: every Revenue API request gets 405 (API service not enabled)
   revenue_token_ttl = 1800,  -- seconds a Revenue token (legacy or OneID) lives

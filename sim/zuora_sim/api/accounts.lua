@@ -182,6 +182,7 @@ function M.create_record(body)
       error(res, 0)
     end
   end
+  require("zuora_sim.callouts").safe_fire("AccountCreated", { Account = a }, a.id)
   return a
 end
 

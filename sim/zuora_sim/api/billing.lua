@@ -102,7 +102,14 @@ function M.bill_account(account, target, opts)
     fileRecordId = state.new_id("invoice_file") }
   if inv.status == "Posted" then inv.postedDate = state.today() end
   state.put("invoices", inv)
+  if inv.status == "Posted" then M.invoice_posted(inv) end
   return inv
+end
+
+--- Callouts for a newly posted invoice (zuora_sim.callouts).
+function M.invoice_posted(inv)
+  require("zuora_sim.callouts").safe_fire("InvoicePosted",
+    { Invoice = inv, Account = state.data.accounts[inv.accountId] }, inv.id)
 end
 
 function M.post_invoice(inv)
@@ -110,6 +117,7 @@ function M.post_invoice(inv)
   if inv.status ~= "Draft" then C.fail("rule_restriction", "Only draft invoices can be posted.", "invoice") end
   inv.status = "Posted"
   inv.postedDate = state.today()
+  M.invoice_posted(inv)
 end
 
 function M.invoice_of(key)
@@ -194,6 +202,7 @@ local function execute_bill_run(br)
   br.numberOfAccounts = #accounts
   br.status = br.autoPost and "Posted" or "Completed"
   br.endDate = state.now_stamp()
+  require("zuora_sim.callouts").safe_fire("BillRunCompleted", { BillRun = br }, br.id)
 end
 
 local function bill_run_json(br)

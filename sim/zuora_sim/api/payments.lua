@@ -146,7 +146,9 @@ function M.create_payment(body)
   if #invoices > 0 or type(body.debitMemos) == "table" then
     apply_to_invoices(p, invoices, "payment", body.debitMemos)
   end
-  return state.put("payments", p)
+  state.put("payments", p)
+  require("zuora_sim.callouts").safe_fire("PaymentProcessed", { Payment = p, Account = a }, p.id)
+  return p
 end
 
 --- Pays `invoices` in full from the account's default payment method.

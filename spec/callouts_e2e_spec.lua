@@ -1,0 +1,222 @@
+-- Zuora calling you, end to end: zuora-sim posts an invoice and calls back an nginx receiver built
+-- on zuora.callouts; the handler fetches the invoice with the client. Each event is processed
+-- exactly once, also when the first delivery fails (500 once, or a timeout) and the retry comes
+-- with a new Zuora-Request-Id; with basic auth, HMAC, confirmSucFromResContent on and off, a Redis
+-- de-duplication store and mode "after"; wrong credentials are refused until the simulator gives up.
+local simh = require "spec.support.sim"
+local openresty = require "spec.support.openresty"
+local nginx = require "spec.support.nginx"
+local fs = require "spec.support.fs"
+local json = simh.json
+
+local function today() return os.date("!%Y-%m-%d") end
+
+-- An account with a subscription; invoice-collect then posts one invoice for it (the event).
+local function subscribed_account(s)
+  local acct = s:account()
+  local function trigger(name) return { name = name, triggerDate = today() } end
+  local r = s:post("/v1/orders", { orderDate = today(), existingAccountNumber = acct.accountNumber,
+    subscriptions = { { orderActions = { { type = "CreateSubscription",
+      triggerDates = { trigger "ContractEffective", trigger "ServiceActivation", trigger "CustomerAcceptance" },
+      createSubscription = {
+        terms = { initialTerm = { termType = "TERMED", period = 12, periodType = "Month", startDate = today() },
+          renewalSetting = "RENEW_WITH_SPECIFIC_TERM", autoRenew = true,
+          renewalTerms = { { period = 12, periodType = "Month" } } },
+        subscribeToRatePlans = { { productRatePlanId = "8ad00000000000000000000000000201" } } } } } } } },
+    { headers = { ["zuora-version"] = "2025-08-12" } })
+  assert(r.status == 200, r.body)
+  return acct.accountNumber
+end
+
+local function post_invoice(s)
+  local account = subscribed_account(s)
+  local r = s:post("/v1/operations/invoice-collect", { accountKey = account, targetDate = today(), collect = false })
+  assert(r.status == 200 and r.json.invoiceId, r.body)
+  return r.json.invoiceId, r.json.invoiceNumber
+end
+
+--- Polls the callout history of `object_id` until its delivery has ended (Success or Failed).
+local function delivery(s, object_id, timeout)
+  local rec
+  for _ = 1, (timeout or 15) * 20 do
+    local r = s:get("/v1/notification-history/callout?includeResponseContent=true&objectId=" .. object_id)
+    assert(r.status == 200, r.body)
+    rec = r.json.calloutHistories[1]
+    if rec and (rec.status == "Success" or rec.status == "Failed") then return rec end
+    fs.sleep(0.05)
+  end
+  error("the callout of " .. object_id .. " did not end: " .. json.encode(rec or {}))
+end
+
+local function distinct(list)
+  local seen = {}
+  for _, v in ipairs(list) do
+    if seen[v] then return false end
+    seen[v] = true
+  end
+  return true
+end
+
+describe("zuora-sim callouts to an nginx receiver (zuora.callouts) #luajit", function()
+  local s, srv, redis_dir, redis_port, redis_pid
+
+  local function start_redis()
+    redis_dir = fs.tmpdir("redis")
+    redis_port = nginx.free_port()
+    fs.sh(("redis-server --port %d --bind 127.0.0.1 --save '' --appendonly no --dir %s --daemonize yes "
+      .. "--pidfile %s/redis.pid --logfile %s/redis.log"):format(redis_port, fs.q(redis_dir), fs.q(redis_dir),
+      fs.q(redis_dir)))
+    for _ = 1, 200 do
+      if nginx.listening(redis_port) then break end
+      fs.sleep(0.02)
+    end
+    assert(nginx.listening(redis_port), "redis-server did not start: " .. (fs.read(redis_dir .. "/redis.log") or ""))
+    redis_pid = tonumber((fs.read(redis_dir .. "/redis.pid") or ""):match("%d+"))
+  end
+
+  lazy_setup(function()
+    start_redis()
+    s = simh.start()
+    srv = openresty.start{ vars = { sim = s.url, id = s.client_id, secret = s.client_secret, redis = redis_port },
+      http = [==[
+      lua_shared_dict zuora_tokens 1m;
+      lua_shared_dict callouts 1m;
+      lua_shared_dict seen 1m;
+      lua_socket_log_errors off;
+      init_worker_by_lua_block {
+        local zuora = require "zuora"
+        local callouts = require "zuora.callouts"
+        local client = zuora.new{ base_url = "${sim}", client_id = "${id}", client_secret = "${secret}",
+          token_cache = "zuora_tokens" }
+        local seen = ngx.shared.seen
+        -- The handler: fetches the invoice, then counts it as processed. "fail_next" makes its next
+        -- runs fail (that many), "sleep_next" makes its next run that many seconds slow.
+        local function handle(event, c)
+          local id = event.params.InvoiceId
+          seen:incr("runs:" .. id, 1, 0)
+          local rids = (seen:get("rids:" .. id) or "") .. (event.request_id or "-") .. " "
+          seen:set("rids:" .. id, rids)
+          local slow = seen:get("sleep_next")
+          if slow then seen:delete("sleep_next"); ngx.sleep(slow) end
+          local inv, err = c.invoices.retrieve(id)
+          if not inv then return nil, err end
+          if (seen:get("fail_next") or 0) > 0 then
+            seen:incr("fail_next", -1)
+            error("simulated failure")
+          end
+          seen:incr("processed:" .. id, 1, 0)
+          seen:set("number:" .. id, inv.invoiceNumber)
+          return true
+        end
+        local key = function(e) return e.params.InvoiceId end
+        local basic = { username = "zuora", password = "s3cret" }
+        package.loaded.spec_receivers = {
+          basic = callouts.new{ basic = basic, dedupe = { dict = "callouts" }, key = key, handle = handle,
+            client = client },
+          hmac = callouts.new{ hmac = { key = "hmac-key", header = "X-Zuora-Signature", algorithm = "sha256",
+            data = "{{method}}\n{{path}}\n{{param.InvoiceId}}\n", prefix = "v1=", encoding = "base64" },
+            dedupe = { dict = "callouts" }, key = key, handle = handle, client = client },
+          after = callouts.new{ basic = basic, dedupe = { dict = "callouts" }, key = key, handle = handle,
+            client = client, mode = "after" },
+          redis = callouts.new{ basic = basic, dedupe = { redis = "redis://127.0.0.1:${redis}/3" }, key = key,
+            handle = handle, client = client },
+        }
+      }
+      server {
+        listen 127.0.0.1:${port1};
+        location ~ ^/callouts/(basic|hmac|after|redis)$ {
+          content_by_lua_block { package.loaded.spec_receivers[ngx.var[1]]:serve() }
+        }
+        # Not a zuora.callouts receiver: 200 with a plain body (not what confirmSucFromResContent wants).
+        location = /plain { return 200 "ok"; }
+        location = /seen {
+          content_by_lua_block {
+            local id = ngx.var.arg_id
+            local d = ngx.shared.seen
+            ngx.say(require("zuora").json.encode{ runs = d:get("runs:" .. id) or 0,
+              processed = d:get("processed:" .. id) or 0, number = d:get("number:" .. id),
+              rids = d:get("rids:" .. id) or "" })
+          }
+        }
+        location = /control {
+          content_by_lua_block {
+            ngx.shared.seen:set(ngx.var.arg_what, tonumber(ngx.var.arg_n))
+          }
+        }
+      }
+    ]==] }
+  end)
+
+  lazy_teardown(function()
+    if srv then srv:stop() end
+    if s then s:stop() end
+    if redis_pid then fs.sh("kill " .. redis_pid) end
+    if redis_dir then fs.sh("sleep 0.2; rm -rf " .. fs.q(redis_dir)) end
+  end)
+
+  local defs = {}
+  before_each(function()
+    s:config{ callout_retry_number = 4, callout_interval_time = 1, callout_interval_scale = 0.2,
+      callout_timeout = 5, callout_confirm_suc_from_res_content = false }
+  end)
+  after_each(function()
+    for _, id in ipairs(defs) do s:delete("/notifications/notification-definitions/" .. id) end
+    defs = {}
+  end)
+
+  local function define(path, callout, extra)
+    local body = { name = "Invoice posted to " .. path, eventTypeName = "InvoicePosted",
+      callout = callout or { calloutBaseurl = srv.url .. path, httpMethod = "POST",
+        calloutParams = { InvoiceId = "<parameter>InvoiceId</parameter>", AccountNumber = "Account.AccountNumber" },
+        requiredAuth = true, calloutAuth = { username = "zuora", password = "s3cret" } } }
+    for k, v in pairs(extra or {}) do body[k] = v end
+    local r = s:post("/notifications/notification-definitions", body)
+    assert(r.status == 200, r.body)
+    defs[#defs + 1] = r.json.id
+    return r.json
+  end
+
+  local function seen(id)
+    local out = openresty.parallel{ { url = srv.url .. "/seen?id=" .. id } }
+    local t = json.decode(out[1].body)
+    t.runs, t.processed = json.tonumber(t.runs), json.tonumber(t.processed)
+    return t
+  end
+  local function control(what, n)
+    openresty.parallel{ { url = ("%s/control?what=%s&n=%s"):format(srv.url, what, n) } }
+  end
+  local function request_ids(rec)
+    local out = {}
+    for _, a in ipairs(rec.attempts) do out[#out + 1] = a.requestId end
+    return out
+  end
+
+  it("posts an invoice, calls back with basic auth, and the handler fetches it: processed once", function()
+    define("/callouts/basic")
+    local id, number = post_invoice(s)
+    local rec = delivery(s, id)
+    assert.equals("Success", rec.status)
+    assert.equals(1, json.tonumber(rec.attemptedNum))
+    assert.equals(200, json.tonumber(rec.responseCode))
+    assert.equals('{"success":true}', rec.responseContent)
+    local got = seen(id)
+    assert.equals(1, got.processed)
+    assert.equals(number, got.number)
+    assert.matches("^" .. rec.attempts[1].requestId .. " $", got.rids)
+  end)
+
+  it("answers 500 once: the retry comes with a new request id and the invoice is processed once", function()
+    define("/callouts/basic")
+    control("fail_next", 1)
+    local id = post_invoice(s)
+    local rec = delivery(s, id)
+    local got = seen(id)
+    assert.equals("Success", rec.status)
+    assert.equals(2, json.tonumber(rec.attemptedNum))
+    assert.equals(500, json.tonumber(rec.attempts[1].responseCode))
+    assert.equals(200, json.tonumber(rec.attempts[2].responseCode))
+    assert.is_true(distinct(request_ids(rec)))
+    assert.equals(1, got.processed)
+    assert.equals(2, got.runs)
+  end)
+end)
