@@ -148,7 +148,13 @@ describe("zuora-sim callouts to an nginx receiver (zuora.callouts) #luajit", fun
   end)
 
   lazy_teardown(function()
-    if srv then srv:stop() end
+    if srv then
+      -- Nothing unexpected in the error log: only the refusals and handler failures the cases cause.
+      for line in srv:errlog():gmatch("[^\n]+") do
+        if not line:find("zuora.callouts: ", 1, true) then error("unexpected in the error log: " .. line) end
+      end
+      srv:stop()
+    end
     if s then s:stop() end
     if redis_pid then fs.sh("kill " .. redis_pid) end
     if redis_dir then fs.sh("sleep 0.2; rm -rf " .. fs.q(redis_dir)) end
@@ -218,5 +224,190 @@ describe("zuora-sim callouts to an nginx receiver (zuora.callouts) #luajit", fun
     assert.is_true(distinct(request_ids(rec)))
     assert.equals(1, got.processed)
     assert.equals(2, got.runs)
+  end)
+
+  it("times out on the first delivery: the retry finds it in progress, then done; processed once", function()
+    s:config{ callout_timeout = 0.5, callout_retry_number = 10 }
+    define("/callouts/basic")
+    control("sleep_next", 1.2)
+    local id = post_invoice(s)
+    local rec = delivery(s, id)
+    assert.equals("Success", rec.status)
+    assert.is_true(json.tonumber(rec.attemptedNum) >= 2)
+    assert.equals(json.null, rec.attempts[1].responseCode) -- no answer: timed out
+    assert.matches("timeout", rec.attempts[1].error)
+    -- While the first run was busy, retries were answered 409 (not 200: Zuora tries again).
+    for i = 2, #rec.attempts - 1 do assert.equals(409, json.tonumber(rec.attempts[i].responseCode)) end
+    assert.equals(200, json.tonumber(rec.attempts[#rec.attempts].responseCode))
+    assert.is_true(distinct(request_ids(rec)))
+    local got = seen(id)
+    assert.equals(1, got.processed)
+    assert.equals(1, got.runs)
+  end)
+
+  it("signs with HMAC from a callout template; the receiver checks it", function()
+    local t = s:post("/notifications/callout-templates", { name = "Signed invoice callout",
+      eventTypeName = "InvoicePosted", httpMethod = "POST", requestURL = srv.url .. "/callouts/hmac",
+      requestBody = '{"InvoiceId": "{{DataSource.Invoice.Id}}", "InvoiceNumber": "{{Invoice.InvoiceNumber}}"}',
+      hmac = { algorithm = "SHA-256", key = "hmac-key",
+        data = "{{Request.Method}}\n{{Request.Path}}\n{{DataSource.Invoice.Id}}\n",
+        signedHeaderKey = "X-Zuora-Signature", value = "v1={{Data.HMAC.Signed}}" } })
+    assert.equals(200, t.status, t.body)
+    assert.is_nil(t.json.hmac.key) -- the key is never echoed
+    define("/callouts/hmac", nil, { calloutTemplateId = t.json.id, callout = json.null })
+    local id, number = post_invoice(s)
+    local rec = delivery(s, id)
+    assert.equals("Success", rec.status)
+    assert.equals(1, json.tonumber(rec.attemptedNum))
+    local got = seen(id)
+    assert.equals(1, got.processed)
+    assert.equals(number, got.number)
+
+    -- The same template with another key: every attempt refused with 401, nothing processed.
+    local u = s:put("/notifications/callout-templates/" .. t.json.id, { hmac = { algorithm = "SHA-256",
+      key = "not-the-key", data = "{{Request.Method}}\n{{Request.Path}}\n{{DataSource.Invoice.Id}}\n",
+      signedHeaderKey = "X-Zuora-Signature", value = "v1={{Data.HMAC.Signed}}" } })
+    assert.equals(200, u.status, u.body)
+    id = post_invoice(s)
+    rec = delivery(s, id)
+    assert.equals("Failed", rec.status)
+    assert.equals(5, json.tonumber(rec.attemptedNum))
+    assert.equals(401, json.tonumber(rec.responseCode))
+    assert.equals(0, seen(id).runs)
+  end)
+
+  it("with confirmSucFromResContent on: the receiver's JSON answer ends the callout at once", function()
+    s:config{ callout_confirm_suc_from_res_content = true }
+    define("/callouts/basic")
+    local id = post_invoice(s)
+    local rec = delivery(s, id)
+    assert.equals("Success", rec.status)
+    assert.equals(1, json.tonumber(rec.attemptedNum))
+    assert.equals(1, seen(id).processed)
+  end)
+
+  it("a plain 200 ends the callout only while confirmSucFromResContent is off", function()
+    define("/plain", { calloutBaseurl = srv.url .. "/plain", httpMethod = "POST",
+      calloutParams = { InvoiceId = "Invoice.Id" } })
+    local id = post_invoice(s)
+    local rec = delivery(s, id)
+    assert.equals("Success", rec.status)
+    assert.equals(1, json.tonumber(rec.attemptedNum))
+
+    s:config{ callout_confirm_suc_from_res_content = true }
+    id = post_invoice(s)
+    rec = delivery(s, id)
+    assert.equals("Failed", rec.status)
+    assert.equals(5, json.tonumber(rec.attemptedNum)) -- the first attempt and 4 retries
+    assert.equals(200, json.tonumber(rec.responseCode))
+  end)
+
+  it("wrong credentials: 401 on every attempt until the simulator gives up, nothing processed", function()
+    define("/callouts/basic", { calloutBaseurl = srv.url .. "/callouts/basic", httpMethod = "POST",
+      calloutParams = { InvoiceId = "Invoice.Id" }, requiredAuth = true,
+      calloutAuth = { username = "zuora", password = "hunter2" } })
+    local id = post_invoice(s)
+    local rec = delivery(s, id)
+    assert.equals("Failed", rec.status)
+    assert.equals(5, json.tonumber(rec.attemptedNum))
+    for _, a in ipairs(rec.attempts) do assert.equals(401, json.tonumber(a.responseCode)) end
+    assert.is_true(distinct(request_ids(rec)))
+    assert.equals(0, seen(id).runs)
+    -- Logged with the request id, without the password tried (plain or in the Authorization header).
+    local log = srv:errlog()
+    assert.truthy(log:find("401 wrong basic credentials (from 127.0.0.1, request id " .. rec.attempts[5].requestId,
+      1, true))
+    assert.is_nil(log:find("hunter2", 1, true))
+    assert.is_nil(log:find("aHVudGVyMg", 1, true))
+    assert.is_nil(log:find("zuora:hunter2", 1, true))
+  end)
+
+  it("de-duplicates through Redis: a resent callout is answered 200 without running the handler", function()
+    define("/callouts/redis")
+    local id = post_invoice(s)
+    local rec = delivery(s, id)
+    assert.equals("Success", rec.status)
+    local r = s:post("/notifications/callout-histories/resend", { calloutIds = { rec.calloutId } })
+    assert.equals(200, r.status, r.body)
+    for _ = 1, 100 do
+      rec = delivery(s, id)
+      if #rec.attempts == 2 then break end
+      fs.sleep(0.05)
+    end
+    assert.equals(2, #rec.attempts)
+    assert.equals(200, json.tonumber(rec.attempts[2].responseCode))
+    assert.are_not.equal(rec.attempts[1].requestId, rec.attempts[2].requestId)
+    local got = seen(id)
+    assert.equals(1, got.processed)
+    assert.equals(1, got.runs)
+    local keys = io.popen(("redis-cli -p %d -n 3 --scan --pattern 'zuora-callout:*'"):format(redis_port)):read("a")
+    assert.matches("^zuora%-callout:%x+\n$", keys)
+  end)
+
+  it("mode \"after\": answers first, then the handler runs in a timer with the client", function()
+    define("/callouts/after")
+    local id, number = post_invoice(s)
+    local rec = delivery(s, id)
+    assert.equals("Success", rec.status)
+    local got
+    for _ = 1, 100 do
+      got = seen(id)
+      if got.processed == 1 then break end
+      fs.sleep(0.05)
+    end
+    assert.equals(1, got.processed)
+    assert.equals(number, got.number)
+  end)
+
+  it("fires on account created, payment processed and bill run completed too, with merge fields", function()
+    s:config{ job_polls = 0 }
+    local function plain(event, params)
+      define("/plain", { calloutBaseurl = srv.url .. "/plain", httpMethod = "GET", calloutParams = params },
+        { eventTypeName = event, name = event .. " to /plain" })
+    end
+    plain("AccountCreated", { AccountNumber = "Account.AccountNumber", Name = "Account.Name" })
+    plain("PaymentProcessed", { PaymentNumber = "<parameter>PaymentNumber</parameter>", Amount = "Payment.Amount" })
+    plain("BillRunCompleted", { BillRunNumber = "BillRun.BillRunNumber", Event = "EventType" })
+    local acct = s:account{ name = "Callout & Co" }
+    local rec = delivery(s, acct.accountId)
+    assert.equals("Success", rec.status)
+    assert.equals("AccountCreated", rec.eventCategory)
+    assert.equals(srv.url .. "/plain?AccountNumber=" .. acct.accountNumber .. "&Name=Callout%20%26%20Co", rec.requestUrl)
+
+    local p = s:post("/v1/payments", { accountId = acct.accountId, amount = 12.5, type = "External",
+      effectiveDate = today() })
+    assert.equals(200, p.status, p.body)
+    rec = delivery(s, p.json.id)
+    assert.equals("PaymentProcessed", rec.eventCategory)
+    assert.equals(srv.url .. "/plain?Amount=12.5&PaymentNumber=" .. p.json.number, rec.requestUrl)
+
+    local br = s:post("/v1/bill-runs", { targetDate = today(), autoPost = false })
+    assert.equals(200, br.status, br.body)
+    rec = delivery(s, br.json.id)
+    assert.equals("BillRunCompleted", rec.eventCategory)
+    assert.equals(srv.url .. "/plain?BillRunNumber=" .. br.json.billRunNumber .. "&Event=BillRunCompleted",
+      rec.requestUrl)
+    s:config{ job_polls = 2 }
+  end)
+
+  it("refuses definitions and templates that cannot call out", function()
+    local r = s:post("/notifications/notification-definitions", { name = "x", eventTypeName = "InvoicePosted",
+      callout = { calloutBaseurl = "http://example.com/hook" } })
+    assert.equals(400, r.status)
+    assert.matches("https://", r.body, 1, true)
+    r = s:post("/notifications/notification-definitions", { eventTypeName = "InvoicePosted",
+      callout = { calloutBaseurl = "https://example.com/hook" } })
+    assert.equals(400, r.status)
+    r = s:post("/notifications/callout-templates", { name = "t", eventTypeName = "InvoicePosted",
+      requestURL = "https://example.com/hook", customHeaders = { { name = "X-A", value = "a\r\nB: b" } } })
+    assert.equals(400, r.status)
+    r = s:post("/notifications/callout-templates", { name = "t", eventTypeName = "InvoicePosted",
+      requestURL = "https://example.com/hook", hmac = { algorithm = "MD5", key = "k" } })
+    assert.equals(400, r.status)
+    local d = define("/callouts/basic")
+    assert.is_nil(d.callout.calloutAuth.password) -- stored, never echoed
+    r = s:get("/notifications/notification-definitions/" .. d.id)
+    assert.equals(200, r.status)
+    assert.equals(srv.url .. "/callouts/basic", r.json.callout.calloutBaseurl)
   end)
 end)
