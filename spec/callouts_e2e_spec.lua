@@ -57,7 +57,7 @@ local function distinct(list)
   return true
 end
 
-describe("zuora-sim callouts to an nginx receiver (zuora.callouts) #luajit", function()
+describe("zuora-sim callouts to an nginx receiver (zuora.callouts)", function()
   local s, srv, redis_dir, redis_port, redis_pid
 
   local function start_redis()
@@ -372,7 +372,8 @@ describe("zuora-sim callouts to an nginx receiver (zuora.callouts) #luajit", fun
     local rec = delivery(s, acct.accountId)
     assert.equals("Success", rec.status)
     assert.equals("AccountCreated", rec.eventCategory)
-    assert.equals(srv.url .. "/plain?AccountNumber=" .. acct.accountNumber .. "&Name=Callout%20%26%20Co", rec.requestUrl)
+    assert.equals(srv.url .. "/plain?AccountNumber=" .. acct.accountNumber .. "&Name=Callout%20%26%20Co",
+      rec.requestUrl)
 
     local p = s:post("/v1/payments", { accountId = acct.accountId, amount = 12.5, type = "External",
       effectiveDate = today() })
