@@ -47,12 +47,15 @@ end
 
 describe("the OpenResty example (examples/openresty)", function()
   local s, srv, account, invoice, invoice_number
+  local AUTH = { Authorization = "Basic " .. require("zuora.core").crypto.base64("zuora-callout:callout-secret"),
+    ["Content-Type"] = "application/x-www-form-urlencoded" }
 
   lazy_setup(function()
     s = simh.start()
     account, invoice, invoice_number = seed(s)
     srv = openresty.start_conf{ conf = "examples/openresty/nginx.conf", vars = { workers = 1 },
-      env = { ZUORA_BASE_URL = s.url, ZUORA_CLIENT_ID = s.client_id, ZUORA_CLIENT_SECRET = s.client_secret } }
+      env = { ZUORA_BASE_URL = s.url, ZUORA_CLIENT_ID = s.client_id, ZUORA_CLIENT_SECRET = s.client_secret,
+        ZUORA_CALLOUT_USERNAME = "zuora-callout", ZUORA_CALLOUT_PASSWORD = "callout-secret" } }
   end)
   lazy_teardown(function()
     if srv then srv:stop() end
@@ -63,62 +66,83 @@ describe("the OpenResty example (examples/openresty)", function()
     s:clear_requests()
   end)
 
-  local function callout(inv)
-    return post_json(srv.url .. "/zuora/callouts/invoice-posted",
-      { accountNumber = account, invoiceId = inv or invoice })
+  -- A callout as Zuora sends it for this example's notification definition (form parameters).
+  local function callout_request(acct, inv, headers)
+    return { method = "POST", url = srv.url .. "/zuora/callouts", headers = headers or AUTH,
+      body = "InvoiceId=" .. inv .. "&AccountNumber=" .. acct }
+  end
+  local function callout(inv, headers)
+    local r = openresty.parallel{ callout_request(account, inv or invoice, headers) }[1]
+    r.json = r.body ~= "" and json.decode(r.body) or nil
+    return r
+  end
+  local function digest(inv)
+    local r = openresty.parallel{ { url = srv.url .. "/invoices/" .. inv .. "/digest" } }[1]
+    return r.status, r.body ~= "" and json.decode(r.body) or nil
   end
 
-  it("answers an invoice-posted callout with a digest of four Zuora calls", function()
+  it("answers an invoice-posted callout with success and files a digest of four Zuora calls, once", function()
     local r = callout()
     assert.equals(200, r.status, r.body)
-    assert.equals(account, r.json.account)
-    assert.equals("Spec Account", r.json.name)
-    assert.equals(invoice_number, r.json.invoice.number)
-    assert.equals(49.99, r.json.invoice.amount)
-    assert.equals(49.99, r.json.invoice.balance)
-    assert.equals(1, r.json.invoice.items)
-    assert.equals("CreditCard", r.json.payment_method)
+    assert.same({ success = true }, r.json)
+    local status, d = digest(invoice)
+    assert.equals(200, status)
+    assert.equals(account, d.account)
+    assert.equals("Spec Account", d.name)
+    assert.equals(invoice_number, d.invoice.number)
+    assert.equals(49.99, d.invoice.amount)
+    assert.equals(49.99, d.invoice.balance)
+    assert.equals(1, d.invoice.items)
+    assert.equals("CreditCard", d.payment_method)
     local gets = s:requests{ method = "GET" }
     assert.equals(4, #gets)
     for _, e in ipairs(gets) do assert.matches("^Bearer ", e.headers.authorization) end
     assert.is_true(#s:requests{ method = "POST", path = "/oauth/token" } <= 1)
+    -- Zuora's retry of the same event: answered, not handled again.
+    r = callout()
+    assert.equals(200, r.status, r.body)
+    assert.equals(4, #s:requests{ method = "GET" })
   end)
 
-  it("serves two concurrent callouts on one worker, each making four 200 ms calls, well under 1.6 s", function()
-    callout() -- the worker has its token
+  it("handles two concurrent callouts on one worker, each making four 200 ms calls, well under 1.6 s", function()
+    local account2, invoice2 = seed(s)
+    local account3, invoice3 = seed(s)
     s:clear_requests()
     s:fault{ method = "GET", path = "/v1/**", latency = 0.2 }
-    local body = json.encode{ accountNumber = account, invoiceId = invoice }
     local t0 = os.time()
-    local out = openresty.parallel{
-      { method = "POST", url = srv.url .. "/zuora/callouts/invoice-posted", body = body },
-      { method = "POST", url = srv.url .. "/zuora/callouts/invoice-posted", body = body },
-    }
+    local out = openresty.parallel{ callout_request(account2, invoice2), callout_request(account3, invoice3) }
     assert.is_true(os.time() - t0 <= 2)
     for _, r in ipairs(out) do
       assert.equals(200, r.status, r.body)
       -- a blocking client would need 8 x 200 ms = 1.6 s for the pair; each took about 200 ms
       assert.is_true(r.time < 0.8, ("a callout took %.3f s"):format(r.time))
-      local digest = json.decode(r.body)
-      assert.is_true(digest.zuora_ms >= 190 and digest.zuora_ms < 700, tostring(digest.zuora_ms))
+    end
+    for _, inv in ipairs({ invoice2, invoice3 }) do
+      local _, d = digest(inv)
+      assert.is_true(d.zuora_ms >= 190 and d.zuora_ms < 700, tostring(d.zuora_ms))
     end
     local gets = s:requests{ method = "GET" }
     assert.equals(8, #gets)
     assert.equals(8, peak(gets, 0.15)) -- all eight were in flight together at the simulator
   end)
 
-  it("answers 404 for an unknown invoice and 400 for a malformed callout", function()
-    local r = callout("8ad0ffffffffffffffffffffffffffff")
-    assert.equals(404, r.status, r.body)
-    assert.matches("not_found", r.json.error)
-    r = post_json(srv.url .. "/zuora/callouts/invoice-posted", { hello = "world" })
-    assert.equals(400, r.status)
-  end)
+  it("answers 500 for an unknown invoice (Zuora retries), 400 for a malformed callout, 401 without credentials",
+    function()
+      local r = callout("8ad0ffffffffffffffffffffffffffff")
+      assert.equals(500, r.status, r.body)
+      assert.is_false(r.json.success)
+      assert.equals(404, (digest("8ad0ffffffffffffffffffffffffffff")))
+      r = callout("%zz")
+      assert.equals(400, r.status)
+      r = callout(invoice, { ["Content-Type"] = "application/x-www-form-urlencoded" })
+      assert.equals(401, r.status)
+    end)
 
-  it("leaves nothing in the error log", function()
+  it("logs refusals and failures without credentials, and nothing else", function()
     callout()
     local log = srv:errlog():gsub("[^\n]*%[notice%][^\n]*\n?", "")
-    assert.equals("", log)
+    for line in log:gmatch("[^\n]+") do assert.matches("zuora.callouts: ", line, 1, true) end
+    assert.is_nil(log:find("callout-secret", 1, true))
   end)
 end)
 
