@@ -32,6 +32,7 @@ build = {
     },
     ["zuora.access"] = "lua/zuora/access.lua",
     ["zuora.async"] = "lua/zuora/async.lua",
+    ["zuora.callouts"] = "lua/zuora/callouts.lua",
     ["zuora.catalog.accounting_codes"] = "lua/zuora/catalog/accounting_codes.lua",
     ["zuora.catalog.accounting_periods"] = "lua/zuora/catalog/accounting_periods.lua",
     ["zuora.catalog.accounts"] = "lua/zuora/catalog/accounts.lua",

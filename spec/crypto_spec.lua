@@ -34,6 +34,21 @@ describe("core.crypto #luajit", function()
       crypto.hex(crypto.hmac_sha256("Jefe", "what do ya want for nothing?")))
   end)
 
+  it("computes HMAC with a named digest (RFC 2202 / RFC 4231 \"Jefe\" cases); an unknown one raises", function()
+    local msg = "what do ya want for nothing?"
+    assert.equals("effcdf6ae5eb2fa2d27416d5f184df9c259a7c79", crypto.hex(crypto.hmac("sha1", "Jefe", msg)))
+    assert.equals("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+      crypto.hex(crypto.hmac("SHA-256", "Jefe", msg)))
+    assert.equals("af45d2e376484031617f78d2b58a6b1b9c7ef464f5a01b47e42ec3736322445e8e2240ca5e69e2c78b3239ecfab21649",
+      crypto.hex(crypto.hmac("sha384", "Jefe", msg)))
+    assert.equals("164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea250554"
+      .. "9758bf75c05a994a6d034f65f8f0e6fdcaeab1a34d4a6b4b636e070a38bce737",
+      crypto.hex(crypto.hmac("SHA512", "Jefe", msg)))
+    for _, bad in ipairs({ "md5", "sha", "sha256x", "", "sha-2-5-6-and-more" }) do
+      assert.has_error(function() crypto.hmac(bad, "k", "d") end)
+    end
+  end)
+
   it("encodes hex in lower case", function()
     assert.equals("00ff10", crypto.hex("\0\255\16"))
     assert.equals("", crypto.hex(""))
