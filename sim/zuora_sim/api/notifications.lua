@@ -107,21 +107,31 @@ local function apply_definition(d, b, creating)
   d.updatedOn = state.now_iso()
 end
 
-local function definition_of(req)
-  local d = callouts.store().definitions[req.params.id]
-  if not d then fail("No notification definition " .. tostring(req.params.id), 404) end
-  return d
+--- The record {id} of a store collection, or a 404 naming `what`.
+local function finder(coll, what)
+  return function(req)
+    local rec = callouts.store()[coll][req.params.id]
+    if not rec then fail("No " .. what .. " " .. tostring(req.params.id), 404) end
+    return rec
+  end
 end
 
-local function create_definition(req)
-  local b = req:json_body()
-  local s = callouts.store()
-  local d = { id = callouts.uuid(), active = true, calloutActive = true, createdOn = state.now_iso() }
-  apply_definition(d, b, true)
-  s.definitions[d.id] = d
-  s.definition_order[#s.definition_order + 1] = d.id
-  return 200, definition_json(d)
+--- A POST handler: a new record from `defaults` and the body, stored in `coll` (and its order).
+local function creator(coll, order, defaults, apply, to_json)
+  return function(req)
+    local s = callouts.store()
+    local rec = { id = callouts.uuid(), createdOn = state.now_iso() }
+    for k, v in pairs(defaults) do rec[k] = v end
+    apply(rec, req:json_body(), true)
+    s[coll][rec.id] = rec
+    s[order][#s[order] + 1] = rec.id
+    return 200, to_json(rec)
+  end
 end
+
+local definition_of = finder("definitions", "notification definition")
+local create_definition = creator("definitions", "definition_order", { active = true, calloutActive = true },
+  apply_definition, definition_json)
 
 local function list_of(order, coll, to_json, pred)
   local out = json.array()
@@ -197,21 +207,9 @@ local function apply_template(t, b, creating)
   t.updatedOn = state.now_iso()
 end
 
-local function template_of(req)
-  local t = callouts.store().templates[req.params.id]
-  if not t then fail("No callout template " .. tostring(req.params.id), 404) end
-  return t
-end
-
-local function create_template(req)
-  local s = callouts.store()
-  local t = { id = callouts.uuid(), active = true, calloutRetry = true, requiredAuth = false,
-    createdOn = state.now_iso() }
-  apply_template(t, req:json_body(), true)
-  s.templates[t.id] = t
-  s.template_order[#s.template_order + 1] = t.id
-  return 200, template_json(t)
-end
+local template_of = finder("templates", "callout template")
+local create_template = creator("templates", "template_order", { active = true, calloutRetry = true,
+  requiredAuth = false }, apply_template, template_json)
 
 -- Callout history --------------------------------------------------------------------------------
 
@@ -257,37 +255,31 @@ local function resend(req)
   return 200, C.ok(obj("callouts", out))
 end
 
+--- GET/PUT/DELETE {base}/{id} over one collection of the store (definitions, templates).
+local function item_routes(r, base, coll, of, to_json, apply)
+  r.add("GET", base .. "/{id}", function(req) return 200, to_json(of(req)) end)
+  r.add("PUT", base .. "/{id}", function(req)
+    local rec = of(req)
+    apply(rec, req:json_body(), false)
+    return 200, to_json(rec)
+  end)
+  r.add("DELETE", base .. "/{id}", function(req)
+    callouts.store()[coll][of(req).id] = nil
+    return 200, C.ok()
+  end)
+end
+
 function M.register(r)
   r.add("POST", "/notifications/notification-definitions", create_definition)
   r.add("GET", "/notifications/notification-definitions", list_definitions)
-  r.add("GET", "/notifications/notification-definitions/{id}", function(req)
-    return 200, definition_json(definition_of(req)) end)
-  r.add("PUT", "/notifications/notification-definitions/{id}", function(req)
-    local d = definition_of(req)
-    apply_definition(d, req:json_body(), false)
-    return 200, definition_json(d)
-  end)
-  r.add("DELETE", "/notifications/notification-definitions/{id}", function(req)
-    local d = definition_of(req)
-    callouts.store().definitions[d.id] = nil
-    return 200, C.ok()
-  end)
+  item_routes(r, "/notifications/notification-definitions", "definitions", definition_of, definition_json,
+    apply_definition)
   r.add("POST", "/notifications/callout-templates", create_template)
   r.add("GET", "/notifications/callout-templates", function()
     local s = callouts.store()
     return 200, obj("data", list_of(s.template_order, s.templates, template_json), "next", json.null)
   end)
-  r.add("GET", "/notifications/callout-templates/{id}", function(req) return 200, template_json(template_of(req)) end)
-  r.add("PUT", "/notifications/callout-templates/{id}", function(req)
-    local t = template_of(req)
-    apply_template(t, req:json_body(), false)
-    return 200, template_json(t)
-  end)
-  r.add("DELETE", "/notifications/callout-templates/{id}", function(req)
-    local t = template_of(req)
-    callouts.store().templates[t.id] = nil
-    return 200, C.ok()
-  end)
+  item_routes(r, "/notifications/callout-templates", "templates", template_of, template_json, apply_template)
   r.add("GET", "/v1/notification-history/callout", list_history)
   r.add("POST", "/notifications/callout-histories/resend", resend)
 end
