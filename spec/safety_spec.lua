@@ -11,12 +11,7 @@ describe("safety rails #luajit", function()
   lazy_teardown(function() if s then s:stop() end end)
   before_each(function() s:reset() end)
 
-  local function client(opts)
-    local o = { base_url = s.url, client_id = s.client_id, client_secret = s.client_secret,
-      retry_base = 0.01, retry_cap = 0.05 }
-    for k, v in pairs(opts or {}) do o[k] = v end
-    return zuora.new(o)
-  end
+  local function client(opts) return s:client(opts) end
 
   local ACCOUNT = {
     name = "Rails Co", currency = "USD", billCycleDay = 1, autoPay = false,

@@ -27,12 +27,7 @@ describe("no write done twice", function()
     s:config{ today = "2024-01-15", job_polls = 1 }
   end)
 
-  local function client(opts)
-    local o = { base_url = s.url, client_id = s.client_id, client_secret = s.client_secret,
-      retry_base = 0.01, retry_cap = 0.05 }
-    for k, v in pairs(opts or {}) do o[k] = v end
-    return zuora.new(o)
-  end
+  local function client(opts) return s:client(opts) end
 
   local function subscription(account_number)
     local res = s:post("/v1/orders", { orderDate = "2024-01-01", existingAccountNumber = account_number,

@@ -6,6 +6,7 @@
 --   res.status, res.headers["zuora-request-id"], res.json.accountId, res.body
 --   s:fault{ method = "GET", path = "/v1/accounts/*", status = 503, count = 1 }
 --   s:requests{ method = "POST", path = "/v1/accounts" }  -- the request log, oldest first
+--   local c = s:client{ max_retries = 0 }                -- a zuora client on it (OAuth, fast backoff)
 --   s:reset(); s:stop()
 --
 -- Requests go through the curl command line so the simulator is tested over real HTTP without
@@ -217,6 +218,15 @@ function Sim:requests(filter)
     return ("%%%02X"):format(c:byte()) end) end
   table.sort(parts)
   return self:control("GET", "requests" .. (#parts > 0 and ("?" .. table.concat(parts, "&")) or "")).requests
+end
+
+--- A zuora client on this simulator: its OAuth client, a fast backoff (0.01 s, at most 0.05 s),
+-- then `opts` over them.
+function Sim:client(opts)
+  local o = { base_url = self.url, client_id = self.client_id, client_secret = self.client_secret,
+    retry_base = 0.01, retry_cap = 0.05 }
+  for k, v in pairs(opts or {}) do o[k] = v end
+  return require("zuora").new(o)
 end
 
 --- A ready-made account (with contact and card) for specs; returns the create response JSON.
