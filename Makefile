@@ -236,7 +236,7 @@ fuzz-inflate: check-deps $(FUZZ_DIR)/inflate
 	  -artifact_prefix=fuzz/corpus/inflate/ $(FUZZ_DIR)/corpus/inflate fuzz/corpus/inflate
 
 # core.url: escape/unescape, query strings, URL parsing, origins (fuzz/url.c).
-URL_FUZZ_SRCS     := fuzz/url.c src/url.c
+URL_FUZZ_SRCS     := fuzz/url.c src/url.c src/decimal.c src/json_number.c src/class.c
 # Response headers: the header callback, the header table, the Revenue token header (fuzz/headers.c).
 # (src/auth*.c, base64.c and class.c: core.auth and what it is built from)
 AUTH_CORE_SRCS    := src/auth.c src/auth_reply.c src/base64.c src/class.c

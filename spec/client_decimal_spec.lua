@@ -37,6 +37,14 @@ describe("zuora client with decimals", function()
     end
   end)
 
+  it("puts a decimal in a query string with its digits", function()
+    s:clear_requests()
+    assert(client().payments.list({ amount = D("1234567890123456.78"), pageSize = 2 }))
+    local seen = s:requests{ method = "GET", path = "/v1/payments" }
+    assert.equals(1, #seen)
+    assert.matches("amount=1234567890123456%.78", seen[1].query)
+  end)
+
   it("hands out decimals with the client option, the call option, and ZUORA_DECIMALS=1", function()
     local p = pay(client(), D(AMOUNT))
     -- without decimals: a double, which cannot hold the amount

@@ -248,6 +248,14 @@ describe("zuora.decimal #luajit", function()
     assert.equal("zuora.decimal", getmetatable(D(1)))   -- shared metatable is protected
   end)
 
+  it("goes into query strings with its digits, however long", function()
+    local url = require("zuora.core").url
+    local long = "-123456789012345678901234567890123456789012345.6789"
+    assert.equals("a=1.50&b=" .. long .. "&b=x&c=1",
+      url.encode_query{ a = D("1.50"), b = { D(long), "x" }, c = 1 })
+    assert.has_error(function() url.encode_query{ a = io.stdout } end) -- a userdata that is no decimal
+  end)
+
   it("takes 64-bit integers at the edges", function()
     if not HAS_INT then return end
     assert.equal("-9223372036854775808", tostring(D(math.mininteger)))

@@ -10,6 +10,7 @@
 #include <curl/curl.h>
 
 #include "core.h"
+#include "decimal.h"
 
 static int unreserved(unsigned char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
@@ -135,8 +136,10 @@ static void format_number(lua_State *L, int idx, const char *key, char *out, siz
   }
 }
 
-/* Checks a scalar at idx and fills e's value; raises for any other type. */
-static void qentry_value(lua_State *L, int idx, const char *key, qentry *e) {
+/* Checks a scalar at idx and fills e's value; raises for any other type. A zuora.decimal's text
+ * is kept alive in the table at stack index `anchor`. */
+static void qentry_value(lua_State *L, int idx, const char *key, qentry *e, int anchor) {
+  const zz_dec *d;
   switch (lua_type(L, idx)) {
     case LUA_TSTRING: e->v = lua_tolstring(L, idx, &e->vn); break;
     case LUA_TBOOLEAN:
@@ -148,8 +151,18 @@ static void qentry_value(lua_State *L, int idx, const char *key, qentry *e) {
       e->v = NULL; /* means: the value is in num (entries move while sorting) */
       e->vn = strlen(e->num);
       break;
+    case LUA_TUSERDATA:
+      if ((d = zz_dec_test(L, idx)) != NULL) {
+        char *w = (char *)zz_newudata(L, zz_dec_format_size(d));   /* scratch for the text */
+        lua_pushlstring(L, w, zz_dec_format(d, w));
+        lua_remove(L, -2);
+        e->v = lua_tolstring(L, -1, &e->vn);
+        lua_rawseti(L, anchor, (int)lua_rawlen(L, anchor) + 1);
+        break;
+      }
+      /* fall through */
     default:
-      luaL_error(L, "url.encode_query: value of '%s' must be a string, number, boolean or array of them (got %s)",
+      luaL_error(L, "url.encode_query: value of '%s' must be a string, number, boolean, decimal or array of them (got %s)",
                  key, luaL_typename(L, idx));
   }
 }
@@ -188,6 +201,7 @@ static int l_encode_query(lua_State *L) {
     lua_pop(L, 1);
   }
   es = (qentry *)zz_newudata(L, (count ? count : 1) * sizeof *es); /* index 2, owned by the GC */
+  lua_newtable(L);                                                  /* index 3: decimals' texts */
   /* Pass 2: fill. Strings stay alive as keys/values of table 1. */
   lua_pushnil(L);
   while (lua_next(L, 1) != 0) {
@@ -199,13 +213,13 @@ static int l_encode_query(lua_State *L) {
         lua_rawgeti(L, -1, (int)j);
         if (lua_type(L, -1) == LUA_TTABLE) luaL_error(L, "url.encode_query: value of '%s' nests a table", key);
         es[i].k = key, es[i].kn = kn, es[i].pos = j;
-        qentry_value(L, -1, key, &es[i]);
+        qentry_value(L, -1, key, &es[i], 3);
         i++;
         lua_pop(L, 1);
       }
     } else {
       es[i].k = key, es[i].kn = kn, es[i].pos = 0;
-      qentry_value(L, -1, key, &es[i]);
+      qentry_value(L, -1, key, &es[i], 3);
       i++;
     }
     lua_pop(L, 1);
