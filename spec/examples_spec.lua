@@ -33,6 +33,23 @@ describe("examples", function()
     assert.equals(1, sj.tonumber(state.accounts))
   end)
 
+  it("guarded_audit reads with a read-only client, is refused a write, and dry-runs it", function()
+    s:account{ name = "Audit One" }
+    s:account{ name = "Audit Two" }
+    s:clear_requests()
+    local out, code = run("examples/guarded_audit.lua", s)
+    assert.equals(0, code, out)
+    assert.matches("accounts: %d+ active", out)
+    assert.is_true(tonumber(out:match("accounts: (%d+) active")) >= 2, out)
+    assert.matches("refused:  policy %(rule read_only%)", out)
+    assert.matches("dry run:  PUT " .. s.url:gsub("%p", "%%%0") .. "/v1/accounts/A00000001\n", out)
+    assert.matches('body:     {"notes":"audited"}', out, 1, true)
+    -- the query ran; not one write reached the simulator
+    assert.is_true(#s:requests{ method = "POST", path = "/v1/action/query" } >= 1)
+    assert.equals(0, #s:requests{ method = "PUT" })
+    assert.equals(0, #s:requests{ method = "POST", path = "/v1/accounts" })
+  end)
+
   -- The Revenue period close: with only ZUORA_* set it uses zuora-sim's Revenue API on the same URL
   -- (OneID OAuth with the same client); ZUORA_REVENUE_* variables choose the tenant and credentials.
   it("revenue_close uploads transactions in parts, stages them and reads the GL batch", function()
