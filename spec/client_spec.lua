@@ -585,9 +585,14 @@ describe("zuora client", function()
       -- nothing the auth object held can be had any more, and a closed client sends nothing
       assert.has_error(function() auth:headers(0) end, "auth object is closed")
       local before = count("GET", "/v1/catalog/products")
-      assert.has_error(function() c:request("GET", "/v1/catalog/products") end)
+      -- a call on a closed client ends with a `closed` error (docs/reliability.md)
+      local res, err = c:request("GET", "/v1/catalog/products")
+      assert.is_nil(res)
+      assert.equals("closed", err.kind)
       assert.equals(before, count("GET", "/v1/catalog/products"))
-      assert.has_error(function() c.accounts.retrieve("A00000001") end) -- the one-value way too
+      res, err = c.accounts.retrieve("A00000001") -- the one-value way too
+      assert.is_nil(res)
+      assert.equals("closed", err.kind)
       assert.equals(0, count("GET", "/v1/accounts/A00000001"))
       c:close() -- twice is fine
     end)

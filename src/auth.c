@@ -336,23 +336,27 @@ static int redact_into(const zz_auth *a, const char *s, size_t n, zz_buf *out) {
 }
 
 
-/* Copies a reply's error text into err: printable ASCII only, shortened, secrets redacted. */
+/* Copies a reply's error text into err: printable ASCII only, shortened, secrets redacted. Each
+ * value is redacted whole and only then shortened: cut first, a secret straddling the cut would
+ * keep its first bytes (no longer the whole secret, so redaction would miss them). */
 static void describe_error(const zz_auth *a, const zz_reply *sc, char *err, size_t errlen, size_t at) {
   static const int order[] = {ZZ_REPLY_ERROR, ZZ_REPLY_ERROR_DESC, ZZ_REPLY_MESSAGE, ZZ_REPLY_MESSAGE_CAP};
-  zz_buf raw = ZZ_SECRET_BUF_INIT, red = ZZ_SECRET_BUF_INIT;
+  zz_buf one = ZZ_SECRET_BUF_INIT, red = ZZ_SECRET_BUF_INIT;
   size_t k, j;
   for (k = 0; k < sizeof order / sizeof order[0]; k++) {
     const zz_buf *v = &sc->val[order[k]];
     if (!sc->is_string[order[k]] || !v->n) continue;
-    if (raw.n) zz_buf_adds(&raw, ": ");
-    zz_buf_add(&raw, v->p, v->n > 200 ? 200 : v->n);
+    one.n = 0;
+    if (redact_into(a, v->p, v->n, &one) != 0) break;
+    if (red.n) zz_buf_adds(&red, ": ");
+    zz_buf_add(&red, one.p, one.n > 200 ? 200 : one.n);
   }
-  if (raw.n && redact_into(a, raw.p, raw.n, &red) == 0 && red.n) {
+  if (red.n) {
     for (j = 0; j < red.n; j++)
       if ((unsigned char)red.p[j] < 0x20 || (unsigned char)red.p[j] > 0x7e) red.p[j] = '?';
     snprintf(err + at, errlen - at, " (%s)", red.p);
   }
-  zz_buf_wipe(&raw);
+  zz_buf_wipe(&one);
   zz_buf_wipe(&red);
 }
 

@@ -36,6 +36,11 @@ local MAX_WAIT = 1
 
 local YIELD = {} -- the only value our tasks yield; anything else is a misuse
 
+-- The result of a transfer that client:close() ended.
+local function closed_result()
+  return { id = 0, status = 0, headers = {}, kind = "closed", error = "the client was closed", time = 0 }
+end
+
 --- A new loop over `transport` (a core.http object). opts.max_concurrency caps the requests in
 -- flight (default: no cap).
 function M.new(transport, opts)
@@ -360,6 +365,7 @@ end
 
 --- Submits a core.http request and returns its result table once finished.
 function Loop:send(req)
+  if self.closed then return closed_result() end -- (the transport is an empty stand-in now)
   local co = running()
   local task = co and self.tasks[co] or nil -- self:current(), inlined on the hot path
   -- Fast path: a call outside any task while nothing else is going on has nobody to share the
@@ -382,8 +388,8 @@ function Loop:send(req)
     self.waiting[id] = task
     res = self:_park(task, "transfer", id)
   else
-    self:_block_until(function() return self.finished[id] ~= nil end)
-    res = self.finished[id]
+    self:_block_until(function() return self.finished[id] ~= nil or self.closed end)
+    res = self.finished[id] or closed_result()
     self.finished[id] = nil
   end
   self:_release(task)
@@ -441,6 +447,26 @@ function Loop:_wait_for(tasks, pred)
     self:_park(cur, "tasks", pending)
     for _, t in ipairs(pending) do remove_value(t.waiters, cur) end
   end
+end
+
+------------------------------------------------------------------------------------------------
+-- Closing.
+
+--- Ends every transfer in flight with a result of kind "closed" (the tasks waiting for them go
+-- on, and the client turns it into a `closed` error), then swaps the transport, which the client
+-- closes next, for an empty one: the loop keeps running the tasks' sleeps and waits without
+-- touching a closed transport. `client:close()` calls it, also from inside a task.
+function Loop:close()
+  if self.closed then return end
+  self.closed = true
+  local t = self.t
+  for id, task in pairs(self.waiting) do
+    self.waiting[id] = nil
+    pcall(t.cancel, t, id)
+    self:_wake(task, closed_result())
+  end
+  self.finished = {}
+  self.t = core.http.new{}
 end
 
 ------------------------------------------------------------------------------------------------

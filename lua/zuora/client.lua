@@ -55,6 +55,7 @@ function M.construct(mt, opts, mode, base, fields)
     origin = url.origin(base),
     mode = mode,
     token_epoch = 0, token_error = false,
+    closed = false, -- client:close() ran: every call ends with a `closed` error (zuora.pipeline)
   }
   for k, v in pairs(fields) do self[k] = v end
   for k, v in pairs(DEFAULTS) do self[k] = opts[k] or v end
@@ -179,6 +180,8 @@ Client.ensure_token = token.ensure
 Client.fetch_token = token.fetch
 
 function Client:redacted_url(u)
+  -- a closed client's auth object holds nothing to redact with (and its URLs never held a secret)
+  if self.closed then return redact.url(u) end
   return self.auth:redact(redact.url(u))
 end
 
@@ -314,6 +317,9 @@ function Client:step(timeout) return self.rt:step(timeout) end
 --- Releases the transport (connections, handles) and wipes the credentials and token the C core
 -- holds (without waiting for the garbage collector). The client is unusable afterwards.
 function Client:close()
+  self.closed = true
+  -- Calls other tasks have in flight end with a `closed` error (not a raise in the loop).
+  if self.rt and self.rt.close then self.rt:close() end
   if self.transport then
     self.transport:close()
     self.transport = nil

@@ -36,7 +36,7 @@ local OPTION_TYPES = {
   source_data = "string", use_index_join = "boolean", output = "string", timeout = "number",
   interval = "number", max_interval = "number", on_progress = "function", tmpdir = "string",
   max_bytes = "number", cancel_on_timeout = "boolean", check_rows = "boolean", headers = "table",
-  zuora_version = "string", decimals = "boolean",
+  zuora_version = "string", decimals = "boolean", max_row = "number",
 }
 
 local function check_options(opts, level)
@@ -185,7 +185,7 @@ function M.run(client, sql, opts)
   local decimals = opts.decimals
   if decimals == nil then decimals = client.decimals end
   local it, oerr = rows.open(f, { format = fmt, compression = comp, separator = opts.column_separator,
-    on_progress = opts.on_progress, decimals = decimals or nil })
+    on_progress = opts.on_progress, decimals = decimals or nil, max_row = opts.max_row })
   if not it then return nil, oerr end
   it.job = job
   if opts.check_rows ~= false and type(job.outputRows) == "number" then it.expect_rows = job.outputRows end

@@ -1,6 +1,8 @@
 --- zuora.Error: every failure the client reports, whatever its source.
 --
--- Fields: kind ("api", "transport", "timeout", "auth", "decode", "policy"), status, code, category,
+-- Fields: kind ("api", "transport", "timeout", "auth", "decode", "policy", "limit", "loop" (paging
+-- that makes no progress), "closed" (the client was closed while the call was in flight),
+-- "cancelled"), status, code, category,
 -- message, reasons, request_id, process_id, retryable, method, url, attempts, sends,
 -- idempotency_key and outcome_unknown (a write that may have been done although the call failed),
 -- hint (what to do about it, from zuora.hints), and for some shapes `results` (the whole Actions
@@ -89,6 +91,12 @@ function M.new(fields)
   e.message = e.message or "unknown error"
   if e.hint == nil then e.hint = hints.for_error(e) end
   return e
+end
+
+--- The error of a call ended by client:close() (from another task, or before it was made).
+function M.closed(method, url, attempts, sends)
+  return M.new{ kind = "closed", message = "the client was closed", retryable = false, method = method, url = url,
+    attempts = attempts, sends = sends }
 end
 
 --- True if `x` is a zuora.Error.

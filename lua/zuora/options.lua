@@ -14,6 +14,41 @@ local function pos_int(v) return is_int(v) and v >= 1, "an integer >= 1" end
 local function str_or_num(v)
   return type(v) == "string" or type(v) == "number", "a string or number"
 end
+-- Header text (User-Agent): printable, no CR/LF or other control characters, which would split
+-- the header and make every call raise.
+local function header_text(v)
+  if type(v) ~= "string" then return false, "a string" end
+  if v:find("[%c\127]") then return false, "a string without control characters (CR, LF, ...)" end
+  return true
+end
+
+--- Checks a URL that receives credentials (base_url, token_url, a Revenue authentication URL):
+-- http(s) only, https unless the host is loopback, no user name or password in it, no fragment
+-- (and no query when `no_query`). Returns true, or false and what it must be. Never echoes the
+-- URL: it may hold a password.
+function M.credential_url(u, no_query)
+  if type(u) ~= "string" then return false, "a string" end
+  local url = require("zuora.core").url -- loaded here: option checks alone need no C module
+  local parsed = url.parse(u)
+  if not parsed or (parsed.scheme ~= "https" and parsed.scheme ~= "http") then
+    return false, "an http(s) URL (https, or plain http for loopback hosts)"
+  end
+  if parsed.scheme == "http" and not url.is_loopback(parsed.host) then
+    local why = "https (plain http is allowed only for loopback hosts)"
+    return false, "an " .. why:gsub("^https", "https URL"), nil, "use " .. why
+  end
+  -- url.parse drops userinfo and an empty fragment: look at the text itself.
+  local authority = u:match("^%a[%w+.-]*://([^/?#]*)") or ""
+  if authority:find("@", 1, true) then
+    return false, "a URL without a user name or password (give credentials as options)"
+  end
+  if u:find("#", 1, true) then return false, "a URL without a fragment (#...)" end
+  if no_query and u:find("?", 1, true) then return false, "a URL without a query (?...)" end
+  return true, nil, parsed
+end
+
+local function token_url(v) return M.credential_url(v, false) end
+
 local function str_or_list(v)
   if type(v) == "string" then return true end
   if type(v) ~= "table" then return false, "a string or an array of strings" end
@@ -28,14 +63,14 @@ M.spec = {
   client_id = check_type("string"), client_secret = check_type("string"),
   username = check_type("string"), password = check_type("string"),
   access_key_id = check_type("string"), secret_access_key = check_type("string"),
-  token = check_type("string"), token_url = check_type("string"),
+  token = check_type("string"), token_url = token_url,
   entity_ids = str_or_list, zuora_version = str_or_num, track_id = check_type("string"),
   timeout = positive, connect_timeout = positive, max_retries = nonneg_int, max_concurrency = pos_int,
   retry_base = positive, retry_cap = positive, retry_after_cap = positive, refresh_margin = positive,
   ca_file = check_type("string"), ca_path = check_type("string"), insecure = check_type("boolean"),
   http2 = check_type("boolean"), max_body = pos_int, decimals = check_type("boolean"),
   on_request = check_type("function"), on_response = check_type("function"),
-  user_agent = check_type("string"), transport = check_type("string"),
+  user_agent = header_text, transport = check_type("string"),
   token_cache = check_type("string"), -- OpenResty: name of a lua_shared_dict shared by the workers
   -- Safety rails (docs/client.md): zuora.access checks the patterns.
   read_only = check_type("boolean"), dry_run = check_type("boolean"),
@@ -111,20 +146,14 @@ function M.validate(who, opts, spec, sets, level)
   return mode
 end
 
---- Checks a client's base URL (http(s), https unless the host is loopback, no query or
--- fragment); returns it without trailing slashes, and its parts. Raises (at `level`) naming `who`.
+--- Checks a client's base URL (http(s), https unless the host is loopback, no user name or
+-- password, no query or fragment); returns it without trailing slashes, and its parts. Raises (at
+-- `level`) naming `who`.
 function M.base_url(who, base, level)
   level = (level or 1) + 1
-  local url = require("zuora.core").url -- loaded here: option checks alone need no C module
   base = base:gsub("/+$", "")
-  local parsed = url.parse(base)
-  if not parsed or (parsed.scheme ~= "https" and parsed.scheme ~= "http") then
-    error(who .. ": base_url must be an http(s) URL", level)
-  end
-  if parsed.scheme == "http" and not url.is_loopback(parsed.host) then
-    error(who .. ": base_url must use https (plain http is allowed only for loopback hosts)", level)
-  end
-  if parsed.query or parsed.fragment then error(who .. ": base_url must not have a query or fragment", level) end
+  local ok, want, parsed, verb = M.credential_url(base, true)
+  if not ok then error(who .. ": base_url must " .. (verb or ("be " .. want)), level) end
   return base, parsed
 end
 

@@ -13,7 +13,13 @@
 --
 -- Paging options ride in the call's `options` table next to the operation's own and are removed
 -- before the call: `limit` (all: most items to collect, default 10000), `items` (the array field),
--- `on_progress` (a "pages" event after each page; docs/bulk.md).
+-- `on_progress` (a "pages" event after each page; docs/bulk.md), `max_empty_pages` (below).
+--
+-- Paging that makes no progress ends with an error of kind "loop" (docs/reliability.md): a page
+-- asks for a request already made (compared normalised: without fragment, empty `&` pieces,
+-- parameters in any order, an absolute same-origin URL the same as its path), a queryLocator
+-- comes back with the same batch it came with before, or `max_empty_pages` pages in a row
+-- (default M.MAX_EMPTY_PAGES, 10) have no items yet still name a next page.
 local core = require "zuora.core"
 local errors = require "zuora.errors"
 local progress = require "zuora.progress"
@@ -25,8 +31,10 @@ local unpack = table.unpack or unpack -- luacheck: ignore 143
 local M = {}
 
 M.DEFAULT_LIMIT = 10000
+--- Pages in a row without items that still name a next page before paging ends with kind "loop".
+M.MAX_EMPTY_PAGES = 10
 
-local PAGING_OPTIONS = { limit = "number", items = "string", on_progress = "function" }
+local PAGING_OPTIONS = { limit = "number", items = "string", on_progress = "function", max_empty_pages = "number" }
 -- Options that carry over from the first request to the ones that fetch further pages.
 local CARRIED = { "headers", "zuora_version", "track_id", "timeout", "op" }
 
@@ -38,6 +46,40 @@ end
 
 local function page_error(msg)
   return errors.new{ kind = "decode", message = msg, retryable = false }
+end
+
+local function loop_error(msg)
+  return errors.new{ kind = "loop", message = "pagination loop: " .. msg, retryable = false }
+end
+
+local function hexbyte(h) return string.char(tonumber(h, 16)) end
+local function unreserved(c)
+  if c:find("^[%w%-%._~]$") then return c end
+  return nil
+end
+
+--- The request a paging step makes, as one string that is the same for requests a server cannot
+-- tell apart: `path` (a path or an absolute URL on `origin`) without its fragment, the origin
+-- dropped, parameters sorted and empty `&` pieces removed, percent-encoded unreserved characters
+-- decoded and hex digits upper-cased; `extra` (a cursor, a body) appended.
+function M.normalise(method, path, origin, extra)
+  path = path:gsub("#.*$", "")
+  if path:find("^%a[%w+.-]*://") then
+    local parsed = url.parse(path)
+    if parsed and origin and url.origin(path) == origin then
+      path = (parsed.path or "/") .. (parsed.query and ("?" .. parsed.query) or "")
+    end
+  end
+  local p, q = path:match("^([^?]*)%??(.*)$")
+  local function canon(s)
+    return (s:gsub("%%(%x%x)", function(h)
+      return unreserved(hexbyte(h)) or ("%" .. h:upper())
+    end))
+  end
+  local params = {}
+  for piece in q:gmatch("[^&]+") do params[#params + 1] = canon(piece) end
+  table.sort(params)
+  return method .. " " .. canon(p) .. "?" .. table.concat(params, "&") .. (extra and ("\0" .. extra) or "")
 end
 
 --- The items of a decoded page, or nil, err. `name` is the array field to use, when given.
@@ -92,21 +134,39 @@ function M.request_pages(client, method, path, opts, popts)
   progress.check(popts.on_progress, 2)
   return setmetatable({
     client = client, method = method, path = path, opts = opts or {}, popts = popts,
-    pages = 0, count = 0, seen = {}, finished = false, t0 = progress.now(),
+    pages = 0, count = 0, seen = {}, finished = false, t0 = progress.now(), empty = 0,
+    max_empty = popts.max_empty_pages or M.MAX_EMPTY_PAGES,
   }, Pager)
 end
 
--- The request that fetches the page after `page`, or nil when `page` was the last; nil, err when
--- the page asks for something the client will not do.
-function Pager:next_request(page)
+-- Records request `key`; nil, a loop error when it was made before.
+function Pager:remember(key, what)
+  if self.seen[key] then
+    return nil, loop_error("the server asked for the same " .. what .. " again")
+  end
+  self.seen[key] = true
+  return true
+end
+
+-- A short summary of a batch of items: their count and first and last item, as JSON.
+local function fingerprint(items)
+  local n = #items
+  if n == 0 then return "0" end
+  local a = json.encode(items[1], { sort_keys = true }) or "?"
+  local b = json.encode(items[n], { sort_keys = true }) or "?"
+  return n .. "\0" .. a .. "\0" .. b
+end
+
+-- The request that fetches the page after `page` (whose items are `items`), or nil when `page`
+-- was the last; nil, err when the page asks for something the client will not do.
+function Pager:next_request(page, items)
   if type(page) ~= "table" or is_array(page) then return nil end
   local np = page.nextPage
   if type(np) == "string" and np ~= "" then
-    if self.seen[np] then
-      return nil, page_error("pagination loop: the server sent the same nextPage twice (" .. np:sub(1, 80) .. ")")
-    end
-    self.seen[np] = true
     local cursor_style = self.path:find("^/object%-query/") or not (np:find("^https?://") or np:find("^/"))
+    local ok, lerr = self:remember(cursor_style and ("cursor " .. np)
+      or M.normalise(self.method, np, self.client.origin), "nextPage")
+    if not ok then return nil, lerr end
     if cursor_style then
       local o = copy(self.opts)
       o.query = copy(self.opts.query)
@@ -128,7 +188,13 @@ function Pager:next_request(page)
     if type(loc) ~= "string" or loc == "" then
       return nil, page_error("the query is not done but the reply has no queryLocator")
     end
-    -- (no loop check here: a locator may legitimately name the same server-side cursor each time)
+    -- A server may keep one locator for a whole query (zuora-sim does) and move it along; the
+    -- same locator with the same batch again is a query going nowhere.
+    local mark = fingerprint(items)
+    if self.seen["locator " .. loc] == mark then
+      return nil, loop_error("the server sent the same queryLocator with the same batch again")
+    end
+    self.seen["locator " .. loc] = mark
     local o = carry(self.opts)
     o.body = { queryLocator = loc }
     o.op = QUERY_MORE
@@ -145,7 +211,13 @@ function Pager:fetch()
     return nil, err
   end
   if self.finished then return nil end
-  local req = self.nxt or { method = self.method, path = self.path, opts = self.opts }
+  local req = self.nxt
+  if not req then
+    req = { method = self.method, path = self.path, opts = self.opts }
+    -- the first request counts too: a nextPage naming it is a loop
+    local ok, u = pcall(self.client.url_for, self.client, self.path, self.opts.path, self.opts.query)
+    if ok and type(u) == "string" then self.seen[M.normalise(self.method, u, self.client.origin)] = true end
+  end
   local page, err = self.client:request(req.method, req.path, req.opts)
   if page == nil then
     self.finished = true
@@ -162,7 +234,15 @@ function Pager:fetch()
     return nil, ierr
   end
   -- A page whose continuation is refused still counts: its items come first, the error next.
-  local nxt, nerr = self:next_request(page)
+  local nxt, nerr = self:next_request(page, items)
+  if nxt and not nerr then
+    -- pages without items that still name a next page: a server that never gets anywhere
+    self.empty = #items == 0 and self.empty + 1 or 0
+    if self.empty >= self.max_empty then
+      nxt, nerr = nil, loop_error(("%d pages in a row had no items yet named a next page (max_empty_pages)")
+        :format(self.empty))
+    end
+  end
   self.pending_err = nerr
   self.nxt = nxt
   self.finished = nxt == nil or nerr ~= nil
@@ -260,6 +340,9 @@ local function split(op, level, ...)
   end
   if popts.limit and (popts.limit < 0 or popts.limit ~= popts.limit) then
     error(("%s.%s: option limit must be a number >= 0"):format(op.group, op.name), level + 1)
+  end
+  if popts.max_empty_pages and not (popts.max_empty_pages >= 1 and popts.max_empty_pages % 1 == 0) then
+    error(("%s.%s: option max_empty_pages must be an integer >= 1"):format(op.group, op.name), level + 1)
   end
   popts.name = op.group .. "." .. op.name
   -- Argument mistakes raise at the caller's line, with the operation's own message.

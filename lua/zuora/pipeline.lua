@@ -36,8 +36,7 @@ local M = {}
 
 -- A transport result's response headers. The libcurl transport, asked with `header_block`, gives
 -- the raw header lines instead of the table: one header is read straight from them, and the
--- table is built only if something wants all of them (a hook, meta.headers). Also serves a
--- call's `meta` (same two fields), hence rawget: it runs inside meta's __index.
+-- table is built only if something wants all of them (a hook; meta.headers is zuora.redact's).
 local function res_headers(res)
   local h = rawget(res, "headers")
   if h == nil then
@@ -60,27 +59,12 @@ local function res_header(res, name)
 end
 M.res_header = res_header
 
--- The metatable of a call's `meta`: `meta.headers` is made from `meta.header_block` when first
--- read (most callers never read it; the table costs more than the rest of the bookkeeping).
-local META = {}
-function META.__index(meta, k)
-  if k == "headers" then return res_headers(meta) end
-  return nil
-end
-function META.__pairs(meta) -- Lua 5.4: pairs(meta) shows headers too
-  local _ = meta.headers
-  return next, meta, nil
-end
-
 ------------------------------------------------------------------------------------------------
 -- Classification.
 
-local function snippet(s)
-  if not s or s == "" then return nil end
-  s = s:sub(1, 200):gsub("[%c]", " ")
-  return s
-end
-M.snippet = snippet
+-- The first 200 bytes of a body or header for an error, redacted whole before the cut (a token
+-- straddling the cut would otherwise keep its first bytes).
+local snippet = redact.snippet
 
 -- Error fields of a result that never got an HTTP answer (or was refused before the network).
 local function transport_fields(res)
@@ -99,7 +83,7 @@ M.transport_fields = transport_fields
 
 --- An API call's result or error: returns value, nil or nil, fields (zuora.Error fields).
 -- (Client:classify; zuora.revenue's classify builds on it.)
-function M.classify(_, req, res)
+function M.classify(client, req, res)
   if res.kind then return nil, transport_fields(res) end
   local status = res.status
   local data = res.data
@@ -116,14 +100,14 @@ function M.classify(_, req, res)
     end
     if res.json_error then
       return nil, { kind = "decode", message = "response is not valid JSON: " .. res.json_error,
-        body = snippet(res.body), retryable = false }
+        body = snippet(client.auth, res.body), retryable = false }
     end
     if res.body and res.body ~= "" then
       -- A catalogue operation that answers JSON got a web page (a captive portal, a login proxy):
       -- handing the page back as the result would only fail later, further from the cause.
       local ct = res_header(res, "content-type")
       if req.op and not req.op.accept and ct and ct:lower():find("text/html", 1, true) then
-        return nil, { kind = "decode", message = "expected JSON, got " .. ct, body = snippet(res.body),
+        return nil, { kind = "decode", message = "expected JSON, got " .. ct, body = snippet(client.auth, res.body),
           retryable = false }
       end
       return res.body
@@ -135,14 +119,14 @@ function M.classify(_, req, res)
     local ct = res_header(res, "content-type") or ""
     fields = {
       message = ("HTTP %d%s"):format(status, ct ~= "" and (" (" .. ct .. ")") or ""),
-      body = snippet(res.body),
+      body = snippet(client.auth, res.body),
     }
   end
   if status >= 300 and status < 400 then
     -- Not followed (another origin, or a method other than GET/HEAD): say where it pointed.
     local loc = res_header(res, "location")
     fields.message = ("HTTP %d redirect to %s not followed"):format(status,
-      type(loc) == "string" and redact.url(snippet(loc)) or "nowhere")
+      type(loc) == "string" and redact.url(snippet(client.auth, loc)) or "nowhere")
     fields.retryable = false
   end
   if status == 401 or status == 403 and fields.category == "authentication_failed" then
@@ -237,7 +221,8 @@ end
 
 --- Sends `req` (a transport request table) as profile `how` says, with hooks and retries.
 -- Returns value, nil, meta ({status, headers, header_block, request_id, attempts, sends, elapsed,
--- gone}) or nil, err (a zuora.Error with attempts, sends, idempotency_key, outcome_unknown).
+-- gone}) or nil, err (a zuora.Error with attempts, sends, idempotency_key, outcome_unknown; of
+-- kind "closed" once client:close() ran).
 function M.run(client, req, how)
   if how.rails then
     -- The safety rails, before anything of the call is sent (not even a token request).
@@ -269,6 +254,8 @@ function M.run(client, req, how)
   local op, hook_url
   while true do
     attempt = attempt + 1
+    -- client:close() (from another task) ends the call; its auth object is wiped by then
+    if client.closed then return nil, errors.closed(req.method, redact.url(req.url), attempt - 1, sends) end
     if before then
       local value, err = before(client, req, attempt)
       if value ~= nil or err ~= nil then return value, err end
@@ -297,7 +284,8 @@ function M.run(client, req, how)
       end
     end
     if client.on_request then
-      local event = { method = req.method, url = hook_url, headers = redact.header_lines(req.headers or {}),
+      local event = { method = req.method, url = hook_url,
+        headers = redact.header_lines(req.headers or {}, client.auth),
         attempt = attempt, op = op, idempotency_key = req.idempotency_key }
       if how.mark then event[how.mark] = true end
       run_hook(client.on_request, event)
@@ -305,6 +293,7 @@ function M.run(client, req, how)
     local t0 = hooks and rt.now()
     local res
     if req.on_progress then res = require("zuora.progress").watch(rt, req) else res = rt:send(req) end
+    if client.closed then return nil, errors.closed(req.method, redact.url(req.url), attempt, sends + 1) end
     local resent = res.sends and res.sends > 1 -- libcurl repeated it on a new connection
     sends = sends + (res.sends or 1)
     local status = res.status
@@ -327,13 +316,14 @@ function M.run(client, req, how)
       local elapsed = res.time or 0
       if client.on_response then
         local event = { method = req.method, url = hook_url, status = res.status, attempt = attempt,
-          headers = redact.header_map(res_headers(res)), elapsed = rt.now() - t0, request_id = request_id,
+          headers = redact.header_map(res_headers(res), client.auth), elapsed = rt.now() - t0, request_id = request_id,
           op = op, sends = res.sends }
         if how.mark then event[how.mark] = true end
         run_hook(client.on_response, event)
       end
-      return value, nil, setmetatable({ status = res.status, headers = res.headers, header_block = res.header_block,
-        request_id = request_id, attempts = attempt, sends = sends, elapsed = elapsed, gone = gone or nil }, META)
+      -- meta's headers are shown redacted, made when first read (zuora.redact)
+      return value, nil, redact.meta(client.auth, { status = res.status, request_id = request_id, attempts = attempt,
+        sends = sends, elapsed = elapsed, gone = gone or nil }, res)
     end
 
     fields.status = fields.status or (res.status ~= 0 and res.status or nil)
@@ -342,8 +332,7 @@ function M.run(client, req, how)
     fields.request_id = fields.request_id or request_id
     fields.attempts = attempt
     fields.sends = sends
-    if fields.message then fields.message = client.auth:redact(fields.message) end
-    if fields.body then fields.body = client.auth:redact(fields.body) end
+    redact.fields(client.auth, fields) -- every string a server put there (reasons, results, ...)
     local err = errors.new(fields)
     err.idempotency_key = req.idempotency_key
     if clipped and res.kind == "timeout" then
@@ -383,14 +372,16 @@ function M.run(client, req, how)
     end
     if client.on_response then
       local event = { method = req.method, url = hook_url, status = res.status, attempt = attempt,
-        headers = redact.header_map(res_headers(res)), elapsed = rt.now() - t0, request_id = request_id, op = op,
+        headers = redact.header_map(res_headers(res), client.auth), elapsed = rt.now() - t0,
+        request_id = request_id, op = op,
         error = err, retry_in = retry_in, sends = res.sends }
       if how.mark then event[how.mark] = true end
       run_hook(client.on_response, event)
     end
     if not again then return nil, err end
     if free then attempt = attempt - 1 end
-    if retry_in > 0 then rt:sleep(retry_in) end
+    -- the wait is cut short by client:close() (from another task)
+    if retry_in > 0 then rt:wait_until(function() return client.closed end, retry_in) end
   end
 end
 

@@ -110,10 +110,11 @@ function M.bind(zoql, ...)
 end
 
 local QUERY_OPTIONS = { zoql = "string", args = "table", batch_size = "number", on_progress = "function",
-  headers = "table", zuora_version = "string", timeout = "number" }
+  headers = "table", zuora_version = "string", timeout = "number", max_empty_pages = "number" }
 
 --- The pager behind client:query. `q` is a ZOQL string (with values for its placeholders), or a
--- table {zoql, args = {...}, batch_size, on_progress, headers, zuora_version, timeout}.
+-- table {zoql, args = {...}, batch_size, on_progress, headers, zuora_version, timeout,
+-- max_empty_pages (zuora.paginate: batches in a row without records before a `loop` error)}.
 function M.pager(client, level, q, ...)
   level = (level or 1) + 1
   local spec
@@ -148,7 +149,8 @@ function M.pager(client, level, q, ...)
   return paginate.request_pages(client, "POST", "/v1/action/query", {
     body = body, headers = spec.headers, zuora_version = spec.zuora_version, timeout = spec.timeout,
     op = { group = "actions", name = "query" },
-  }, { items = "records", on_progress = spec.on_progress, kind = "query", name = "query" })
+  }, { items = "records", on_progress = spec.on_progress, kind = "query", name = "query",
+    max_empty_pages = spec.max_empty_pages })
 end
 
 --- client:query(zoql, ...): iterator over the records; raises a zuora.Error when a batch fails

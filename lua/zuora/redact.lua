@@ -1,6 +1,8 @@
---- Redaction of what the client shows to hooks, errors and logs: credential headers, signed-URL
--- signatures and secret query parameters. Secrets held by the auth object are scrubbed by
--- `auth:redact` on top of this.
+--- Redaction of what the client shows to hooks, errors, meta and logs: credential headers,
+-- user names and passwords in URLs, signed-URL signatures and secret query parameters, and (with
+-- the client's auth object, which alone knows them) every secret and token the client holds,
+-- wherever a server echoes them. Everything here runs only when something is shown: an error, a
+-- hook, a read of meta.headers / meta.header_block; a successful call without hooks pays nothing.
 local M = {}
 
 M.MASK = "[redacted]"
@@ -22,39 +24,165 @@ function M.is_secret_header(name)
   return SECRET_HEADERS[name:lower()] == true
 end
 
---- `url` with the values of secret query parameters masked.
-function M.url(u)
-  local base, query = u:match("^([^?#]*)%?([^#]*)")
-  if not base then return u end
-  local parts = {}
-  for pair in query:gmatch("[^&]+") do
-    local k = pair:match("^([^=]*)")
-    if SECRET_PARAMS[k:lower()] then
-      parts[#parts + 1] = k .. "=" .. M.MASK
-    else
-      parts[#parts + 1] = pair
-    end
+local function hexchar(h) return string.char(tonumber(h, 16)) end
+
+-- A parameter name as a server reads it: `+` is a space, %XX decoded (twice encoded too).
+local function param_name(k)
+  k = k:gsub("+", " ")
+  for _ = 1, 3 do
+    local d = k:gsub("%%(%x%x)", hexchar)
+    if d == k then break end
+    k = d
   end
-  return base .. "?" .. table.concat(parts, "&")
+  return k:lower()
 end
 
---- A name -> value map of header lines ("Name: value"), secret values masked.
-function M.header_lines(lines)
+local function mask_param(k)
+  if SECRET_PARAMS[param_name(k)] then return k .. "=" .. M.MASK end
+  return nil -- gsub keeps the pair as it was
+end
+
+--- `u` with its user name and password, and the values of secret query (and fragment)
+-- parameters, masked; parameter names match however they are percent-encoded
+-- (`X%2DAmz%2DSignature`). Everything else is kept as it was.
+function M.url(u)
+  if type(u) ~= "string" then return u end
+  u = u:gsub("^(%a[%w+.-]*://)[^/?#]*@", "%1" .. M.MASK .. "@")
+  local at = u:find("[?#]")
+  if not at then return u end
+  return u:sub(1, at - 1) .. u:sub(at):gsub("([^&;=?#]+)=[^&;#]*", mask_param)
+end
+
+--- `s` with every secret and token `auth` holds masked (nil stays nil). Once the auth object is
+-- closed its secrets are gone, so nothing can be told apart: the whole text is masked.
+function M.text(auth, s)
+  if type(s) ~= "string" or not auth then return s end
+  local ok, r = pcall(auth.redact, auth, s)
+  return ok and r or M.MASK
+end
+local text = M.text
+
+--- The first `n` (default 200) bytes of `s` for an error, control characters as spaces, redacted
+-- BEFORE it is cut (a secret straddling the cut would otherwise leave its first bytes); nil for
+-- nil or "".
+function M.snippet(auth, s, n)
+  if not s or s == "" then return nil end
+  return (text(auth, s):sub(1, n or 200):gsub("%c", " "))
+end
+
+--- A header value as shown: masked for credential headers, else without secrets and with URLs
+-- redacted (Location, Link, Refresh, an echo of the request).
+function M.header_value(name, value, auth)
+  if SECRET_HEADERS[name:lower()] then return M.MASK end
+  if type(value) ~= "string" then return value end
+  return M.url(text(auth, value))
+end
+local header_value = M.header_value
+
+--- A name -> value map of header lines ("Name: value"), values as header_value shows them.
+function M.header_lines(lines, auth)
   local out = {}
   for _, line in ipairs(lines) do
     local name, value = line:match("^([^:]+):%s*(.*)$")
-    if name then out[name] = M.is_secret_header(name) and M.MASK or value end
+    if name then out[name] = header_value(name, value, auth) end
   end
   return out
 end
 
---- A copy of a name -> value header map with secret values masked.
-function M.header_map(map)
+--- A copy of a name -> value header map (values strings or arrays of strings), values as
+-- header_value shows them.
+function M.header_map(map, auth)
   local out = {}
   for name, value in pairs(map or {}) do
-    out[name] = M.is_secret_header(name) and M.MASK or value
+    if type(value) == "table" then
+      local list = {}
+      for i, v in ipairs(value) do list[i] = header_value(name, v, auth) end
+      out[name] = list
+    else
+      out[name] = header_value(name, value, auth)
+    end
   end
   return out
+end
+
+--- A raw header block (status line and header lines) with every value as header_value shows it.
+function M.header_block(block, auth)
+  if type(block) ~= "string" then return block end
+  return (block:gsub("([^\r\n:]+):([ \t]*)([^\r\n]*)", function(name, sp, value)
+    if name:find("^HTTP/") then return nil end
+    return name .. ":" .. sp .. header_value(name, value, auth)
+  end))
+end
+
+--- Redacts, in place, every string inside the Error fields `f` (message, body, reasons[i].message,
+-- code, results, ...): what a server put there may echo a credential. Returns `f`.
+function M.fields(auth, f, depth, seen)
+  depth, seen = depth or 16, seen or {}
+  if seen[f] or depth == 0 then return f end
+  seen[f] = true
+  local renamed
+  for k, v in pairs(f) do
+    local t = type(v)
+    if t == "string" then
+      f[k] = k == "url" and M.url(text(auth, v)) or text(auth, v)
+    elseif t == "table" then
+      M.fields(auth, v, depth - 1, seen)
+    end
+    -- a key can echo a secret too (a decoded reply's object keys)
+    if type(k) == "string" then
+      local rk = text(auth, k)
+      if rk ~= k then renamed = renamed or {}; renamed[k] = rk end
+    end
+  end
+  for k, rk in pairs(renamed or {}) do
+    f[rk], f[k] = f[k], nil
+  end
+  return f
+end
+
+---------------------------------------------------------------------------------------------------
+-- A call's meta: `meta.headers` and `meta.header_block` are made (redacted) when first read. The
+-- transport's raw headers wait in a weak table, not in meta itself, so nothing unredacted is
+-- reachable from what the caller holds.
+
+local raw = setmetatable({}, { __mode = "k" })   -- meta -> header block (string) or header table
+local mts = setmetatable({}, { __mode = "k" })   -- auth -> the metatable of its clients' metas
+
+local parse_headers
+
+local function meta_mt(auth)
+  local mt = {}
+  function mt.__index(meta, k)
+    if k ~= "headers" and k ~= "header_block" then return nil end
+    local r = raw[meta]
+    if r == nil then return nil end
+    local v
+    if k == "header_block" then
+      v = type(r) == "string" and M.header_block(r, auth) or nil
+    else
+      if type(r) == "string" then
+        parse_headers = parse_headers or require("zuora.core").http.parse_headers
+        r = parse_headers(r)
+      end
+      v = M.header_map(r, auth)
+    end
+    rawset(meta, k, v)
+    return v
+  end
+  function mt.__pairs(meta) -- Lua 5.4: pairs(meta) shows headers too
+    local _ = meta.headers
+    _ = meta.header_block
+    return next, meta, nil
+  end
+  mts[auth] = mt
+  return mt
+end
+
+--- `fields` (a call's meta) made a meta: its headers are those of transport result `res`
+-- (`res.header_block` or `res.headers`), shown redacted with `auth` when read.
+function M.meta(auth, fields, res)
+  raw[fields] = res.header_block or res.headers
+  return setmetatable(fields, mts[auth] or meta_mt(auth))
 end
 
 return M

@@ -20,6 +20,10 @@ local find, sub, byte, concat = string.find, string.sub, string.byte, table.conc
 local M = {}
 
 local CHUNK = 65536
+--- The most bytes one row may span (a JSON line, a CSV record), unless opts.max_row says otherwise:
+-- a result file that inflates to a huge line without a newline (a decompression bomb) ends in a
+-- `decode` error once this much is buffered, so memory stays flat.
+M.MAX_ROW = 16 * 1024 * 1024
 local SEPARATORS = { CSV = ",", TSV = "\t" }
 
 local Rows = {}
@@ -117,31 +121,43 @@ local function source(f, compression, counter)
   end
 end
 
--- Lines of the source, without their line end (LF or CRLF); linear in the line's length.
-local function line_reader(src)
-  local buf, pos = "", 1
+-- Lines of the source, without their line end (LF or CRLF); linear in the line's length. A line
+-- longer than `max` bytes raises a decode error (as soon as that much is buffered).
+local function line_reader(src, max)
+  local buf, pos, line_no = "", 1, 0
+  local function too_long()
+    error(decode_error(("line %d is longer than %d bytes (max_row)"):format(line_no + 1, max)), 0)
+  end
   return function()
     local e = find(buf, "\n", pos, true)
     if e then
+      if e - pos > max then too_long() end
       local line = sub(buf, pos, e - 1)
       pos = e + 1
+      line_no = line_no + 1
       return line
     end
     local parts = { sub(buf, pos) }
+    local size = #parts[1]
     while true do
       local chunk = src()
       if not chunk then
         buf, pos = "", 1
         local line = concat(parts)
         if line == "" then return nil end
+        line_no = line_no + 1
         return line
       end
       local e2 = find(chunk, "\n", 1, true)
       if e2 then
+        if size + e2 - 1 > max then too_long() end
         parts[#parts + 1] = sub(chunk, 1, e2 - 1)
         buf, pos = chunk, e2 + 1
+        line_no = line_no + 1
         return concat(parts)
       end
+      size = size + #chunk
+      if size > max then too_long() end
       parts[#parts + 1] = chunk
     end
   end
@@ -150,8 +166,8 @@ end
 -- json.decode options of rows read with decimals = true.
 local DECIMALS = { decimals = true }
 
-local function json_rows(self, src, decimals)
-  local next_line = line_reader(src)
+local function json_rows(self, src, decimals, max)
+  local next_line = line_reader(src, max)
   local line_no = 0
   local decode = json.decode
   local dopts = decimals and DECIMALS or nil
@@ -181,9 +197,9 @@ local function fraction_cell(s)
   return find(s, "^%-?%d+%.%d+$") ~= nil
 end
 
-local function csv_rows(self, src, separator, decimals)
+local function csv_rows(self, src, separator, decimals, max)
   local decimal = decimals and core.decimal
-  local next_record = csv.reader(src, { separator = separator })
+  local next_record = csv.reader(src, { separator = separator, max_record = max })
   local header
   local ncol = 0
   local record_no = 0
@@ -243,6 +259,8 @@ end
 --   on_progress  called with a "rows" event after every chunk read from the file and at the end
 --   decimals     true: JSON numbers with a fraction or exponent, and CSV cells such as "12.50",
 --                become zuora.decimal values (docs/decimal.md)
+--   max_row      the most bytes one row may span (default M.MAX_ROW, 16 MiB): a longer one is a
+--                decode error, raised once that much is buffered
 -- Returns a Rows object: call it (or use it in a generic for) for the next row; `rows.count` rows
 -- so far; `rows.columns` (CSV: the header); `rows:close()` releases the file early.
 function M.open(file, opts)
@@ -250,6 +268,8 @@ function M.open(file, opts)
   local format = (opts.format or "JSON"):upper()
   local compression = (opts.compression or "NONE"):upper()
   progress.check(opts.on_progress, 2)
+  local max_row = opts.max_row or M.MAX_ROW
+  if type(max_row) ~= "number" or max_row < 1 then error("rows.open: max_row must be a number >= 1", 2) end
   local f, err
   if type(file) == "string" then
     f, err = io.open(file, "rb")
@@ -283,14 +303,14 @@ function M.open(file, opts)
   end
   local next_row
   if format == "JSON" then
-    next_row = json_rows(self, src, opts.decimals)
+    next_row = json_rows(self, src, opts.decimals, max_row)
   elseif SEPARATORS[format] or format == "DSV" then
     local sep = SEPARATORS[format] or opts.separator
     if type(sep) ~= "string" or #sep ~= 1 then
       f:close()
       error("rows.open: DSV needs a one-character separator", 2)
     end
-    next_row = csv_rows(self, src, sep, opts.decimals)
+    next_row = csv_rows(self, src, sep, opts.decimals, max_row)
   else
     f:close()
     error("rows.open: unknown format " .. tostring(opts.format) .. " (JSON, CSV, TSV or DSV)", 2)

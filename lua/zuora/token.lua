@@ -15,6 +15,7 @@ local M = {}
 function M.ensure(client, deadline)
   local auth, rt = client.auth, client.rt
   while true do
+    if client.closed then return nil, errors.closed() end -- the auth object is wiped
     local state = auth:state(rt.now())
     if state == "ready" then return true end
     if state == "pending" then
@@ -24,7 +25,8 @@ function M.ensure(client, deadline)
       local limit = client.timeout + client.connect_timeout + 1
       local cut = deadline and deadline - rt.now() < limit
       if cut then limit = math.max(deadline - rt.now(), 0) end
-      local settled = rt:wait_until(function() return auth:state(rt.now()) ~= "pending" end, limit)
+      local settled = rt:wait_until(function() return client.closed or auth:state(rt.now()) ~= "pending" end, limit)
+      if client.closed then return nil, errors.closed() end
       if not settled and cut then
         -- our deadline, not the token request, ran out: it stays in flight for the others
         return nil, errors.new{ kind = "timeout", retryable = false, deadline = true,
@@ -89,6 +91,7 @@ function M.fetch(client, deadline)
   client.token_error = false
   local ok, err = pipeline.run(client, { kind = "idempotent", fresh_connect = false, deadline = deadline }, TOKEN)
   if ok then return true end
+  if client.closed then return nil, err end
   local auth = client.auth
   if auth:state(client.rt.now()) == "pending" then auth:fail(err.message) end
   if not err.deadline then client.token_error = err end

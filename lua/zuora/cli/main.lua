@@ -118,6 +118,9 @@ function M.parser()
   export:option("-f --format", "json, jsonl or csv; default: from the --output file's extension, else json.")
     :argname("<format>"):choices({ "json", "jsonl", "csv" })
   export:option("-o --output", "Write to this file instead of stdout."):argname("<file>")
+  export:flag("--csv-safe", "CSV: put ' before cells starting with = + - @ tab or CR, so spreadsheets show "
+    .. "them as text instead of running them as formulas (the default).")
+  export:flag("--no-csv-safe", "CSV: write every cell exactly as Zuora holds it.")
 
   local run = p:command("run", "Run a Lua script with `client`, `zuora`, `json` and the groups ready, as in the REPL.")
   run:argument("script", "The script file (- reads stdin).")

@@ -13,11 +13,23 @@ local function encode(v)
   return s
 end
 
-local function csv_cell(v)
+-- Characters that make a spreadsheet read a cell as a formula (OWASP, "CSV Injection"): = + - @,
+-- and tab and CR, which some spreadsheets skip before looking.
+local FORMULA_START = "^[=+%-@\t\r]"
+
+--- A text value made safe for spreadsheets: one that starts like a formula gets a leading `'`
+-- (shown by spreadsheets as text, the convention of spreadsheet-safe exporters); a plain number
+-- written as text ("-12.50") is left alone, as it cannot run anything.
+function M.csv_safe(s)
+  if s:find(FORMULA_START) and not s:find("^[+-]%d+%.?%d*$") then return "'" .. s end
+  return s
+end
+
+local function csv_cell(v, safe)
   if v == nil or v == json.null then return "" end
   local s
   if type(v) == "string" then
-    s = v
+    s = safe and M.csv_safe(v) or v
   elseif type(v) == "boolean" then
     s = tostring(v)
   else
@@ -45,10 +57,11 @@ Writer.__index = Writer
 
 --- A writer of `format` ("json", "jsonl", "csv") to the file handle `fh`. `opts.columns`: CSV
 -- columns in order (matched to record keys ignoring case); otherwise the first record's keys, sorted.
+-- `opts.csv_safe`: text cells starting like a spreadsheet formula are neutralised (M.csv_safe).
 function M.new(format, fh, opts)
   if not M.FORMATS[format] then error("unknown format " .. tostring(format), 2) end
   return setmetatable({ format = format, fh = fh, rows = 0, bytes = 0, columns = opts and opts.columns,
-    alias = {} },
+    alias = {}, safe = opts and opts.csv_safe or false },
     Writer)
 end
 
@@ -92,11 +105,11 @@ function Writer:write(rec)
       end
       self.header = cols
       local cells = {}
-      for i, c in ipairs(cols) do cells[i] = csv_cell(c) end
+      for i, c in ipairs(cols) do cells[i] = csv_cell(c, self.safe) end
       self:emit(table.concat(cells, ",") .. "\r\n")
     end
     local cells = {}
-    for i, c in ipairs(self.header) do cells[i] = csv_cell(self:cell(rec, c)) end
+    for i, c in ipairs(self.header) do cells[i] = csv_cell(self:cell(rec, c), self.safe) end
     self:emit(table.concat(cells, ",") .. "\r\n")
   end
   self.rows = self.rows + 1
@@ -109,7 +122,7 @@ function Writer:close()
     self:emit(self.rows == 0 and "[]\n" or "\n]\n")
   elseif self.format == "csv" and not self.header and self.columns then
     local cells = {}
-    for i, c in ipairs(self.columns) do cells[i] = csv_cell(c) end
+    for i, c in ipairs(self.columns) do cells[i] = csv_cell(c, self.safe) end
     self:emit(table.concat(cells, ",") .. "\r\n")
   end
   local ok, err = self.fh:flush() -- a small output meets a full disk only here

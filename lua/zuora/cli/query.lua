@@ -58,7 +58,7 @@ local function stream_zoql(ctx, client, zoql, binds, a, label, columns)
     local ok, text = pcall(require("zuora.query").bind, zoql, table.unpack(binds, 1, binds.n or #binds))
     io.stderr:write("zoql: ", ok and text or zoql, "\n")
   end
-  local w = output.new(format, fh, { columns = columns or output.select_fields(zoql) })
+  local w = output.new(format, fh, { columns = columns or output.select_fields(zoql), csv_safe = a.csv_safe })
   local bar = ctx:progress(label)
   local ok, err = pcall(function()
     for rec in run_query(client, zoql, table.unpack(binds, 1, binds.n or #binds)) do
@@ -316,6 +316,7 @@ function M.export(ctx, a)
   if not zoql then
     return ctx:fail_error(binds)
   end
+  a.csv_safe = not a.no_csv_safe -- on unless turned off: exports are opened in spreadsheets
   return stream_zoql(ctx, client, zoql, binds, a, "export " .. a.object, fields)
 end
 

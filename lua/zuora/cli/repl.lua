@@ -229,11 +229,29 @@ end
 
 M.HISTORY_LINES = 1000
 
+-- Names whose assignment puts a credential on the line (`client_secret = "..."`, `password="..."`,
+-- `{ token = "..." }`, `t["access_token"] = ...`).
+local PRIVATE = { "client_secret", "password", "token", "secret_access_key" }
+
+--- True if `line` assigns a credential: such a line is never written to the history file (nor
+-- kept for Up in this session).
+function M.private_line(line)
+  local l = line:lower()
+  for _, name in ipairs(PRIVATE) do
+    if l:find(name .. "[\"']?%]?%s*=") then return true end
+  end
+  return false
+end
+
 -- The history file is ours, not lua-readline's: each line is appended as soon as it is entered
 -- (so a session that is killed keeps its history), and the file is trimmed when it is loaded.
 local function open_history(rl, path)
   local dir = path:match("^(.*)/[^/]*$")
-  os.execute("mkdir -p -m 700 '" .. dir:gsub("'", "'\\''") .. "' 2>/dev/null")
+  local function q(x) return "'" .. x:gsub("'", "'\\''") .. "'" end
+  -- The file is the user's alone (0600), also when its folder already existed and whatever the
+  -- umask: io.open would create it 0644.
+  os.execute("mkdir -p -m 700 " .. q(dir) .. " 2>/dev/null; (umask 077; : >> " .. q(path) .. ") 2>/dev/null; chmod 600 "
+    .. q(path) .. " 2>/dev/null")
   local lines = {}
   local f = io.open(path, "rb")
   if f then
@@ -251,7 +269,7 @@ local function open_history(rl, path)
   for i = first, #lines do rl.add_history(lines[i]) end
   local previous = lines[#lines]
   return function(line)
-    if line:match("^%s*$") or line == previous then return end
+    if line:match("^%s*$") or line == previous or M.private_line(line) then return end
     previous = line
     rl.add_history(line)
     local out = io.open(path, "ab")
@@ -279,7 +297,7 @@ local function line_reader(env, interactive, history)
   end
   rl.set_options{ histfile = "", auto_add = false, completion = true }
   local remember = history and open_history(rl, history) or function(line)
-    if line ~= "" then rl.add_history(line) end
+    if line ~= "" and not M.private_line(line) then rl.add_history(line) end
   end
   rl.set_readline_name("zuora")
   rl.set_complete_function(function(text, from, to)

@@ -309,6 +309,13 @@ end
 ------------------------------------------------------------------------------------------------
 -- Sending.
 
+--- client:close() calls it: requests in flight end with a result of kind "closed" when they come
+-- back, and none starts afterwards.
+function Runtime:close()
+  self.closed = true
+  self:_notify() -- retry waits (wait_until) look again
+end
+
 -- No usable credentials: nothing was sent (as core.http's result for the same failure).
 local function auth_failure(msg)
   return { id = 0, status = 0, headers = {}, kind = "auth", error = msg, time = 0, bytes = 0, sends = 0 }
@@ -317,7 +324,12 @@ end
 --- Performs a core.http-style request table over a cosocket; returns a core.http-style result.
 -- `auth = a` adds a's credential headers; `token_for = a` sends a's token request and feeds the
 -- reply to `a` (the reply body, which holds the token, is not returned).
+local function closed_result()
+  return { id = 0, status = 0, headers = {}, kind = "closed", error = "the client was closed", time = 0, bytes = 0 }
+end
+
 function Runtime:send(req)
+  if self.closed then return closed_result() end
   local task = enter(self, "a Zuora call")
   local lease = self:_acquire(task, req)
   local headers, body = req.headers, nil
@@ -341,6 +353,11 @@ function Runtime:send(req)
   end
   local ok, res = pcall(http.request, req, self.http_opts, headers, body)
   if task then task.token_auth = nil end
+  if self.closed then -- client:close() ran meanwhile: its auth object is wiped, the answer is moot
+    self:_release(lease, task)
+    if a and self.cache then self.cache:unlock() end
+    return closed_result()
+  end
   if task and task.cancel_requested then -- cancelled meanwhile from outside: drop the answer, stop
     self:_release(lease, task)
     if a then
