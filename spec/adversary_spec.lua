@@ -56,6 +56,7 @@ local HTTP = [[
         ngx.header["WWW-Authenticate"] = 'Bearer realm="' .. planted .. '"'
         ngx.header["Link"] = "<https://evil.example/?X%2DAmz%2DSignature=" .. tok .. ">; rel=next"
         ngx.header["Set-Cookie"] = "s=" .. tok
+        ngx.header["Zuora-Request-Id"] = tok
       end
       local ctype = "application/json"
       local status, body = 200, '{"ok":true}'

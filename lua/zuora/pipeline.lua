@@ -316,13 +316,15 @@ function M.run(client, req, how)
       local elapsed = res.time or 0
       if client.on_response then
         local event = { method = req.method, url = hook_url, status = res.status, attempt = attempt,
-          headers = redact.header_map(res_headers(res), client.auth), elapsed = rt.now() - t0, request_id = request_id,
+          headers = redact.header_map(res_headers(res), client.auth), elapsed = rt.now() - t0,
+          request_id = redact.text(client.auth, request_id),
           op = op, sends = res.sends }
         if how.mark then event[how.mark] = true end
         run_hook(client.on_response, event)
       end
       -- meta's headers are shown redacted, made when first read (zuora.redact)
-      return value, nil, redact.meta(client.auth, { status = res.status, request_id = request_id, attempts = attempt,
+      -- (request_id too: a server could put anything in that header)
+      return value, nil, redact.meta(client.auth, { status = res.status, attempts = attempt,
         sends = sends, elapsed = elapsed, gone = gone or nil }, res)
     end
 
@@ -373,7 +375,7 @@ function M.run(client, req, how)
     if client.on_response then
       local event = { method = req.method, url = hook_url, status = res.status, attempt = attempt,
         headers = redact.header_map(res_headers(res), client.auth), elapsed = rt.now() - t0,
-        request_id = request_id, op = op,
+        request_id = redact.text(client.auth, request_id), op = op,
         error = err, retry_in = retry_in, sends = res.sends }
       if how.mark then event[how.mark] = true end
       run_hook(client.on_response, event)

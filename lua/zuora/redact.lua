@@ -114,50 +114,74 @@ function M.header_block(block, auth)
   end))
 end
 
---- Redacts, in place, every string inside the Error fields `f` (message, body, reasons[i].message,
--- code, results, ...): what a server put there may echo a credential. Returns `f`.
-function M.fields(auth, f, depth, seen)
-  depth, seen = depth or 16, seen or {}
-  if seen[f] or depth == 0 then return f end
-  seen[f] = true
+-- Error fields whose text can come from the server (the others, kind, method, reason, ..., are
+-- the library's own words, and url is redacted where it is set).
+local SERVER_FIELDS = { message = true, body = true, code = true, process_id = true, request_id = true,
+  reasons = true, results = true }
+
+-- Redacts, in place, every string value and key inside table `t` (a decoded reply's pieces).
+local function deep(auth, t, depth, seen)
+  if seen[t] or depth == 0 then return end
+  seen[t] = true
   local renamed
-  for k, v in pairs(f) do
-    local t = type(v)
-    if t == "string" then
-      f[k] = k == "url" and M.url(text(auth, v)) or text(auth, v)
-    elseif t == "table" then
-      M.fields(auth, v, depth - 1, seen)
+  for k, v in pairs(t) do
+    if type(v) == "string" then
+      t[k] = text(auth, v)
+    elseif type(v) == "table" then
+      deep(auth, v, depth - 1, seen)
     end
-    -- a key can echo a secret too (a decoded reply's object keys)
     if type(k) == "string" then
       local rk = text(auth, k)
       if rk ~= k then renamed = renamed or {}; renamed[k] = rk end
     end
   end
   for k, rk in pairs(renamed or {}) do
-    f[rk], f[k] = f[k], nil
+    t[rk], t[k] = t[k], nil
+  end
+end
+
+--- Redacts, in place, every string the server may have put into the Error fields `f` (message,
+-- body, code, request_id, reasons[i].message and code, results with its keys): a server can
+-- echo a credential anywhere there. Returns `f`.
+function M.fields(auth, f)
+  for k in pairs(SERVER_FIELDS) do
+    local v = f[k]
+    if type(v) == "string" then
+      f[k] = text(auth, v)
+    elseif type(v) == "table" then
+      deep(auth, v, 16, {})
+    end
   end
   return f
 end
 
 ---------------------------------------------------------------------------------------------------
--- A call's meta: `meta.headers` and `meta.header_block` are made (redacted) when first read. The
+-- A call's meta: `meta.headers`, `meta.header_block` and `meta.request_id` are made (redacted)
+-- when first read. The
 -- transport's raw headers wait in a weak table, not in meta itself, so nothing unredacted is
 -- reachable from what the caller holds.
 
 local raw = setmetatable({}, { __mode = "k" })   -- meta -> header block (string) or header table
 local mts = setmetatable({}, { __mode = "k" })   -- auth -> the metatable of its clients' metas
 
-local parse_headers
+local parse_headers, header_lookup
 
 local function meta_mt(auth)
   local mt = {}
   function mt.__index(meta, k)
-    if k ~= "headers" and k ~= "header_block" then return nil end
+    if k ~= "headers" and k ~= "header_block" and k ~= "request_id" then return nil end
     local r = raw[meta]
     if r == nil then return nil end
     local v
-    if k == "header_block" then
+    if k == "request_id" then
+      if type(r) == "string" then
+        header_lookup = header_lookup or require("zuora.core").http.header
+        v = header_lookup(r, "zuora-request-id")
+      else
+        v = r["zuora-request-id"]
+      end
+      v = text(auth, v)
+    elseif k == "header_block" then
       v = type(r) == "string" and M.header_block(r, auth) or nil
     else
       if type(r) == "string" then
@@ -169,9 +193,10 @@ local function meta_mt(auth)
     rawset(meta, k, v)
     return v
   end
-  function mt.__pairs(meta) -- Lua 5.4: pairs(meta) shows headers too
+  function mt.__pairs(meta) -- Lua 5.4: pairs(meta) shows headers and request_id too
     local _ = meta.headers
     _ = meta.header_block
+    _ = meta.request_id
     return next, meta, nil
   end
   mts[auth] = mt

@@ -48,6 +48,7 @@ function M.scan(args)
       if mt and mt.__index and rawget(v, "attempts") ~= nil then
         walk(where .. ".headers", v.headers, depth - 1, visited)
         walk(where .. ".header_block", v.header_block, depth - 1, visited)
+        walk(where .. ".request_id", v.request_id, depth - 1, visited)
       end
       for k, x in pairs(v) do
         walk(where .. ".key", k, depth - 1, visited)
