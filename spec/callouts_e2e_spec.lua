@@ -121,13 +121,16 @@ describe("zuora-sim callouts to an nginx receiver (zuora.callouts)", function()
             client = client, mode = "after" },
           redis = callouts.new{ basic = basic, dedupe = { redis = "redis://127.0.0.1:${redis}/3" }, key = key,
             handle = handle, client = client },
+          -- An in-progress marker that expires after 1 s (a handler slower than lock_ttl).
+          short = callouts.new{ basic = basic, dedupe = { dict = "callouts" }, key = key, handle = handle,
+            client = client, lock_ttl = 1 },
           small = callouts.new{ basic = basic, dedupe = { dict = "callouts" }, key = key, handle = handle,
             client = client, max_body = 64 },
         }
       }
       server {
         listen 127.0.0.1:${port1};
-        location ~ ^/callouts/(basic|hmac|after|redis|small)$ {
+        location ~ ^/callouts/(basic|hmac|after|redis|small|short)$ {
           content_by_lua_block { package.loaded.spec_receivers[ngx.var[1]]:serve() }
         }
         # Not a zuora.callouts receiver: 200 with a plain body (not what confirmSucFromResContent wants).
@@ -466,5 +469,21 @@ describe("zuora-sim callouts to an nginx receiver (zuora.callouts)", function()
     assert.equals("Success", rec.status)
     assert.equals(1, json.tonumber(rec.attemptedNum))
     assert.equals(1, seen(id).processed)
+  end)
+
+  it("lets a retry run the handler again once the in-progress marker has expired (lock_ttl)", function()
+    s:config{ callout_timeout = 0.3, callout_retry_number = 20 }
+    define("/callouts/short")
+    control("sleep_next", 2)
+    local id = post_invoice(s)
+    local rec = delivery(s, id)
+    assert.equals("Success", rec.status)
+    local got = seen(id)
+    -- The first run was still asleep when its marker expired: a retry ran the handler again.
+    assert.equals(2, got.runs)
+    local codes = {}
+    for _, a in ipairs(rec.attempts) do codes[#codes + 1] = json.tonumber(a.responseCode) or 0 end
+    assert.equals(0, codes[1]) -- timed out
+    assert.equals(200, codes[#codes])
   end)
 end)
