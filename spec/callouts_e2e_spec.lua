@@ -406,6 +406,13 @@ describe("zuora-sim callouts to an nginx receiver (zuora.callouts)", function()
       callout = { calloutBaseurl = "http://example.com/hook" } })
     assert.equals(400, r.status)
     assert.matches("https://", r.body, 1, true)
+    assert.equals("InvalidValue", r.json.reasons[1].code) -- the notifications API's string codes
+    r = s:post("/notifications/notification-definitions", { name = "x", eventTypeName = "InvoicePosted",
+      callout = { calloutBaseurl = "https://***" } })
+    assert.equals(400, r.status)
+    r = s:get("/notifications/notification-definitions/8f2c1e5a4b6d4e8f9a1b2c3d4e5f6a7b")
+    assert.equals(404, r.status)
+    assert.equals("ObjectNotFound", r.json.reasons[1].code)
     r = s:post("/notifications/notification-definitions", { eventTypeName = "InvoicePosted",
       callout = { calloutBaseurl = "https://example.com/hook" } })
     assert.equals(400, r.status)

@@ -4,13 +4,15 @@
 -- stays true. docs/zuora-sim.md ("The older spec's requests as a corpus") sums it up.
 local KEY = "the key the older spec makes up (`Z1`, a fixed UUID) names no object of that kind in the tenant "
   .. "(none is seeded: query jobs, files, imports, snapshots, transaction logs, tiers, usage records, async "
-  .. "jobs, query locators, generic objects)"
+  .. "jobs, query locators, generic objects, notification definitions)"
 local VALUE = "the older spec gives no valid value for a field Zuora checks (no enum or example), so the "
   .. "placeholder `Z1` (or a made-up value) is refused: a payment method type, a ZOQL statement, a charge "
   .. "model, an RSA key or method, a term type, a cancellation policy"
 local STATE = "the seeded object is in a state in which Zuora refuses the operation: the invoice is paid by "
   .. "earlier requests of the run, the memo is posted, the payment is applied or processed, the subscription "
   .. "is active, the payment method is the default"
+local EXAMPLE = "the older spec's own example is not a valid value of a field Zuora checks (a callout URL of "
+  .. "`https://***`)"
 local BODY = "the body built from the spec lacks what the operation needs (an order action without its details)"
 
 return {
@@ -21,6 +23,8 @@ return {
   ["payment_transaction_logs.crud_retrieve"] = KEY, ["product_rate_plan_charge_tiers.crud_retrieve"] = KEY,
   ["product_rate_plan_charge_tiers.crud_update"] = KEY, ["usage.crud_retrieve"] = KEY,
   ["usage.crud_update"] = KEY, ["usage.crud_delete"] = KEY,
+  ["notifications.retrieve_definition"] = KEY, ["notifications.update_definition"] = KEY,
+  ["notifications.delete_definition"] = KEY,
 
   ["accounts.create"] = VALUE, ["orders.create"] = VALUE, ["payment_methods.create"] = VALUE,
   ["actions.query"] = VALUE, ["product_rate_plan_charges.crud_create"] = VALUE,
@@ -33,4 +37,5 @@ return {
   ["subscriptions.resume"] = STATE, ["payment_methods.delete"] = STATE,
 
   ["orders.preview"] = BODY,
+  ["notifications.create_definition"] = EXAMPLE,
 }

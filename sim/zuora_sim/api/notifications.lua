@@ -12,8 +12,23 @@ local M = {}
 local obj = json.object
 local METHODS = { GET = true, PUT = true, POST = true, DELETE = true }
 
+-- The notifications API answers errors as {"reasons": [{"code": "<name>", "message": ...}]} (string
+-- codes, unlike the rest of v1): fail() raises one, guarded() turns it into the answer.
 local function fail(msg, status)
-  C.fail(status == 404 and "not_found" or "invalid_value", msg, "unknown", status)
+  error({ notifications_error = true, status = status or 400,
+    code = status == 404 and "ObjectNotFound" or "InvalidValue", message = msg }, 0)
+end
+
+local function guarded(handler)
+  return function(req)
+    local ok, status, body, headers = pcall(handler, req)
+    if ok then return status, body, headers end
+    local e = status
+    if type(e) == "table" and e.notifications_error then
+      return e.status, obj("reasons", json.array{ obj("code", e.code, "message", e.message) })
+    end
+    error(e, 0)
+  end
 end
 
 local function str(v) return type(v) == "string" and v or nil end
@@ -21,10 +36,15 @@ local function str(v) return type(v) == "string" and v or nil end
 --- A callout URL: https://, or http:// to a loopback host (a simulator allowance: Zuora requires https).
 local function check_url(u, field)
   if type(u) ~= "string" or u == "" then fail("'" .. field .. "' is required") end
-  if u:find("^https://") then return u end
-  local host = u:match("^http://%[?([^/:%]]+)")
-  if host and (host == "localhost" or host:find("^127%.") or host == "::1") then return u end
-  fail("'" .. field .. "' must start with https:// (zuora-sim also takes http:// to a loopback host)")
+  -- A host of letters, digits, dots and hyphens (or a bracketed IPv6 address), no spaces; merge
+  -- fields ({{...}}) may stand anywhere after the host.
+  local scheme, host = u:match("^(https?)://([%w%.%-]+)")
+  if not host then scheme, host = u:match("^(https?)://%[([%x:]+)%]") end
+  if host and not u:find("%s") then
+    if scheme == "https" then return u end
+    if host == "localhost" or host:find("^127%.") or host == "::1" then return u end
+  end
+  fail("'" .. field .. "' must be an https:// URL (zuora-sim also takes http:// to a loopback host)")
 end
 
 local function check_method(m, field)
@@ -94,7 +114,8 @@ local function apply_definition(d, b, creating)
   if tid == nil and type(b.callout) == "table" then tid = b.callout.calloutTemplateId end
   if tid ~= nil then
     if tid == json.null then d.calloutTemplateId = nil
-    elseif not callouts.store().templates[tid] then fail("No callout template " .. tostring(tid), 404)
+    elseif not callouts.store().templates[tid] then
+      fail("Callout template with id " .. tostring(tid) .. " does not exist", 404)
     else d.calloutTemplateId = tid end
   end
   if d.calloutTemplateId and not d.callout then
@@ -111,7 +132,7 @@ end
 local function finder(coll, what)
   return function(req)
     local rec = callouts.store()[coll][req.params.id]
-    if not rec then fail("No " .. what .. " " .. tostring(req.params.id), 404) end
+    if not rec then fail(what .. " with id " .. tostring(req.params.id) .. " does not exist", 404) end
     return rec
   end
 end
@@ -129,7 +150,7 @@ local function creator(coll, order, defaults, apply, to_json)
   end
 end
 
-local definition_of = finder("definitions", "notification definition")
+local definition_of = finder("definitions", "Notification definition")
 local create_definition = creator("definitions", "definition_order", { active = true, calloutActive = true },
   apply_definition, definition_json)
 
@@ -207,7 +228,7 @@ local function apply_template(t, b, creating)
   t.updatedOn = state.now_iso()
 end
 
-local template_of = finder("templates", "callout template")
+local template_of = finder("templates", "Callout template")
 local create_template = creator("templates", "template_order", { active = true, calloutRetry = true,
   requiredAuth = false }, apply_template, template_json)
 
@@ -249,39 +270,40 @@ local function resend(req)
   local out = json.array()
   for _, id in ipairs(ids) do
     local rec = by_id[id]
-    if not rec then fail("No callout " .. tostring(id), 404) end
+    if not rec then fail("Callout with id " .. tostring(id) .. " does not exist", 404) end
     out[#out + 1] = obj("calloutId", id, "resent", callouts.resend(rec))
   end
   return 200, C.ok(obj("callouts", out))
 end
 
 --- GET/PUT/DELETE {base}/{id} over one collection of the store (definitions, templates).
-local function item_routes(r, base, coll, of, to_json, apply)
-  r.add("GET", base .. "/{id}", function(req) return 200, to_json(of(req)) end)
-  r.add("PUT", base .. "/{id}", function(req)
+local function item_routes(add, base, coll, of, to_json, apply)
+  add("GET", base .. "/{id}", function(req) return 200, to_json(of(req)) end)
+  add("PUT", base .. "/{id}", function(req)
     local rec = of(req)
     apply(rec, req:json_body(), false)
     return 200, to_json(rec)
   end)
-  r.add("DELETE", base .. "/{id}", function(req)
+  add("DELETE", base .. "/{id}", function(req)
     callouts.store()[coll][of(req).id] = nil
     return 200, C.ok()
   end)
 end
 
 function M.register(r)
-  r.add("POST", "/notifications/notification-definitions", create_definition)
-  r.add("GET", "/notifications/notification-definitions", list_definitions)
-  item_routes(r, "/notifications/notification-definitions", "definitions", definition_of, definition_json,
+  local function add(method, path, handler) r.add(method, path, guarded(handler)) end
+  add("POST", "/notifications/notification-definitions", create_definition)
+  add("GET", "/notifications/notification-definitions", list_definitions)
+  item_routes(add, "/notifications/notification-definitions", "definitions", definition_of, definition_json,
     apply_definition)
-  r.add("POST", "/notifications/callout-templates", create_template)
-  r.add("GET", "/notifications/callout-templates", function()
+  add("POST", "/notifications/callout-templates", create_template)
+  add("GET", "/notifications/callout-templates", function()
     local s = callouts.store()
     return 200, obj("data", list_of(s.template_order, s.templates, template_json), "next", json.null)
   end)
-  item_routes(r, "/notifications/callout-templates", "templates", template_of, template_json, apply_template)
-  r.add("GET", "/v1/notification-history/callout", list_history)
-  r.add("POST", "/notifications/callout-histories/resend", resend)
+  item_routes(add, "/notifications/callout-templates", "templates", template_of, template_json, apply_template)
+  add("GET", "/v1/notification-history/callout", list_history)
+  add("POST", "/notifications/callout-histories/resend", resend)
 end
 
 return M
