@@ -28,12 +28,7 @@ function M.store()
   return d.callouts
 end
 
-function M.uuid()
-  local t = {}
-  for i = 1, 32 do t[i] = string.format("%x", math.random(0, 15)) end
-  local s = table.concat(t)
-  return s:sub(1, 8) .. "-" .. s:sub(9, 12) .. "-4" .. s:sub(14, 16) .. "-a" .. s:sub(18, 20) .. "-" .. s:sub(21, 32)
-end
+function M.uuid() return require("zuora_sim.server").uuid() end
 
 local function hex(n)
   local t = {}
@@ -49,7 +44,9 @@ for _, decl in ipairs {
 } do
   pcall(ffi.cdef, decl)
 end
-local crypto = ffi.load("crypto")
+-- libcrypto.so comes with libssl-dev; the versioned name is there wherever nginx is.
+local loaded, crypto = pcall(ffi.load, "crypto")
+if not loaded then crypto = ffi.load("libcrypto.so.3") end
 
 local DIGESTS = { sha1 = "SHA1", sha256 = "SHA256", sha384 = "SHA384", sha512 = "SHA512" }
 

@@ -23,6 +23,7 @@ local function uuid()
   local s = table.concat(t)
   return s:sub(1, 8) .. "-" .. s:sub(9, 12) .. "-4" .. s:sub(14, 16) .. "-a" .. s:sub(18, 20) .. "-" .. s:sub(21, 32)
 end
+M.uuid = uuid
 
 --- Called once from init_worker: settings from the launcher, handler modules, the catalogue.
 function M.init(settings)
