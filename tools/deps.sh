@@ -15,6 +15,7 @@ clang libclang-rt-14-dev cppcheck valgrind
 brotli zstd lua-posix locales
 lua-cqueues lua-luv
 redis-server lua-nginx-redis
+wrk
 "
 
 missing=""

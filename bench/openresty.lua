@@ -1,0 +1,192 @@
+--- The client inside nginx against hand-written cosocket code (issue 28). Starts its own pair of
+-- nginx on loopback: an upstream serving a 1.1 KB account JSON at GET /v1/accounts/A00000001, and a
+-- front nginx with ONE worker whose locations each fetch that account from the upstream:
+--
+--   proxy_pass   nginx's proxy module (keep-alive upstream pool): the floor;
+--   cosocket     hand-written cosocket GET (bench/lib_openresty.lua): keep-alive pool, head read to
+--                the blank line, Content-Length, body decoded with lua-cjson;
+--   zjson        the same decoded with zuora.json;
+--   client       client.accounts.retrieve("A00000001"), the client made in init_worker_by_lua
+--                (bearer `token`, base_url the upstream).
+--
+-- wrk -t1 -c16 drives each for DURATION seconds, cases taking turns over ROUNDS rounds after a
+-- warm-up; the table gives the median requests/s and the client's ratio to the cosocket+cjson
+-- handler (median of the per-round ratios). Then per-request allocations (collectgarbage("count")
+-- over N calls with the GC stopped) and the LuaJIT side of the client's path: jit.v (trace
+-- aborts, and which are NYI) and jit.p (where the time goes) over PROFILE_N sequential calls.
+-- Usage: make bench BENCH=openresty   [DURATION=3 ROUNDS=3 PROFILE_N=20000 in the environment;
+-- KEEP=1 keeps the profile files and prints their folder]
+local nginx = require "spec.support.nginx"
+local openresty = require "spec.support.openresty"
+local support = require "bench.lib_support"
+
+local DURATION = tonumber(os.getenv("DURATION")) or 3
+local ROUNDS = tonumber(os.getenv("ROUNDS")) or 3
+local PROFILE_N = tonumber(os.getenv("PROFILE_N")) or 20000
+local ALLOC_N = 2000
+local CASES = { "proxy_pass", "cosocket", "zjson", "client" }
+local LABEL = {
+  proxy_pass = "proxy_pass",
+  cosocket = "hand-written cosocket + cjson",
+  zjson = "hand-written cosocket + zuora.json",
+  client = "client.accounts.retrieve",
+}
+
+assert(support.sh("command -v wrk"), "wrk missing (Debian package wrk; tools/deps.sh installs it)")
+
+-- The account document, 1.1 KB (the 1 KB one of the other benchmarks with more notes).
+local doc = support.account_json():gsub('"notes":"', '"notes":"' .. ("y"):rep(100), 1)
+local root = assert(support.sh("mktemp -d /tmp/zuora-bench.XXXXXX")):match("%S+")
+local f = assert(io.open(root .. "/A00000001", "wb"))
+f:write(doc)
+f:close()
+
+local upstream = nginx.start{ vars = { docroot = root }, http = [[
+  server {
+    listen 127.0.0.1:${port1};
+    keepalive_requests 1000000;
+    location /v1/accounts/ { alias ${docroot}/; default_type application/json; }
+  }
+]] }
+
+local tmp = assert(support.sh("mktemp -d /tmp/zuora-prof.XXXXXX")):match("%S+")
+os.execute("chmod 777 '" .. tmp .. "'")
+local front = openresty.start{ vars = { up = upstream.port, vlog = tmp .. "/v.txt" }, http = [[
+  lua_socket_log_errors off;
+  upstream up { server 127.0.0.1:${up}; keepalive 64; }
+  init_worker_by_lua_block { require("bench.lib_openresty").init(${up}, "${vlog}") }
+  server {
+    listen 127.0.0.1:${port1};
+    keepalive_requests 1000000;
+    location = /proxy_pass {
+      proxy_pass http://up/v1/accounts/A00000001;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+    location = /cosocket { content_by_lua_block { require("bench.lib_openresty").serve("cosocket") } }
+    location = /zjson { content_by_lua_block { require("bench.lib_openresty").serve("zjson") } }
+    location = /client { content_by_lua_block { require("bench.lib_openresty").serve("client") } }
+    location = /alloc {
+      content_by_lua_block {
+        require("bench.lib_openresty").alloc(ngx.var.arg_name, tonumber(ngx.var.arg_n))
+      }
+    }
+    location = /profile {
+      content_by_lua_block {
+        require("bench.lib_openresty").profile(tonumber(ngx.var.arg_n), ngx.var.arg_mode, ngx.var.arg_out)
+      }
+    }
+  }
+]] }
+
+local function finish()
+  front:stop()
+  upstream:stop()
+  os.execute("rm -rf '" .. root .. "'")
+end
+
+local function get(path)
+  return support.sh(("curl -sf --max-time 600 '%s%s'"):format(front.url, path))
+end
+
+-- Every case answers the account number (proxy_pass: the document) before anything is measured.
+for _, name in ipairs(CASES) do
+  local out = get("/" .. name)
+  if not (out and out:find("A00000001", 1, true)) then
+    io.stderr:write(name, " failed: ", tostring(out), "\n", front:errlog(), "\n")
+    finish()
+    os.exit(1)
+  end
+end
+
+local function wrk(name, seconds)
+  local out = support.sh(("wrk -t1 -c16 -d%ds '%s/%s' 2>&1"):format(seconds, front.url, name)) or ""
+  local rps = tonumber(out:match("Requests/sec:%s*([%d%.]+)"))
+  local bad = out:match("Non%-2xx or 3xx responses:%s*(%d+)") or out:match("Socket errors:[^\n]*")
+  if not rps or bad then
+    io.stderr:write("wrk on /", name, ": ", out, "\n", front:errlog(), "\n")
+    finish()
+    os.exit(1)
+  end
+  return rps
+end
+
+for _, name in ipairs(CASES) do wrk(name, 1) end -- warm-up (JIT traces, pools)
+
+local rps = {}
+for _, name in ipairs(CASES) do rps[name] = {} end
+local ratios = {}
+for round = 1, ROUNDS do
+  -- the order turns each round, so slow spells of the shared machine do not always hit one case
+  for i = 0, #CASES - 1 do
+    local name = CASES[(i + round - 1) % #CASES + 1]
+    table.insert(rps[name], wrk(name, DURATION))
+  end
+  ratios[#ratios + 1] = rps.client[round] / rps.cosocket[round]
+end
+
+local function median(t)
+  local s = {}
+  for i, v in ipairs(t) do s[i] = v end
+  table.sort(s)
+  local n = #s
+  return n % 2 == 1 and s[(n + 1) / 2] or (s[n / 2] + s[n / 2 + 1]) / 2
+end
+
+print(("wrk -t1 -c16, %d s per case, %d rounds in turns, one front worker; median requests/s"):format(
+  DURATION, ROUNDS))
+local base = median(rps.cosocket)
+for _, name in ipairs(CASES) do
+  local m = median(rps[name])
+  local each = {}
+  for i, v in ipairs(rps[name]) do each[i] = ("%.0f"):format(v) end
+  print(("  %-36s %9.0f  %.2fx cosocket+cjson  %6.1f us/req  (%s)"):format(LABEL[name], m, m / base,
+    1e6 / m, table.concat(each, ", ")))
+end
+local rr = {}
+for i, v in ipairs(ratios) do rr[i] = ("%.3f"):format(v) end
+print(("client / cosocket+cjson: %.3f (median of the per-round ratios %s)"):format(median(ratios),
+  table.concat(rr, ", ")))
+
+print(("\nallocations per call (collectgarbage(\"count\") over %d sequential calls, GC stopped)"):format(ALLOC_N))
+for _, name in ipairs{ "cosocket", "zjson", "client" } do
+  local out = get(("/alloc?name=%s&n=%d"):format(name, ALLOC_N))
+  print(("  %-36s %8s bytes"):format(LABEL[name], out and out:match("%S+") or "?"))
+end
+
+-- LuaJIT: trace aborts (jit.v) and where the time goes (jit.p), over sequential client calls.
+local vlog = support.sh("cat '" .. tmp .. "/v.txt' 2>/dev/null") or ""
+local aborts, nyi, total = {}, 0, 0
+for line in vlog:gmatch("[^\n]+") do
+  local at, why = line:match("^%[TRACE %-%-%-[^%]]-%s(%S+:%d+)%s%-%-%s(.-)%s*$")
+  if at then
+    total = total + 1
+    local key = at .. " -- " .. why
+    aborts[key] = (aborts[key] or 0) + 1
+    if why:find("NYI", 1, true) then nyi = nyi + 1 end
+  end
+end
+local traces = select(2, vlog:gsub("%[TRACE%s+%d+", ""))
+print(("\njit.v over the whole run (every handler; locations name the file): %d traces compiled, "
+  .. "%d aborts (%d NYI); the most frequent:"):format(traces, total, nyi))
+local keys = {}
+for k in pairs(aborts) do keys[#keys + 1] = k end
+table.sort(keys, function(a, b) return aborts[a] > aborts[b] end)
+for i = 1, math.min(#keys, 15) do print(("  %5d  %s"):format(aborts[keys[i]], keys[i])) end
+
+get(("/profile?n=%d&mode=%s&out=%s/p.txt"):format(PROFILE_N, "Fl2", tmp))
+print(("\njit.p (Fl2: function:line, caller) over %d client calls:"):format(PROFILE_N))
+for line in (support.sh("head -25 '" .. tmp .. "/p.txt' 2>/dev/null") or ""):gmatch("[^\n]+") do
+  print("  " .. line)
+end
+get(("/profile?n=%d&mode=%s&out=%s/pvm.txt"):format(PROFILE_N, "v", tmp))
+print(("\njit.p (v: VM states) over %d client calls:"):format(PROFILE_N))
+for line in (support.sh("head -8 '" .. tmp .. "/pvm.txt' 2>/dev/null") or ""):gmatch("[^\n]+") do
+  print("  " .. line)
+end
+if os.getenv("KEEP") then
+  print("profile files kept in " .. tmp)
+else
+  os.execute("rm -rf '" .. tmp .. "'")
+end
+finish()
