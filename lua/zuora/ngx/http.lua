@@ -4,12 +4,12 @@
 -- error, kind, curl_code, time, bytes, http_version, reused, sends), so the client treats both
 -- transports alike.
 --
---   local res = http.request(req, opts [, headers [, body]])
+--   local res = http.request(req, opts [, headers [, body [, extra]]])
 --
 -- `req` is a core.http request table; credentials are the runtime's business (it passes the final
--- `headers` and `body`). opts: insecure, max_body, keepalive_timeout, pool_size, timeout,
--- connect_timeout. TLS is verified against nginx's lua_ssl_trusted_certificate unless
--- opts.insecure. Redirects are never followed.
+-- `headers` and `body`, and its credential lines as `extra`, sent after the headers). opts:
+-- insecure, max_body, keepalive_timeout, pool_size, timeout, connect_timeout. TLS is verified
+-- against nginx's lua_ssl_trusted_certificate unless opts.insecure. Redirects are never followed.
 --
 -- This file is one call: checks, then attempts on connections, then the result. Its parts, as
 -- lua-resty-http splits them: zuora.ngx.http.connect (connections, pools, TLS, deadlines),
@@ -25,10 +25,14 @@ local json, url = core.json, core.url
 local now = core.http.now
 local header, parse_headers = response.header, response.parse_headers
 local open, release = conn.open, conn.release
+local read_small, SMALL = body_mod.read_small, body_mod.SMALL
+local check_headers, make_head = request.check_headers, request.head
 local lower, find, match = string.lower, string.find, string.match
 local DECIMALS = { decimals = true } -- json.decode options of a request with decimals = true
 
 local M = {}
+
+local NO_OPTS = {}
 
 local DEFAULT_MAX_BODY = 256 * 1024 * 1024
 -- At most this many sends again of one request on another connection, as libcurl's
@@ -55,6 +59,21 @@ local function content_length(block)
   local v = header(block, "content-length")
   if v == nil then return false end
   return tonumber(match(v, "^%s*(%d+)%s*$") or match(v, "^%s*(%d+)%s*,"))
+end
+
+-- An in-memory body into the result: decoded into `data` when asked and JSON, else `body`.
+local function settle(res, req, block, body)
+  if req.decode and #body > 0 and looks_json(block) then
+    local value, jerr = json.decode(body, req.decimals and DECIMALS or nil)
+    if value ~= nil then
+      res.data = value
+    else
+      res.json_error, res.body = jerr, body
+    end
+  else
+    res.body = body
+  end
+  return res
 end
 
 local function fail(res, c, kind, msg, code)
@@ -97,11 +116,24 @@ local function exchange(c, req, opts, u, head, source, method)
     return fail(res, c, body_mod.announced_too_large(length, max_body))
   end
   local bodied = has_body(method, status)
+  local reusable = version == "1.1" and not find(lower(header(block, "connection") or ""), "close", 1, true)
+  if bodied and length and length > 0 and length <= SMALL and encoding == ""
+    and not (req.output and status >= 200 and status < 300) then
+    -- The common answer (a JSON document with its length): one receive, no sink.
+    local body, bytes
+    body, kind, msg, code, bytes = read_small(c, length)
+    if not body then
+      res.bytes = bytes
+      return fail(res, c, kind, msg, code)
+    end
+    res.bytes = length
+    release(c, reusable, opts)
+    return settle(res, req, block, body)
+  end
   local sink
   sink, kind, msg, code = body_mod.sink(req, status, max_body, bodied and encoding or "")
   if not sink then return fail(res, c, kind, msg, code) end
 
-  local reusable = version == "1.1" and not find(lower(header(block, "connection") or ""), "close", 1, true)
   if bodied then
     if chunked then
       kind, msg, code = body_mod.read_chunked(c, sink)
@@ -126,24 +158,18 @@ local function exchange(c, req, opts, u, head, source, method)
     res.kind, res.error, res.curl_code = kind, msg, code
   elseif sink.output then
     res.output = sink.output
-  elseif req.decode and #body > 0 and looks_json(block) then
-    local value, jerr = json.decode(body, req.decimals and DECIMALS or nil)
-    if value ~= nil then
-      res.data = value
-    else
-      res.json_error, res.body = jerr, body
-    end
   else
-    res.body = body
+    settle(res, req, block, body)
   end
   return res
 end
 
 --- Performs one HTTP request over a cosocket (yields; never blocks the worker). `headers` and
--- `body` override req.headers / req.body (the runtime adds credentials there). Returns a result
--- table like core.http's; raises on malformed requests, like core.http's submit.
-function M.request(req, opts, headers, body)
-  opts = opts or {}
+-- `body` override req.headers / req.body; `extra` (header lines) goes out after the headers (the
+-- runtime's credentials). Returns a result table like core.http's; raises on malformed requests,
+-- like core.http's submit.
+function M.request(req, opts, headers, body, extra)
+  opts = opts or NO_OPTS
   if type(req) ~= "table" then error("request must be a table", 2) end
   next_id = next_id + 1
   local id, t0 = next_id, now()
@@ -152,7 +178,8 @@ function M.request(req, opts, headers, body)
   local target_url = req.url
   if type(target_url) ~= "string" then error("url must be a string", 2) end
   if find(target_url, "[%s%c]") then error("url contains a space or control character", 2) end
-  local lines, names = request.check_headers(headers or req.headers, 3)
+  local list = headers or req.headers
+  local host_given, ae_given, ct_given = check_headers(list, extra, 3)
   local source, serr = request.body_source(req, body == nil and req.body or body, 3)
 
   local res
@@ -163,7 +190,7 @@ function M.request(req, opts, headers, body)
     res = { kind = "transport", error = "unsupported URL (http and https only): " .. target_url:sub(1, 60),
       curl_code = E_UNSUPPORTED }
   else
-    local head = request.head(method, u, lines, names, source)
+    local head = make_head(method, u, list, extra, host_given, ae_given, ct_given, source)
     local timeout = req.timeout or opts.timeout or 0
     local c = { t0 = t0, deadline = timeout > 0 and (t0 + timeout) or nil, fresh = req.fresh_connect == true }
     local sends = 0

@@ -332,26 +332,23 @@ function Runtime:send(req)
   if self.closed then return closed_result() end
   local task = enter(self, "a Zuora call")
   local lease = self:_acquire(task, req)
-  local headers, body = req.headers, nil
-  local gen
+  local body, extra, gen = nil, nil, nil
   if req.auth then
-    local lines, err = req.auth:headers(now())
-    if not lines then
+    local err
+    -- the credential lines go out after the request's own (http.request's `extra`)
+    extra, err = req.auth:headers(now())
+    if not extra then
       self:_release(lease, task)
       return auth_failure(err)
     end
     gen = req.auth:generation()
-    local all = {}
-    for i, line in ipairs(req.headers or {}) do all[i] = line end
-    for _, line in ipairs(lines) do all[#all + 1] = line end
-    headers = all
   end
   local a = req.token_for
   if a then
     body = a:token_body()
     if task then task.token_auth = a end
   end
-  local ok, res = pcall(http.request, req, self.http_opts, headers, body)
+  local ok, res = pcall(http.request, req, self.http_opts, nil, body, extra)
   if task then task.token_auth = nil end
   if self.closed then -- client:close() ran meanwhile: its auth object is wiped, the answer is moot
     self:_release(lease, task)

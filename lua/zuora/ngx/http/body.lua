@@ -136,6 +136,25 @@ function M.read_length(c, n, sink)
 end
 local read_length = M.read_length
 
+--- A whole body of n bytes (0 < n <= 64 KiB, no Content-Encoding, kept in memory) in one
+-- receive, without a sink: the common answer. Returns the body, or nil, kind, message,
+-- curl_code, bytes received.
+function M.read_small(c, n)
+  if not arm(c) then return nil, timed_out(c, READING) end
+  local data, err, partial = c.sock:receive(n)
+  if data then return data end
+  local got = partial and #partial or 0
+  if err == "timeout" then
+    local kind, msg, code = timed_out(c, READING)
+    return nil, kind, msg, code, got
+  end
+  if err == "closed" then
+    return nil, "transport", "connection closed before the response body was complete", E_PARTIAL, got
+  end
+  return nil, "transport", "receive failed: " .. tostring(err), E_RECV, got
+end
+M.SMALL = CHUNK
+
 -- One line of chunked framing (without its CRLF), at most 1024 bytes.
 local function read_line(c)
   local reader = c.sock:receiveuntil("\r\n")

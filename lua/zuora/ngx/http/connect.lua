@@ -57,6 +57,32 @@ local function close(c, kind, msg, code)
   return kind, msg, code
 end
 
+-- The options of sock:connect for an origin (its pool's name and size), made once per origin,
+-- kind of pool and opts: pools[opts][key] (weak in opts, a runtime's http_opts).
+local pools = setmetatable({}, { __mode = "k" })
+
+local function pool_options(fresh, scheme, host, port, opts)
+  local by_opts = pools[opts]
+  if not by_opts then
+    by_opts = {}
+    pools[opts] = by_opts
+  end
+  local by_host = by_opts[host]
+  if not by_host then
+    by_host = {}
+    by_opts[host] = by_host
+  end
+  local key = fresh and -port or port
+  local o = by_host[key]
+  if not o or o.scheme ~= scheme then
+    o = { scheme = scheme, pool_size = opts.pool_size or DEFAULT_POOL_SIZE,
+      pool = ("zuora%s:%s:%s:%d:%s"):format(fresh and "-fresh" or "", scheme, host, port,
+        opts.insecure and "insecure" or "verified") }
+    by_host[key] = o
+  end
+  return o
+end
+
 --- Connects `c` to the origin of the parsed URL `u`. A `fresh_connect` call gets a connection of
 -- its own: it looks in a pool nothing is ever put into, and release closes it afterwards (a
 -- cosocket stays in the pool it was opened with, so it cannot join the shared one). Sets c.sock
@@ -71,9 +97,7 @@ function M.open(c, u, opts, req)
   local cto = req.connect_timeout or opts.connect_timeout or 10
   local cto_end = cto > 0 and (now() + cto) or nil
   if not M.arm(c, connect_cap(cto_end)) then return timed_out(c, "before connecting") end
-  local pool = ("zuora%s:%s:%s:%d:%s"):format(c.fresh and "-fresh" or "", u.scheme, host, u.port,
-    opts.insecure and "insecure" or "verified")
-  local ok, err = sock:connect(addr, u.port, { pool = pool, pool_size = opts.pool_size or DEFAULT_POOL_SIZE })
+  local ok, err = sock:connect(addr, u.port, pool_options(c.fresh, u.scheme, host, u.port, opts))
   if not ok then
     if err == "timeout" then return timed_out(c, "connecting to " .. host) end
     if err:find("resolve", 1, true) or err:find("resolver", 1, true) then

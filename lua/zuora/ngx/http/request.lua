@@ -7,7 +7,7 @@ local conn = require "zuora.ngx.http.connect"
 
 local crypto = core.crypto
 local arm, timed_out = conn.arm, conn.timed_out
-local concat = table.concat
+local concat, find = table.concat, string.find
 
 local M = {}
 
@@ -17,28 +17,51 @@ local E_SEND, E_READ = 55, 26
 
 local TOKEN = "^[!#$%%&'*+%-.^_`|~%w]+$"
 
---- The caller's header lines checked: returns the lines to send and the set of lower-case names
--- given (a name given as "Name:" maps to "removed": libcurl's rule, it removes a header the
--- client would add itself). Raises at `level` for a malformed line.
-function M.check_headers(list, level)
-  local out, names = {}, {}
-  if list == nil then return out, names end
+-- Lines already checked, by their text (strings are immutable, so a line seen before needs no
+-- second look): NAME[line] its lower-case name, OUT[line] the line as sent ("Name: value",
+-- trimmed) or false for "Name:" (libcurl's rule: it removes a header the client would add
+-- itself). A client sends the same few lines on every call; the cache is emptied when it fills up
+-- (per-call lines such as an Idempotency-Key must not grow it without bound).
+local NAME, OUT, cached = {}, {}, 0
+local CACHE_MAX = 1024
+
+local function check_line(line, i, level)
+  if type(line) ~= "string" then error("header " .. i .. " is not a string", level) end
+  if line:find("[\r\n%z]") then error("header " .. i .. " contains CR, LF or NUL", level) end
+  local name, value = line:match("^([^:]*):[ \t]*(.-)[ \t]*$")
+  if not name then error("header " .. i .. " has no colon", level) end
+  if not name:find(TOKEN) then error("header " .. i .. " has an invalid name", level) end
+  local lname = name:lower()
+  if cached >= CACHE_MAX then NAME, OUT, cached = {}, {}, 0 end
+  NAME[line], OUT[line], cached = lname, value ~= "" and (name .. ": " .. value), cached + 1
+  return lname
+end
+
+-- Checks one list; returns whether it names Host, Accept-Encoding, Content-Type (given or removed).
+local function check_list(list, host, ae, ct, base, level)
   if type(list) ~= "table" then error("headers must be an array of \"Name: value\" strings", level) end
-  for i, line in ipairs(list) do
-    if type(line) ~= "string" then error("header " .. i .. " is not a string", level) end
-    if line:find("[\r\n%z]") then error("header " .. i .. " contains CR, LF or NUL", level) end
-    local name, value = line:match("^([^:]*):[ \t]*(.-)[ \t]*$")
-    if not name then error("header " .. i .. " has no colon", level) end
-    if not name:find(TOKEN) then error("header " .. i .. " has an invalid name", level) end
-    local lname = name:lower()
-    if value == "" then
-      names[lname] = "removed"
-    else
-      names[lname] = true
-      out[#out + 1] = name .. ": " .. value
+  for i = 1, #list do
+    local line = list[i]
+    local lname = NAME[line] or check_line(line, base + i, level + 1)
+    if lname == "host" then
+      host = true
+    elseif lname == "accept-encoding" then
+      ae = true
+    elseif lname == "content-type" then
+      ct = true
     end
   end
-  return out, names
+  return host, ae, ct
+end
+
+--- Checks the caller's header lines (`list`, then `extra`, the runtime's credential lines; either
+-- may be nil). Raises at `level` for a malformed line. Returns whether Host, Accept-Encoding and
+-- Content-Type were named (given, or removed with "Name:"), which the head then does not add.
+function M.check_headers(list, extra, level)
+  local host, ae, ct = false, false, false
+  if list ~= nil then host, ae, ct = check_list(list, host, ae, ct, 0, level + 1) end
+  if extra ~= nil then host, ae, ct = check_list(extra, host, ae, ct, list and #list or 0, level + 1) end
+  return host, ae, ct
 end
 
 local function file_size(path)
@@ -122,36 +145,59 @@ function M.body_source(req, body, level)
   return nil
 end
 
-local function add(head, names, name, lname, value)
-  if value and not names[lname] then head[#head + 1] = name .. ": " .. value .. "\r\n" end
+local NEEDS_LENGTH = { POST = true, PUT = true, PATCH = true }
+local BARE = { ["content-length"] = true, ["transfer-encoding"] = true } -- framing is ours
+
+-- The head is built in this table (no yield can happen while it is, so one serves every call).
+local buf = {}
+
+local function add_lines(n, list)
+  if list == nil then return n end
+  for i = 1, #list do
+    local line = list[i]
+    local out = OUT[line]
+    if out == nil then -- checked, then dropped when the cache filled up meanwhile
+      check_line(line, i, 2)
+      out = OUT[line]
+    end
+    if out and not BARE[NAME[line]] then
+      buf[n + 1], buf[n + 2], n = out, "\r\n", n + 2
+    end
+  end
+  return n
 end
 
-local NEEDS_LENGTH = { POST = true, PUT = true, PATCH = true }
-
---- The request head (request line, headers, blank line) as one string, for the parsed URL `u`.
-function M.head(method, u, lines, names, source)
-  local target = (u.path ~= nil and u.path ~= "") and u.path or "/"
+--- The request head (request line, headers, blank line) as one string, for the parsed URL `u`;
+-- `list` and `extra` were checked by M.check_headers, which returned host, ae, ct.
+function M.head(method, u, list, extra, host_given, ae_given, ct_given, source)
+  local target = u.path
+  if target == nil or target == "" then target = "/" end
   if u.query then target = target .. "?" .. u.query end
-  local host = u.host:find(":", 1, true) and ("[" .. u.host .. "]") or u.host
-  if not ((u.scheme == "http" and u.port == 80) or (u.scheme == "https" and u.port == 443)) then
-    host = host .. ":" .. u.port
+  buf[1], buf[2], buf[3], buf[4] = method, " ", target, " HTTP/1.1\r\n"
+  local n = 4
+  if not host_given then
+    local host = u.host
+    if find(host, ":", 1, true) then host = "[" .. host .. "]" end
+    local port, scheme = u.port, u.scheme
+    if (scheme == "http" and port == 80) or (scheme == "https" and port == 443) then
+      buf[5], buf[6], buf[7], n = "Host: ", host, "\r\n", 7
+    else
+      buf[5], buf[6], buf[7], buf[8], buf[9], n = "Host: ", host, ":", port, "\r\n", 9
+    end
   end
-  local head = { method, " ", target, " HTTP/1.1\r\n" }
-  add(head, names, "Host", "host", host)
-  add(head, names, "Accept-Encoding", "accept-encoding", "gzip")
+  if not ae_given then buf[n + 1], n = "Accept-Encoding: gzip\r\n", n + 1 end
   if source then
     -- libcurl's default for a request body given as a string; multipart names its boundary
-    add(head, names, "Content-Type", "content-type", source.content_type)
-    head[#head + 1] = "Content-Length: " .. source.length .. "\r\n"
+    if source.content_type and not ct_given then
+      buf[n + 1], buf[n + 2], buf[n + 3], n = "Content-Type: ", source.content_type, "\r\n", n + 3
+    end
+    buf[n + 1], buf[n + 2], buf[n + 3], n = "Content-Length: ", source.length, "\r\n", n + 3
   elseif NEEDS_LENGTH[method] then
-    head[#head + 1] = "Content-Length: 0\r\n"
+    buf[n + 1], n = "Content-Length: 0\r\n", n + 1
   end
-  for _, line in ipairs(lines) do
-    local lname = line:match("^([^:]+)"):lower()
-    if lname ~= "content-length" and lname ~= "transfer-encoding" then head[#head + 1] = line .. "\r\n" end
-  end
-  head[#head + 1] = "\r\n"
-  return concat(head)
+  n = add_lines(add_lines(n, list), extra)
+  buf[n + 1] = "\r\n"
+  return concat(buf, "", 1, n + 1)
 end
 
 local function send_all(c, data)

@@ -24,14 +24,21 @@ local WAITING = "waiting for the response"
 -- the answer arrived.
 local function read_block(c)
   local reader = c.sock:receiveuntil("\r\n\r\n")
-  local parts, total = {}, 0
+  -- first: the first piece; parts only when there are more (a head over 4 KiB)
+  local first, parts, total = nil, nil, 0
   while true do
     if not arm(c) then return nil, timed_out(c, WAITING) end
     local data, err, partial = reader(4096)
     if data then
       if #data > 0 then c.got = true end
       total = total + #data
-      parts[#parts + 1] = data
+      if not first then
+        first = data
+      elseif not parts then
+        parts = { first, data }
+      else
+        parts[#parts + 1] = data
+      end
     elseif err then
       if partial and #partial > 0 then c.got = true end
       if err == "timeout" then return nil, timed_out(c, WAITING) end
@@ -41,7 +48,7 @@ local function read_block(c)
       end
       return nil, "transport", "receive failed: " .. tostring(err), E_RECV
     else
-      return concat(parts)
+      return parts and concat(parts) or first or ""
     end
     if total > MAX_HEADER_BYTES then
       return nil, "too_large", "response headers larger than " .. MAX_HEADER_BYTES .. " bytes", E_WRITE
