@@ -20,6 +20,7 @@ describe("zuora.ngx.http (cosocket client)", function()
       lua_socket_log_errors off;
       client_body_buffer_size 16m;
       client_max_body_size 64m;
+      large_client_header_buffers 4 32k;
       keepalive_requests 100000;
 
       # the runner: performs the request described in the POST body, answers the results as JSON
@@ -96,6 +97,13 @@ describe("zuora.ngx.http (cosocket client)", function()
           }
         }
         location = /slow { content_by_lua_block { ngx.sleep(2); ngx.say("late") } }
+        location = /short {
+          content_by_lua_block {
+            local sock = ngx.req.socket(true)
+            sock:send("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"a\":12345")
+          }
+        }
+        location = /first-last { default_type text/plain; return 200 "$http_x_first $http_x_last"; }
         location = /echo {
           content_by_lua_block {
             ngx.req.read_body()
@@ -273,6 +281,36 @@ describe("zuora.ngx.http (cosocket client)", function()
       assert.equals(6, r.curl_code)
       assert.equals(0, r.sends)
       assert.matches("resolver", r.error)
+    end)
+
+    it("reports a body cut short of its Content-Length as curl code 18 with the bytes received", function()
+      local r = one{ url = base() .. "/short", decode = true }
+      assert.equals("transport", r.kind)
+      assert.equals(18, r.curl_code)
+      assert.equals(200, r.status)
+      assert.equals(10, r.bytes)
+      assert.is_nil(r.data)
+      assert.matches("before the response body was complete", r.error)
+    end)
+
+    it("sends every header line, also when more distinct lines than its cache of checked lines holds", function()
+      -- (the cache holds 1024 lines: two requests of 600 new lines each fill it up in the second,
+      -- after X-First was looked up and before the head is built)
+      local function lines(tag)
+        local h = { "X-First: 1" }
+        for i = 1, 600 do h[#h + 1] = ("X-Fill-%s-%d: v"):format(tag, i) end
+        h[#h + 1] = "X-Last: yes"
+        return h
+      end
+      for _, tag in ipairs{ "a", "b", "c" } do
+        local r = one{ url = base() .. "/first-last", headers = lines(tag) }
+        assert.is_nil(r.kind, r.error)
+        assert.equals("1 yes", r.body)
+      end
+      -- a malformed line is refused however many good lines came before it
+      local h = lines("d")
+      h[300] = "X-Bad\r\nX-Evil: 1"
+      assert.matches("header 300 contains CR, LF or NUL", one{ url = base() .. "/first-last", headers = h }.raised)
     end)
 
     it("raises on malformed requests before sending anything", function()
