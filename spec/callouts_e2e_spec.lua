@@ -236,12 +236,28 @@ describe("zuora-sim callouts to an nginx receiver (zuora.callouts)", function()
     assert.equals(2, got.runs)
   end)
 
-  it("times out on the first delivery: the retry finds it in progress, then done; processed once", function()
-    s:config{ callout_timeout = 0.5, callout_retry_number = 20 }
-    define("/callouts/basic")
-    control("sleep_next", 1.2)
+  -- Posts an invoice; its callout must succeed at the first attempt and be processed once.
+  local function delivered_once()
     local id = post_invoice(s)
     local rec = delivery(s, id)
+    assert.equals("Success", rec.status)
+    assert.equals(1, json.tonumber(rec.attemptedNum))
+    assert.equals(1, seen(id).processed)
+    return id, rec
+  end
+
+  -- A delivery whose first attempt times out (the handler's first run sleeps longer than the
+  -- simulator waits); returns the invoice id and the ended delivery.
+  local function slow_first(path, timeout, sleep)
+    s:config{ callout_timeout = timeout, callout_retry_number = 20 }
+    define(path)
+    control("sleep_next", sleep)
+    local id = post_invoice(s)
+    return id, delivery(s, id)
+  end
+
+  it("times out on the first delivery: the retry finds it in progress, then done; processed once", function()
+    local id, rec = slow_first("/callouts/basic", 0.5, 1.2)
     assert.equals("Success", rec.status)
     assert.is_true(json.tonumber(rec.attemptedNum) >= 2)
     assert.equals(json.null, rec.attempts[1].responseCode) -- no answer: timed out
@@ -289,11 +305,7 @@ describe("zuora-sim callouts to an nginx receiver (zuora.callouts)", function()
   it("with confirmSucFromResContent on: the receiver's JSON answer ends the callout at once", function()
     s:config{ callout_confirm_suc_from_res_content = true }
     define("/callouts/basic")
-    local id = post_invoice(s)
-    local rec = delivery(s, id)
-    assert.equals("Success", rec.status)
-    assert.equals(1, json.tonumber(rec.attemptedNum))
-    assert.equals(1, seen(id).processed)
+    delivered_once()
   end)
 
   it("a plain 200 ends the callout only while confirmSucFromResContent is off", function()
@@ -471,19 +483,11 @@ describe("zuora-sim callouts to an nginx receiver (zuora.callouts)", function()
     define("/callouts/basic", { calloutBaseurl = srv.url .. "/callouts/basic", httpMethod = "POST",
       calloutParams = { InvoiceId = "Invoice.Id" }, requiredAuth = true,
       calloutAuth = { username = "zuora", password = "s3cret", preemptive = false } })
-    local id = post_invoice(s)
-    local rec = delivery(s, id)
-    assert.equals("Success", rec.status)
-    assert.equals(1, json.tonumber(rec.attemptedNum))
-    assert.equals(1, seen(id).processed)
+    delivered_once()
   end)
 
   it("lets a retry run the handler again once the in-progress marker has expired (lock_ttl)", function()
-    s:config{ callout_timeout = 0.3, callout_retry_number = 20 }
-    define("/callouts/short")
-    control("sleep_next", 2)
-    local id = post_invoice(s)
-    local rec = delivery(s, id)
+    local id, rec = slow_first("/callouts/short", 0.3, 2)
     assert.equals("Success", rec.status)
     local got = seen(id)
     -- The first run was still asleep when its marker expired: a retry ran the handler again.
