@@ -11,6 +11,7 @@ static const struct { const char *name; lua_CFunction open; } modules[] = {
   {"inflate", zz_open_inflate},
   {"rsa", zz_open_rsa},
   {"decimal", zz_open_decimal},
+  {"interrupt", zz_open_interrupt},
 };
 
 int luaopen_zuora_core(lua_State *L) {

@@ -20,6 +20,7 @@
 #include "class.h"
 #include "core.h"
 #include "http.h"
+#include "interrupt.h"
 #include "json.h"
 
 /* --- Lua side: the transport object ------------------------------------------------------- */
@@ -262,7 +263,7 @@ static void sleep_for(double seconds) {
   struct timespec ts;
   ts.tv_sec = (time_t)seconds;
   ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !zz_interrupt_pending()) {}
 }
 
 static int l_poll(lua_State *L) {
@@ -280,10 +281,13 @@ static int l_poll(lua_State *L) {
     double left = deadline - zz_now();
     zz_http_drive(t, left > 0 ? left : 0);
     if (t->done.n > 0 || zz_now() >= deadline) break;
+    if (zz_interrupt_pending()) break; /* Ctrl-C: back to Lua, where it is raised */
   }
   lua_pushinteger(L, (lua_Integer)t->running.n);
   return 1;
 }
+
+static void cancel_xfer(lua_State *L, zz_transport *t, zz_xfer *x);
 
 static int l_perform(lua_State *L) {
   zz_transport *t = check_open(L);
@@ -291,6 +295,10 @@ static int l_perform(lua_State *L) {
   for (;;) {
     for (d = t->done.head; d && d != x; d = d->next) {}
     if (d) break;
+    if (zz_interrupt_take()) { /* Ctrl-C (core.interrupt): drop the transfer, stop now */
+      cancel_xfer(L, t, x);
+      return luaL_error(L, "interrupted!");
+    }
     zz_http_drive(t, -1);
   }
   zz_list_remove(&t->done, x);
@@ -299,20 +307,26 @@ static int l_perform(lua_State *L) {
   return 1;
 }
 
-static int l_cancel(lua_State *L) {
-  zz_transport *t = check_open(L);
-  lua_Integer id = luaL_checkinteger(L, 2);
-  zz_xfer *x = zz_list_find(&t->running, id);
-  if (x) {
+/* Drops transfer x, running or finished: no result will be reported for it. */
+static void cancel_xfer(lua_State *L, zz_transport *t, zz_xfer *x) {
+  if (zz_list_find(&t->running, x->id) == x) {
     zz_list_remove(&t->running, x);
     curl_multi_remove_handle(t->multi, x->easy);
     x->added = 0;
     x->plain = 0; /* stopped midway: the handle is reset before it is pooled */
     if (x->token_for) zz_auth_fail(x->token_for);
-  } else if ((x = zz_list_find(&t->done, id)) != NULL) {
+  } else {
     zz_list_remove(&t->done, x);
   }
-  if (x) zz_http_xfer_free(L, t, x);
+  zz_http_xfer_free(L, t, x);
+}
+
+static int l_cancel(lua_State *L) {
+  zz_transport *t = check_open(L);
+  lua_Integer id = luaL_checkinteger(L, 2);
+  zz_xfer *x = zz_list_find(&t->running, id);
+  if (!x) x = zz_list_find(&t->done, id);
+  if (x) cancel_xfer(L, t, x);
   lua_pushboolean(L, x != NULL);
   return 1;
 }

@@ -391,4 +391,11 @@ end
 --- True if `v` is an operation object.
 function M.is_operation(v) return getmetatable(v) == Op end
 
+--- `group.name(path_args..., body|query, options)` for a catalogue entry, as print(op) and the
+-- argument errors show it (the CLI's help uses it too, so the two never disagree).
+M.signature = signature
+
+--- A path parameter's Lua name in signatures: account-key -> account_key.
+M.arg_name = arg_name
+
 return M

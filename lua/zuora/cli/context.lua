@@ -146,6 +146,13 @@ function Context:start_sim()
   local s, err = require("zuora.cli.sim").start(self.bindir)
   if not s then return nil, err end
   self.sim = s
+  -- A small tenant (account A00000001, a subscription, a paid invoice), so help()'s examples work.
+  local seeded, serr = s:seed()
+  if not seeded then
+    self.sim = nil
+    s:stop()
+    return nil, "zuora-sim started but its tenant could not be seeded: " .. tostring(serr)
+  end
   if not self.flags.quiet and term.isatty(2) then
     io.stderr:write(term.paint(term.color(2), "dim", "zuora-sim at " .. s.url .. " (stopped when this command ends)"),
       "\n")

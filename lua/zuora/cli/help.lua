@@ -27,20 +27,12 @@ function M.all_entries()
 end
 
 --- The Lua name of a path parameter: account-key -> account_key (as operation signatures say).
-function M.arg_name(p)
-  return (p:gsub("(%l)(%u)", "%1_%2"):lower():gsub("[^%w]+", "_"))
-end
+M.arg_name = operations.arg_name
 
 function M.full_name(e) return e.group .. "." .. e.name end
 
---- `client.group.op(a, b, body, options)`
-function M.signature(e)
-  local args = {}
-  for i, p in ipairs(e.params) do args[i] = M.arg_name(p) end
-  args[#args + 1] = BODY_METHODS[e.method] and "body" or "query"
-  args[#args + 1] = "options"
-  return ("client.%s.%s(%s)"):format(e.group, e.name, table.concat(args, ", "))
-end
+--- `client.group.op(a, b, body, options)`: print(op)'s signature, with the client in front.
+function M.signature(e) return "client." .. operations.signature(e) end
 
 --- `zuora call group.op <a> <b> [--data JSON]`
 function M.shell_usage(e)
@@ -108,13 +100,10 @@ function M.group(name)
   if not entries then return nil end
   local rows, w = {}, 0
   for i, e in ipairs(entries) do
-    local args = {}
-    for j, p in ipairs(e.params) do args[j] = M.arg_name(p) end
-    local sig = e.name .. "(" .. table.concat(args, ", ") .. ")"
+    local sig = operations.signature(e):sub(#e.group + 2) -- as print(client.<group>) shows it
     rows[i] = { sig, e }
     if #sig > w then w = #sig end
   end
-  w = math.min(w, 48)
   local lines = { ("%s — %s, %d operation%s (help(client.%s.<name>) for one)"):format(name, g.title, #entries,
     #entries == 1 and "" or "s", name) }
   for _, r in ipairs(rows) do

@@ -152,6 +152,10 @@ function M.run(argv, env)
   for i = 1, #(argv or {}) do args[i] = argv[i] end
   local a = M.parser():parse(args)
   local ctx = context.new(a, env, args)
+  -- Ctrl-C stops a call at once (not when it returns) and never takes the default action while
+  -- the program can still see it (core.interrupt); "interrupted!" then ends the command below.
+  local interrupt = require("zuora.core").interrupt
+  if interrupt then interrupt.catch() end
   local ok, status = xpcall(dispatch, debug.traceback, ctx, a)
   local closed, cerr = pcall(ctx.close, ctx)
   if not ok or not closed then

@@ -82,7 +82,7 @@ function M.complete(env, word)
     for k in pairs(env) do add(k) end
     for k in pairs(_G) do add(k) end
     for _, k in ipairs(KEYWORDS) do add(k) end
-    if rawget(env, "client") then for _, g in ipairs(operations.groups()) do add(g) end end
+    if rawget(env, "client") ~= nil then for _, g in ipairs(operations.groups()) do add(g) end end
   else
     if not base:match("^[%a_][%w_]*[%w_%.]*$") or base:find("%.%.") then return {} end
     local ok, v = pcall(function()
@@ -212,17 +212,58 @@ function M.watch(client)
   return state
 end
 
+local NoClient = { __name = "zuora.no_client" }
+
+--- What `client` is in a session without one: any use raises one sentence saying how to configure
+-- a client (`why`: the reason there is none), instead of "attempt to index a nil value".
+function M.no_client(why)
+  local how = why and tostring(why) or "start the REPL with --sim, set ZUORA_BASE_URL (or ZUORA_ENVIRONMENT), "
+    .. "ZUORA_CLIENT_ID and ZUORA_CLIENT_SECRET, or use --profile NAME"
+  local msg = "no client in this session (" .. how .. "); or make one here: client = zuora.new{ base_url = ..., "
+    .. "client_id = ..., client_secret = ... }"
+  NoClient.__index = function() error(msg, 2) end
+  NoClient.__tostring = function() return "no client" end
+  return setmetatable({ message = msg }, NoClient)
+end
+
+local function is_no_client(v) return getmetatable(v) == NoClient end
+
+-- A group global in a session without a client: help(accounts) still explains it, and calling
+-- accounts.retrieve(...) says how to configure a client.
+local function stub_group(name, stub)
+  return setmetatable({}, { __name = "zuora.no_client_group", group = name,
+    __index = function(_, op)
+      if operations.entry(name, op) then
+        return function() error(rawget(stub, "message"), 2) end
+      end
+      return nil
+    end,
+    __tostring = function() return name .. " (no client: help(" .. name .. ") lists its operations)" end })
+end
+
 --- The REPL's global table: client, zuora, json, decimal, help, the groups; everything else from _G.
-function M.environment(client, out)
+-- Without a client, `client` and the groups are stand-ins whose use says how to get one; a
+-- `client = zuora.new{...}` typed at the prompt then serves the groups.
+function M.environment(client, out, why)
   out = out or io.stdout
-  local env = { zuora = zuora, json = zuora.json, decimal = zuora.decimal, client = client }
+  local stub = M.no_client(why)
+  local env = { zuora = zuora, json = zuora.json, decimal = zuora.decimal, client = client or stub }
+  local stubs = {}
   env.help = function(x)
-    out:write(help.describe(x, client), "\n")
+    local mt = getmetatable(x)
+    if mt and mt.__name == "zuora.no_client_group" then x = mt.group end
+    local c = rawget(env, "client")
+    out:write(help.describe(x, not is_no_client(c) and c or nil), "\n")
   end
   return setmetatable(env, { __index = function(_, k)
     local v = _G[k]
     if v ~= nil then return v end
-    if client and type(k) == "string" and operations.is_group(k) then return client[k] end
+    if type(k) == "string" and operations.is_group(k) then
+      local c = rawget(env, "client")
+      if c ~= nil and not is_no_client(c) then return c[k] end
+      stubs[k] = stubs[k] or stub_group(k, stub)
+      return stubs[k]
+    end
     return nil
   end })
 end
@@ -305,27 +346,119 @@ local function line_reader(env, interactive, history)
     -- lua-readline passes the word as 1-based `from` and one past its end as `to`.
     return M.complete(env, text:sub(from, to - 1))
   end)
-  return function(text)
-    -- Ctrl-C at the prompt: the interpreter's handler raises "interrupted!" once readline returns.
-    local ok, line = pcall(rl.readline, text)
-    if ok then
-      if line then remember(line) end
-      return line
+  local interrupt = require("zuora.core").interrupt
+  if not (interrupt and interrupt.catch()) then
+    return function(prompt)
+      -- No core.interrupt: the interpreter's handler raises "interrupted!" once readline returns.
+      local ok, line = pcall(rl.readline, prompt)
+      if ok then
+        if line then remember(line) end
+        return line
+      end
+      if tostring(line):find("interrupted!", 1, true) then return M.INTERRUPTED end
+      error(line, 0)
+    end, true
+  end
+  -- readline's callback interface, fed only when the terminal has input: a Ctrl-C while we wait
+  -- ends the wait (core.interrupt), and the line typed so far is dropped, as a shell does.
+  -- A Ctrl-C must not raise inside readline's callbacks (our line and completion handlers), nor
+  -- meet readline's own SIGINT handling: interrupts are deferred (flag only) for the whole read,
+  -- SIGINT is blocked while readline reads a key, and wait_readable or take() sees it.
+  return function(prompt)
+    local line, done, why = nil, false, nil
+    interrupt.defer(true)
+    rl.handler_install(prompt, function(l)
+      line, done = l, true
+      rl.handler_remove()
+    end)
+    while not done do
+      local ready
+      ready, why = interrupt.wait_readable(0)
+      if not ready then break end
+      interrupt.shielded(rl.read_char)
     end
-    if tostring(line):find("interrupted!", 1, true) then return M.INTERRUPTED end
-    error(line, 0)
+    if not done or interrupt.take() then
+      -- The handler stays installed: lua-readline's handler_remove closes its terminal stream
+      -- before readline restores the terminal through it, which only works once readline has
+      -- finished a line. The next handler_install starts a fresh, empty line (leaving that
+      -- stream open: one descriptor per Ctrl-C at the prompt).
+      if not done and rl.sigcleanup then rl.sigcleanup() end
+      io.stdout:write("^C\n")
+      io.stdout:flush()
+      interrupt.defer(false)
+      if done or why == "interrupted" then return M.INTERRUPTED end
+      return nil
+    end
+    interrupt.defer(false)
+    if line then remember(line) end
+    return line
   end, true
 end
+
+M.MAX_LINES = 200
+
+--- A stand-in for `fh` while one result prints on a terminal: the first `max` (MAX_LINES) lines go
+-- through, the rest are counted, and finish() says how many were left out and how to see them.
+function M.screen(fh, max)
+  max = max or M.MAX_LINES
+  local w = { lines = 0, dropped = 0 }
+  function w.write(self, ...)
+    for i = 1, select("#", ...) do
+      local s = tostring((select(i, ...)))
+      local pos = 1
+      while pos <= #s do
+        local nl = s:find("\n", pos, true)
+        local stop = nl or #s
+        if self.lines < max then fh:write(s:sub(pos, stop)) elseif nl then self.dropped = self.dropped + 1 end
+        if nl then self.lines = self.lines + 1 end
+        pos = stop + 1
+      end
+    end
+    return self
+  end
+  function w.finish(self, color)
+    if self.dropped == 0 then return end
+    fh:write(color and term.codes.reset or "", term.paint(color, "dim", ("… %d more lines not shown (%d in all): the "
+      .. "value is in _, page(_) shows all of it in a pager"):format(self.dropped, self.lines)), "\n")
+  end
+  return w
+end
+
+--- Shows `x` whole through $PAGER (less -R by default), as the REPL prints it.
+function M.page(x, color)
+  local text = pretty.format(x, color)
+  local pager = os.getenv("PAGER")
+  if not pager or pager == "" then pager = "less -R" end
+  local p = io.popen(pager, "w")
+  if not p then
+    io.stdout:write(text, "\n")
+    return
+  end
+  p:write(text, "\n")
+  p:close()
+end
+
+-- _meta when the value shown is not a call's own (result, nil, meta): what the last response and
+-- the error, if any, say about the last call.
+local function event_meta(err, last)
+  local e = errors.is(err) and err or {}
+  return { status = e.status or (last and last.status), request_id = e.request_id or (last and last.request_id),
+    attempts = e.attempts or (last and last.attempt), elapsed = last and last.elapsed, method = e.method or
+    (last and last.method), url = e.url or (last and last.url), error = err }
+end
+
 
 -- Runs one compiled chunk and shows what it returned (or the error it raised). Returns the exit
 -- status of a failure (an error raised, a call's `nil, err` shown), else nil.
 local function evaluate(chunk, env, calls, ui, watch)
   for i = #calls, 1, -1 do calls[i] = nil end
   local r = pack(xpcall(chunk, function(e) return e end))
+  local response = calls[#calls]
   if not r[1] then
     local e = r[2]
     local text = errors.is(e) and tostring(e) or ("error: " .. one_line(e))
     if exit.interrupted(e) then text = "interrupted" end
+    if response then env._meta = event_meta(e, response) end
     io.stderr:write(term.paint(ui.errcolor, "red", text), "\n")
     local last = watch and watch.last
     if exit.interrupted(e) and last and last.pending and last.opts and last.opts.idempotency_key then
@@ -339,9 +472,15 @@ local function evaluate(chunk, env, calls, ui, watch)
   end
   local values = { n = r.n - 1 }
   for i = 2, r.n do values[i - 1] = r[i] end
-  local failed = M.show(env, values, io.stdout, ui.color, io.stderr)
+  local out = ui.interactive and M.screen(io.stdout) or io.stdout
+  local failed = M.show(env, values, out, ui.color, io.stderr)
+  if out.finish then out:finish(ui.color) end
+  -- a failed call (nil, err), or a value computed from a call: _meta still describes the last call
+  local last = response
+  if last and not is_call_result(values) then
+    env._meta = event_meta(values[1] == nil and values[2] or nil, last)
+  end
   -- On a terminal, a dim line under a successful call: what went over the wire.
-  local last = calls[#calls]
   if ui.interactive and ui.color and last and not last.error then
     io.stderr:write(term.paint(true, "dim", ("  %s %s · %d ms · request_id %s"):format(last.method,
       tostring(last.status), math.floor((last.elapsed or 0) * 1000 + 0.5), tostring(last.request_id))), "\n")
@@ -366,7 +505,7 @@ local function client_or_warn(ctx, ui)
     io.stderr:write(term.paint(ui.errcolor, "yellow", "zuora: no client (" .. tostring(cerr) .. "); `client` is nil"),
       "\n")
   end
-  return client
+  return client, cerr
 end
 
 --- `zuora run script.lua args...`: runs the file (or stdin for "-") with the REPL's globals, `arg`
@@ -374,9 +513,9 @@ end
 -- API call when that call failed (a script that ends without checking still tells the shell), else 0.
 function M.run_script(ctx, path, args)
   local ui = { color = term.color(1), errcolor = term.color(2) }
-  local client = client_or_warn(ctx, ui)
+  local client, cerr = client_or_warn(ctx, ui)
   local watch = M.watch(client)
-  local env = M.environment(client)
+  local env = M.environment(client, nil, cerr)
   env.again = watch.again
   local text, rerr
   if path == "-" then
@@ -435,10 +574,11 @@ end
 -- not look like a success.
 function M.run(ctx)
   local ui = { interactive = term.isatty(0), color = term.color(1), errcolor = term.color(2) }
-  local client = client_or_warn(ctx, ui)
+  local client, cerr = client_or_warn(ctx, ui)
   local watch = M.watch(client)
-  local env = M.environment(client)
+  local env = M.environment(client, nil, cerr)
   env.again = watch.again
+  env.page = function(x) M.page(x, ui.color) end
   local status = exit.OK
   local calls = {}
   ctx:on_response(function(ev)
@@ -453,13 +593,25 @@ function M.run(ctx)
         .. (client and client.policy and client.policy.read_only and " (read-only)" or "") .. "."), "\n")
     end
   end
-  local buffer
+  local buffer, interrupts = nil, 0
   while true do
-    local line = read(prompt(ctx, ui, buffer ~= nil, readline))
+    -- (a Ctrl-C between two steps of this loop raises "interrupted!" here: a discarded line too)
+    local rok, line = pcall(read, prompt(ctx, ui, buffer ~= nil, readline))
+    if not rok then
+      if not exit.interrupted(line) then error(line, 0) end
+      line = M.INTERRUPTED
+    end
     if line == nil then break end
     if line == M.INTERRUPTED then
-      io.stderr:write(term.paint(ui.errcolor, "yellow", "interrupted: line discarded"), "\n")
+      -- Ctrl-C drops the line; it never ends the session (a --sim tenant would go with it).
+      interrupts = interrupts + 1
+      if interrupts >= 2 then
+        io.stderr:write(term.paint(ui.errcolor, "dim", ctx.sim and "(Ctrl-D leaves; this session's zuora-sim and "
+          .. "its tenant stop with it)" or "(Ctrl-D leaves)"), "\n")
+      end
       line, buffer = "", nil
+    else
+      interrupts = 0
     end
     buffer = buffer and (buffer .. "\n" .. line) or line
     if buffer:match("^%s*$") then

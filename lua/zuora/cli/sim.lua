@@ -33,7 +33,10 @@ Sim.__index = Sim
 function M.start(bindir, extra)
   local tmp = os.tmpname()
   local parent = my_pid()
-  local cmd = ("%s --port 0 %s%s 2>%s </dev/null"):format(q(M.launcher(bindir)),
+  -- setsid: its own session, so a Ctrl-C at the terminal (sent to our whole process group) does
+  -- not stop the simulator and lose the session's tenant; --exit-with still ends it with us.
+  local setsid = os.execute("command -v setsid >/dev/null 2>&1") and "setsid " or ""
+  local cmd = ("%s%s --port 0 %s%s 2>%s </dev/null"):format(setsid, q(M.launcher(bindir)),
     parent and ("--exit-with " .. parent .. " ") or "", extra or "", q(tmp))
   local p = io.popen(cmd, "r")
   if not p then return nil, "cannot start zuora-sim" end
@@ -60,10 +63,51 @@ function M.start(bindir, extra)
   return s
 end
 
+-- One request to the simulator with its basic credentials (the seed below); the decoded answer or
+-- nil, message.
+function Sim:post(path, body)
+  local core = require "zuora.core"
+  local t = self.http or core.http.new{ timeout = 30 }
+  self.http = t
+  local r = t:perform{ method = "POST", url = self.url .. path, body = assert(core.json.encode(body)),
+    headers = { "Content-Type: application/json", "Accept: application/json",
+      "Authorization: Basic " .. core.crypto.base64("zuora-sim-user:zuora-sim-password") }, decode = true }
+  if r.kind or r.status ~= 200 or type(r.data) ~= "table" or r.data.success == false then
+    return nil, ("%s: %s %s"):format(path, tostring(r.status), tostring(r.error or r.body))
+  end
+  return r.data
+end
+
+--- A small tenant, so the REPL's help() examples have something to show: account A00000001 (with
+-- a contact and a card) subscribed to a seeded plan, invoiced and paid today. Returns the account
+-- number or nil, message.
+function Sim:seed()
+  local today = os.date("!%Y-%m-%d")
+  local acct, err = self:post("/v1/accounts", { name = "Acme Corp", currency = "USD", billCycleDay = 1,
+    autoPay = true, billToContact = { firstName = "Ada", lastName = "Lovelace", country = "US", state = "CA",
+      workEmail = "ada@example.com" },
+    paymentMethod = { type = "CreditCard", cardType = "Visa", cardNumber = "4111111111111111",
+      expirationMonth = 12, expirationYear = tonumber(os.date("!%Y")) + 3,
+      cardHolderInfo = { cardHolderName = "Ada Lovelace" } } })
+  if not acct then return nil, err end
+  local function trigger(name) return { name = name, triggerDate = today } end
+  local ok
+  ok, err = self:post("/v1/orders", { orderDate = today, existingAccountNumber = acct.accountNumber,
+    subscriptions = { { orderActions = { { type = "CreateSubscription",
+      triggerDates = { trigger "ContractEffective", trigger "ServiceActivation", trigger "CustomerAcceptance" },
+      createSubscription = { terms = { initialTerm = { termType = "EVERGREEN", startDate = today } },
+        subscribeToRatePlans = { { productRatePlanId = "8ad00000000000000000000000000201" } } } } } } } })
+  if not ok then return nil, err end
+  ok, err = self:post("/v1/operations/invoice-collect", { accountKey = acct.accountNumber, targetDate = today })
+  if not ok then return nil, err end
+  return acct.accountNumber
+end
+
 --- Stops the simulator and waits for it to clean up.
 function Sim:stop()
   if self.stopped then return end
   self.stopped = true
+  if self.http then self.http:close() end
   os.execute(("kill -TERM %d 2>/dev/null"):format(self.pid))
   self.pipe:close()
   os.remove(self.errfile)
