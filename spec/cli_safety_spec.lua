@@ -294,6 +294,13 @@ describe("zuora CLI safety rails", function()
       local key = shown:match("Idempotency%-Key (%S+)")
       assert.is_string(key, shown)
       assert.matches("repeat it safely with: again%(%)", shown)
+      -- Ctrl-C dropped the transfer at once; the simulator finishes the first attempt on its own
+      -- (a repeat while the key is still in progress would be refused), then again() replays it.
+      for _ = 1, 200 do
+        local first = s:requests{ method = "POST", path = "/v1/accounts" }[1]
+        if first and first.status then break end
+        cli.sleep(0.05)
+      end
       t:send("again().accountNumber\r")
       t:expect("\"A")
       t:send("\4")
