@@ -67,6 +67,7 @@ function M.construct(mt, opts, mode, base, fields)
   -- of zuora.pipeline.run.
   self.policy = access.new(opts, rawget(mt, "catalog_module"))
   self.dry_run = opts.dry_run or false
+  self.guarded = (self.policy or self.dry_run) and true or false -- zuora.pipeline's one test of both
   self.decimals = opts.decimals or false
   self.deadline = opts.deadline or false -- seconds a whole call may take (zuora.pipeline)
   -- The methods every call goes through, on the instance: a method missing there costs a call of
@@ -226,7 +227,7 @@ function Client:call_one(entry, value)
   return run(self, { method = entry.method, url = self.base_url .. t[1] .. segment(value) .. t[3],
     timeout = self.timeout, connect_timeout = self.connect_timeout, decode = true, auth = self.auth,
     decimals = self.decimals or nil, headers = self.base_headers, op = entry, header_block = true,
-    kind = idempotent and "idempotent" or "unsafe", fresh_connect = not idempotent }, API)
+    kind = idempotent and "idempotent" or "unsafe", fresh_connect = not idempotent or nil }, API)
 end
 
 --- Calls any endpoint: `client:request("GET", "/v1/accounts/{key}", {path = {key = "A1"}})`.

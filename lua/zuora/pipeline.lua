@@ -224,7 +224,7 @@ end
 -- gone}) or nil, err (a zuora.Error with attempts, sends, idempotency_key, outcome_unknown; of
 -- kind "closed" once client:close() ran).
 function M.run(client, req, how)
-  if how.rails then
+  if how.rails and (client.guarded or req.dry_run ~= nil) then
     -- The safety rails, before anything of the call is sent (not even a token request).
     local refused = client.policy and client.policy:check(req.method, access.path_of(req.url, client.base_url),
       req.op)
@@ -238,13 +238,13 @@ function M.run(client, req, how)
   end
   local rt = client.rt
   local kind = req.kind
-  if kind == nil then
+  if kind == nil then -- prepare and call_one set both; requests made elsewhere get them here
     kind = policy.kind(req.method, nil, req.idempotency_key ~= nil)
     req.kind = kind
+    if req.fresh_connect == nil then req.fresh_connect = kind == "unsafe" end
   end
-  if req.fresh_connect == nil then req.fresh_connect = kind == "unsafe" end
   local classify, before, deadline = how.classify, how.before, req.deadline
-  local timeout0 = req.timeout
+  local timeout0 = deadline and req.timeout
   local attempt, refreshed = 0, false
   local clipped = false -- this attempt's timeout is the time left before the deadline
   -- sends: requests put on the wire over all attempts (libcurl may resend one by itself);
@@ -294,7 +294,6 @@ function M.run(client, req, how)
     local res
     if req.on_progress then res = require("zuora.progress").watch(rt, req) else res = rt:send(req) end
     if client.closed then return nil, errors.closed(req.method, redact.url(req.url), attempt, sends + 1) end
-    local resent = res.sends and res.sends > 1 -- libcurl repeated it on a new connection
     sends = sends + (res.sends or 1)
     local status = res.status
     if status and status >= 300 and status < 400 and not res.kind and FOLLOW_METHODS[req.method] then
@@ -307,7 +306,7 @@ function M.run(client, req, how)
     local request_id = res_header(res, "zuora-request-id")
     local gone = false
     if value == nil and req.method == "DELETE" and res.status == 404 and kind == "idempotent"
-      and (unsure or resent) then
+      and (unsure or (res.sends or 1) > 1) then -- (sends > 1: the transport repeated it on a new connection)
       -- An earlier send of this DELETE may have removed the object: it is gone, as asked.
       value, fields, gone = true, nil, true
     end

@@ -15,6 +15,7 @@ local M = {}
 local METHODS = { GET = true, POST = true, PUT = true, PATCH = true, DELETE = true, HEAD = true }
 local BODY_METHODS = { POST = true, PUT = true, PATCH = true }
 local KEYED_METHODS = policy.KEYED_METHODS -- Zuora honours Idempotency-Key on these
+local SAFE_METHODS = policy.SAFE_METHODS
 local BODY_ENCODE = { path = "body" } -- encode errors name the offending field: body.items[3].price
 
 ------------------------------------------------------------------------------------------------
@@ -70,7 +71,31 @@ M.check_track_id = check_track_id
 -- (a read is repeatable too), else for PUT and DELETE the verdict of the catalogue operation the
 -- URL reaches (zuora.access.lookup; none: not idempotent); whether it carries an Idempotency-Key
 -- the server honours.
-local function request_kind(client, method, u, opts, keyed, level)
+-- Catalogue verdicts of PUT and DELETE paths sent without an operation: catalogue module ->
+-- "METHOD path" -> boolean. The path as the caller gave it (a template or a filled-in path; its
+-- values cannot change the verdict: each stays one segment). Bounded like the templates.
+local verdicts, nverdicts = {}, 0
+
+local function catalogue_verdict(client, method, path, u)
+  local module = client.catalog_module
+  local cache = verdicts[module]
+  if not cache then
+    cache = {}
+    verdicts[module] = cache
+  end
+  local key = method .. " " .. path
+  local v = cache[key]
+  if v == nil then
+    local e = access.lookup(method, access.path_of(u, client.base_url), module)
+    v = e ~= nil and e.idempotent == true
+    if nverdicts < 4096 then
+      cache[key], nverdicts = v, nverdicts + 1
+    end
+  end
+  return v
+end
+
+local function request_kind(client, method, path, u, opts, keyed, level)
   local idempotent = opts.idempotent
   if idempotent ~= nil and type(idempotent) ~= "boolean" then
     error("request: idempotent must be a boolean", level + 1)
@@ -80,8 +105,7 @@ local function request_kind(client, method, u, opts, keyed, level)
     if entry and entry.idempotent ~= nil then
       idempotent = entry.idempotent or entry.reads or false
     elseif method == "PUT" or method == "DELETE" then
-      local e = access.lookup(method, access.path_of(u, client.base_url), client.catalog_module)
-      idempotent = e ~= nil and e.idempotent == true
+      idempotent = catalogue_verdict(client, method, path, u)
     end
   end
   return policy.kind(method, idempotent, keyed)
@@ -216,12 +240,13 @@ function M.prepare(self, method, path, opts, level)
   if opts.timeout ~= nil and (type(opts.timeout) ~= "number" or opts.timeout <= 0) then
     error("timeout must be a positive number", level)
   end
-  local deadline = opts.deadline
-  if deadline ~= nil and (type(deadline) ~= "number" or deadline ~= deadline or deadline <= 0) then
-    error("deadline must be a positive number of seconds", level)
+  local deadline = opts.deadline or self.deadline
+  if deadline then
+    if type(deadline) ~= "number" or deadline ~= deadline or deadline <= 0 then
+      error("deadline must be a positive number of seconds", level)
+    end
+    req.deadline = core.http.now() + deadline
   end
-  deadline = deadline or self.deadline
-  if deadline then req.deadline = core.http.now() + deadline end
 
   -- The transport only reads the header array, so a call that adds nothing shares the client's.
   local lines = self.base_headers
@@ -277,8 +302,14 @@ function M.prepare(self, method, path, opts, level)
   req.headers = lines
   req.op = opts.op
   if opts.dry_run ~= nil then req.dry_run = opts.dry_run end
-  local kind = request_kind(self, method, req.url, opts, req.idempotency_key ~= nil, level)
-  req.kind, req.fresh_connect = kind, kind == "unsafe"
+  -- the commonest kind without a call: a GET (or HEAD) is idempotent
+  local kind = "idempotent"
+  if not SAFE_METHODS[method] or opts.idempotent ~= nil then
+    kind = request_kind(self, method, path, req.url, opts, req.idempotency_key ~= nil, level)
+    -- a connection of its own, where the transport never resends it (absent: false)
+    if kind == "unsafe" then req.fresh_connect = true end
+  end
+  req.kind = kind
   if opts.on_progress ~= nil then
     -- transfer progress (docs/bulk.md): the scheduler reports byte counts while the transfer runs
     local progress = require "zuora.progress"
