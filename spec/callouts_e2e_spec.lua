@@ -154,20 +154,20 @@ describe("zuora-sim callouts to an nginx receiver (zuora.callouts)", function()
   end)
 
   lazy_teardown(function()
-    if srv then
-      -- Nothing unexpected in the error log: only the refusals and handler failures the cases cause.
-      for line in srv:errlog():gmatch("[^\n]+") do
-        -- (a start attempt on a port taken meanwhile is retried by the helper on another port)
-        if not line:find("zuora.callouts: ", 1, true)
-          and not line:find("%[emerg%].*bind%(%) to .* Address already in use") then
-          error("unexpected in the error log: " .. line)
-        end
-      end
-      srv:stop()
-    end
+    -- Everything is stopped first, so that a finding below leaves no process behind.
+    local log = srv and srv:errlog() or ""
+    if srv then srv:stop() end
     if s then s:stop() end
     if redis_pid then fs.sh("kill " .. redis_pid) end
     if redis_dir then fs.sh("sleep 0.2; rm -rf " .. fs.q(redis_dir)) end
+    -- Nothing unexpected in the error log: only the refusals and handler failures the cases cause
+    -- (and a start attempt on a port taken meanwhile, which the helper retries on another port).
+    for line in log:gmatch("[^\n]+") do
+      if not line:find("zuora.callouts: ", 1, true)
+        and not line:find("%[emerg%].*bind%(%) to .* Address already in use") then
+        error("unexpected in the error log: " .. line)
+      end
+    end
   end)
 
   local defs = {}
