@@ -191,4 +191,22 @@ describe("zuora.retry_policy #luajit", function()
       end
     end)
   end)
+
+  describe("one attempt loop", function()
+    it("lives in zuora.pipeline alone: no other module of the library repeats a request", function()
+      local files = {}
+      local p = assert(io.popen("find lua/zuora -name '*.lua' -not -path '*/catalog/*' | sort"))
+      for f in p:lines() do files[#files + 1] = f end
+      p:close()
+      assert.is_true(#files > 30)
+      local loops, budgets = {}, {}
+      for _, f in ipairs(files) do
+        local text = assert(io.open(f)):read("a")
+        if text:find("attempt%s*=%s*attempt%s*%+%s*1") then loops[#loops + 1] = f end
+        if text:find("%.max_retries") then budgets[#budgets + 1] = f end
+      end
+      assert.same({ "lua/zuora/pipeline.lua" }, loops)
+      assert.same({ "lua/zuora/pipeline.lua" }, budgets)
+    end)
+  end)
 end)

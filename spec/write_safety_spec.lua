@@ -226,4 +226,23 @@ describe("no write done twice", function()
     end
     assert.has_error(function() client():request("GET", "/v1/accounts", { deadline = 0 }) end)
   end)
+
+  it("takes token requests and Data Query result files through the same attempt loop (hooks see them)", function()
+    s:account()
+    local seen = {}
+    local c = client{ on_response = function(e)
+      seen[#seen + 1] = (e.token_request and "token " or e.download and "file " or "api ") .. e.method .. " "
+        .. tostring(e.status) .. (e.retry_in and " retry" or "")
+    end }
+    ctl:fault{ origin = "files", status = 503, count = 1 }
+    local rows = assert(c:data_query("SELECT accountnumber FROM account", { interval = 0.01 }))
+    local n = 0
+    for _ in rows do n = n + 1 end
+    assert.is_true(n >= 1)
+    c:close()
+    assert.equals("token POST 200", seen[1])
+    assert.equals("api POST 200", seen[2]) -- the job's submission
+    assert.equals("file GET 503 retry", seen[#seen - 1])
+    assert.equals("file GET 200", seen[#seen])
+  end)
 end)
