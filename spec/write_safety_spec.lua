@@ -236,9 +236,9 @@ describe("no write done twice", function()
     end }
     ctl:fault{ origin = "files", status = 503, count = 1 }
     local rows = assert(c:data_query("SELECT accountnumber FROM account", { interval = 0.01 }))
-    local n = 0
-    for _ in rows do n = n + 1 end
-    assert.is_true(n >= 1)
+    local count = 0
+    for _ in rows do count = count + 1 end
+    assert.is_true(count >= 1)
     c:close()
     assert.equals("token POST 200", seen[1])
     assert.equals("api POST 200", seen[2]) -- the job's submission
