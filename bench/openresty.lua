@@ -174,8 +174,9 @@ for k in pairs(aborts) do keys[#keys + 1] = k end
 table.sort(keys, function(a, b) return aborts[a] > aborts[b] end)
 for i = 1, math.min(#keys, 15) do print(("  %5d  %s"):format(aborts[keys[i]], keys[i])) end
 
-get(("/profile?n=%d&mode=%s&out=%s/p.txt"):format(PROFILE_N, "Fl2", tmp))
-print(("\njit.p (Fl2: function:line, caller) over %d client calls:"):format(PROFILE_N))
+local PMODE = os.getenv("PROFILE_MODE") or "Fi1"
+get(("/profile?n=%d&mode=%s&out=%s/p.txt"):format(PROFILE_N, PMODE, tmp))
+print(("\njit.p (mode %s) over %d client calls:"):format(PMODE, PROFILE_N))
 for line in (support.sh("head -25 '" .. tmp .. "/p.txt' 2>/dev/null") or ""):gmatch("[^\n]+") do
   print("  " .. line)
 end

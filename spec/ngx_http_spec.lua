@@ -103,6 +103,7 @@ describe("zuora.ngx.http (cosocket client)", function()
             sock:send("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"a\":12345")
           }
         }
+        location /uri/ { default_type text/plain; return 200 "$request_uri"; }
         location = /first-last { default_type text/plain; return 200 "$http_x_first $http_x_last"; }
         location = /echo {
           content_by_lua_block {
@@ -135,6 +136,7 @@ describe("zuora.ngx.http (cosocket client)", function()
         listen 127.0.0.1:${port5};
         keepalive_timeout 100ms;
         location / { default_type text/plain; return 200 "fresh"; }
+        location /uri/ { default_type text/plain; return 200 "$request_uri"; }
       }
     ]] }
   end)
@@ -199,6 +201,24 @@ describe("zuora.ngx.http (cosocket client)", function()
         end
       end)
     end
+  end)
+
+  it("sends the request target libcurl sends, on an origin it has not seen and on one it has", function()
+    local t = core.http.new{ http2 = false }
+    local targets = { "/uri/a/b", "/uri/a/./b", "/uri/a/../b", "/uri/a/b?x=1&y=a.b", "/uri/a/b?", "/uri/a/b#frag",
+      "/uri/a/b?q=1#frag", "/uri/%2E%2E/x", "/uri/x.pdf", "/uri/a:b@c!$&'()*+,;=~_-" }
+    -- (not "localhost": a later test wants that name's pool unused)
+    for _, origin in ipairs{ base(), "http://127.0.0.1:" .. port(5) } do
+      for round = 1, 2 do -- the second time the origin is known
+        for _, target in ipairs(targets) do
+          local want = t:perform{ url = origin .. target }
+          local got = one{ url = origin .. target }
+          assert.is_nil(got.kind, got.error)
+          assert.equals(want.body, got.body, origin .. target .. " round " .. round)
+        end
+      end
+    end
+    t:close()
   end)
 
   it("inflates gzip bodies (chunked and compressed) and reports the decoded size", function()

@@ -21,12 +21,12 @@ local request = require "zuora.ngx.http.request"
 local response = require "zuora.ngx.http.response"
 local body_mod = require "zuora.ngx.http.body"
 
-local json, url = core.json, core.url
+local json = core.json
 local now = core.http.now
 local header, parse_headers = response.header, response.parse_headers
 local open, release = conn.open, conn.release
 local read_small, SMALL = body_mod.read_small, body_mod.SMALL
-local check_headers, make_head = request.check_headers, request.head
+local check_headers, make_head, target_of = request.check_headers, request.head, request.target
 local lower, find, match = string.lower, string.find, string.match
 local DECIMALS = { decimals = true } -- json.decode options of a request with decimals = true
 
@@ -183,14 +183,15 @@ function M.request(req, opts, headers, body, extra)
   local source, serr = request.body_source(req, body == nil and req.body or body, 3)
 
   local res
-  local u = not serr and url.parse(target_url)
+  local u, target
+  if not serr then u, target = target_of(target_url) end
   if serr then
     res = { kind = "file", error = serr, curl_code = 26 }
   elseif not u or (u.scheme ~= "http" and u.scheme ~= "https") then
     res = { kind = "transport", error = "unsupported URL (http and https only): " .. target_url:sub(1, 60),
       curl_code = E_UNSUPPORTED }
   else
-    local head = make_head(method, u, list, extra, host_given, ae_given, ct_given, source)
+    local head = make_head(method, u, target, list, extra, host_given, ae_given, ct_given, source)
     local timeout = req.timeout or opts.timeout or 0
     local c = { t0 = t0, deadline = timeout > 0 and (t0 + timeout) or nil, fresh = req.fresh_connect == true }
     local sends = 0

@@ -20,10 +20,12 @@ M.header, M.parse_headers = core.http.header, core.http.parse_headers
 
 local WAITING = "waiting for the response"
 
--- One header block (up to the blank line, which is not included). Sets c.got once any byte of
+local INCLUSIVE = { inclusive = true } -- the blank line ends the block as header_block wants it
+
+-- One header block (up to and including the blank line). Sets c.got once any byte of
 -- the answer arrived.
 local function read_block(c)
-  local reader = c.sock:receiveuntil("\r\n\r\n")
+  local reader = c.sock:receiveuntil("\r\n\r\n", INCLUSIVE)
   -- first: the first piece; parts only when there are more (a head over 4 KiB)
   local first, parts, total = nil, nil, 0
   while true do
@@ -56,9 +58,10 @@ local function read_block(c)
   end
 end
 
--- Whether a block (status line, then header lines) has more than MAX_HEADER_LINES header lines.
+-- Whether a block (status line, header lines, blank line) has more than MAX_HEADER_LINES header
+-- lines.
 local function too_many_lines(block)
-  local pos, n = 1, 0
+  local pos, n = 1, -2 -- the CRLFs of the last header line and of the blank line start none
   while true do
     pos = find(block, "\n", pos, true)
     if not pos then return false end
@@ -83,7 +86,7 @@ function M.read_head(c)
       return nil, "too_large", "more than " .. MAX_HEADER_LINES .. " response header lines", E_WRITE
     end
     status = tonumber(status)
-    if status >= 200 or status == 101 then return status, block .. "\r\n\r\n", version end
+    if status >= 200 or status == 101 then return status, block, version end
   end
 end
 
