@@ -11,8 +11,9 @@
 --
 -- wrk -t1 -c16 drives each for DURATION seconds, cases taking turns over ROUNDS rounds after a
 -- warm-up; the table gives the median requests/s and the client's ratio to the cosocket+cjson
--- handler (median of the per-round ratios). Then per-request allocations (collectgarbage("count")
--- over N calls with the GC stopped) and the LuaJIT side of the client's path: jit.v (trace
+-- handler (median of the per-round ratios); and the front worker's CPU time per request (from
+-- /proc, so other load on the machine does not count), the steadier figure on a shared machine.
+-- Then per-request allocations (collectgarbage("count") over N calls with the GC stopped) and the LuaJIT side of the client's path: jit.v (trace
 -- aborts, and which are NYI) and jit.p (where the time goes) over PROFILE_N sequential calls.
 -- Usage: make bench BENCH=openresty   [DURATION=3 ROUNDS=3 PROFILE_N=20000 in the environment;
 -- KEEP=1 keeps the profile files and prints their folder]
@@ -37,9 +38,9 @@ assert(support.sh("command -v wrk"), "wrk missing (Debian package wrk; tools/dep
 -- The account document, 1.1 KB (the 1 KB one of the other benchmarks with more notes).
 local doc = support.account_json():gsub('"notes":"', '"notes":"' .. ("y"):rep(100), 1)
 local root = assert(support.sh("mktemp -d /tmp/zuora-bench.XXXXXX")):match("%S+")
-local f = assert(io.open(root .. "/A00000001", "wb"))
-f:write(doc)
-f:close()
+local docfile = assert(io.open(root .. "/A00000001", "wb"))
+docfile:write(doc)
+docfile:close()
 
 local upstream = nginx.start{ vars = { docroot = root }, http = [[
   server {
@@ -99,8 +100,29 @@ for _, name in ipairs(CASES) do
   end
 end
 
+-- The front worker's CPU time (user + system, seconds) from /proc: per request, it does not
+-- depend on how busy the rest of the machine is, as requests/s on 2 shared cores does.
+local worker = tonumber((support.sh(("pgrep -P %d"):format(front:pid())) or ""):match("%d+"))
+local TICK = tonumber(support.sh("getconf CLK_TCK")) or 100
+local function cpu()
+  local f = assert(io.open("/proc/" .. worker .. "/stat"))
+  local stat = f:read("a")
+  f:close()
+  local fields = {}
+  for v in stat:match("%) (.*)"):gmatch("%S+") do fields[#fields + 1] = v end
+  return (tonumber(fields[12]) + tonumber(fields[13])) / TICK -- utime, stime (fields 14 and 15)
+end
+
+local cpu_per = {} -- name -> list of worker CPU microseconds per request
 local function wrk(name, seconds)
+  local c0 = cpu()
   local out = support.sh(("wrk -t1 -c16 -d%ds '%s/%s' 2>&1"):format(seconds, front.url, name)) or ""
+  local used = cpu() - c0
+  local count = tonumber(out:match("(%d+) requests in"))
+  if count and count > 0 then
+    cpu_per[name] = cpu_per[name] or {}
+    table.insert(cpu_per[name], used * 1e6 / count)
+  end
   local rps = tonumber(out:match("Requests/sec:%s*([%d%.]+)"))
   local bad = out:match("Non%-2xx or 3xx responses:%s*(%d+)") or out:match("Socket errors:[^\n]*")
   if not rps or bad then
@@ -112,6 +134,7 @@ local function wrk(name, seconds)
 end
 
 for _, name in ipairs(CASES) do wrk(name, 1) end -- warm-up (JIT traces, pools)
+cpu_per = {}
 
 local rps = {}
 for _, name in ipairs(CASES) do rps[name] = {} end
@@ -142,6 +165,13 @@ for _, name in ipairs(CASES) do
   for i, v in ipairs(rps[name]) do each[i] = ("%.0f"):format(v) end
   print(("  %-36s %9.0f  %.2fx cosocket+cjson  %6.1f us/req  (%s)"):format(LABEL[name], m, m / base,
     1e6 / m, table.concat(each, ", ")))
+end
+print("front worker CPU per request (user + system, /proc), median over the rounds:")
+local cbase = median(cpu_per.cosocket)
+for _, name in ipairs(CASES) do
+  local m = median(cpu_per[name])
+  print(("  %-36s %6.1f us  %.2fx cosocket+cjson  (throughput at this cost: %.2fx)"):format(LABEL[name], m,
+    m / cbase, cbase / m))
 end
 local rr = {}
 for i, v in ipairs(ratios) do rr[i] = ("%.3f"):format(v) end
