@@ -14,7 +14,8 @@
 -- handler (median of the per-round ratios); and the front worker's CPU time per request (from
 -- /proc, so other load on the machine does not count), the steadier figure on a shared machine.
 -- Then per-request allocations (collectgarbage("count") over N calls with the GC stopped) and
--- the LuaJIT side of the client's path: jit.v (trace aborts, and which are NYI) and jit.p (where the time goes) over PROFILE_N sequential calls.
+-- the LuaJIT side of the client's path: jit.v (trace aborts, and which are NYI) and jit.p (where
+-- the time goes) over PROFILE_N sequential calls.
 -- Usage: make bench BENCH=openresty   [DURATION=3 ROUNDS=3 PROFILE_N=20000 in the environment;
 -- KEEP=1 keeps the profile files and prints their folder]
 local nginx = require "spec.support.nginx"
