@@ -239,6 +239,9 @@ end
 -- repeat this one once it may have arrived).
 -- Returns result, nil, meta ({status, headers, request_id, attempts, sends, elapsed}) or nil, err.
 function Client:request(method, path, opts)
+  if type(self) ~= "table" then -- client.request(...): no client came first
+    error("client.request: call it with a colon, client:request(method, path, opts)", 2)
+  end
   local req = self:prepare(method, path, opts, 2)
   req.header_block = true -- the response's header table only if it is read (see pipeline.res_headers)
   return run(self, req, API)

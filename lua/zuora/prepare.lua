@@ -187,7 +187,11 @@ local function url_for(self, path, params, query, level)
   if query ~= nil then
     if type(query) ~= "table" then error("query must be a table", level) end
     if next(query) ~= nil then
-      local q = url.encode_query(query)
+      local ok, q = pcall(url.encode_query, query)
+      if not ok then -- the caller's mistake, said at the caller's line without the C function's name
+        q = tostring(q):gsub("^[^\n]-url%.encode_query: ", ""):gsub("^value of ", "parameter ")
+        error("query: " .. q .. " (a query value is a string, number, boolean, decimal or an array of them)", level)
+      end
       if q ~= "" then u = u .. (u:find("?", 1, true) and "&" or "?") .. q end
     end
   end
