@@ -2,7 +2,8 @@
 --
 -- Fields: kind ("api", "transport", "timeout", "auth", "decode", "policy", "limit", "loop" (paging
 -- that makes no progress), "closed" (the client was closed while the call was in flight),
--- "cancelled"), status, code, category,
+-- "cancelled", "file" (a local file: an output that cannot be written, a body_file or multipart
+-- file that cannot be read)), status, code, category,
 -- message, reasons, request_id, process_id, retryable, method, url, attempts, sends,
 -- idempotency_key and outcome_unknown (a write that may have been done although the call failed),
 -- hint (what to do about it, from zuora.hints), and for some shapes `results` (the whole Actions

@@ -75,6 +75,11 @@ local function transport_fields(res)
     reason = kind,
     status = res.status ~= 0 and res.status or nil,
   }
+  if kind == "file" then
+    -- A local file (output, body_file, multipart) failed: not the network's fault, and whatever
+    -- status the handle holds is not this failure's.
+    fields.kind, fields.status = "file", nil
+  end
   if kind == "tls" or kind == "too_large" or kind == "file" then fields.retryable = false end
   if kind == "auth" then fields.kind, fields.retryable = "auth", false end
   return fields
@@ -219,11 +224,31 @@ local function no_time_left(req, shown)
     message = "no time left before the overall deadline" }
 end
 
+-- A 2xx body streams to `path` through a temporary file made next to it: nil, message when no file
+-- can be made there. Checked before anything is sent, so a POST is not done with its answer lost.
+local function output_unwritable(path)
+  local probe = path .. ".part-check-" .. core.crypto.hex(core.crypto.random(4))
+  local f, err = io.open(probe, "wb")
+  if not f then
+    return ("cannot write the answer to %s: %s"):format(path, tostring(err):gsub("^[^:]*: ", ""))
+  end
+  f:close()
+  os.remove(probe)
+  return nil
+end
+
 --- Sends `req` (a transport request table) as profile `how` says, with hooks and retries.
 -- Returns value, nil, meta ({status, headers, header_block, request_id, attempts, sends, elapsed,
 -- gone}) or nil, err (a zuora.Error with attempts, sends, idempotency_key, outcome_unknown; of
 -- kind "closed" once client:close() ran).
 function M.run(client, req, how)
+  if req.output then
+    local why = output_unwritable(req.output)
+    if why then
+      return nil, errors.new{ kind = "file", message = why, retryable = false, method = req.method,
+        url = client:redacted_url(req.url), attempts = 0, sends = 0 }
+    end
+  end
   if how.rails and (client.guarded or req.dry_run ~= nil) then
     -- The safety rails, before anything of the call is sent (not even a token request).
     local refused = client.policy and client.policy:check(req.method, access.path_of(req.url, client.base_url),
@@ -327,7 +352,8 @@ function M.run(client, req, how)
         sends = sends, elapsed = elapsed, gone = gone or nil }, res)
     end
 
-    fields.status = fields.status or (res.status ~= 0 and res.status or nil)
+    -- (a local file's failure has no status: the handle may still hold an earlier call's)
+    if fields.kind ~= "file" then fields.status = fields.status or (res.status ~= 0 and res.status or nil) end
     fields.method = req.method
     fields.url = hook_url or client:redacted_url(req.url)
     fields.request_id = fields.request_id or request_id

@@ -26,7 +26,7 @@ function M.code_of(err)
     if err.status and err.status >= 500 then return M.SERVER end
     return M.CLIENT
   end
-  if kind == "limit" then return M.LOCAL end
+  if kind == "limit" or kind == "file" then return M.LOCAL end
   return M.SERVER -- transport, timeout, decode
 end
 
