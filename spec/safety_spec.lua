@@ -174,6 +174,42 @@ describe("safety rails #luajit", function()
       assert.equals(0, #s:requests{ method = "DELETE" })
     end)
 
+    it("judges the path a server reaches: dot segments, encoded letters, // and a trailing slash", function()
+      local acct = s:account{ name = "Detour Co" }
+      local n = acct.accountNumber
+      local detours = { "/v1/x/../accounts/" .. n, "/v1/./accounts/" .. n, "/v1//accounts/" .. n,
+        "/v1/accounts/" .. n .. "/", "/v1/%61ccounts/" .. n, "/v1/x/%2e%2e/accounts/" .. n }
+      local d = client{ deny = { "DELETE /v1/accounts/*" } }
+      local g = client{ deny = { "accounts.delete" } }
+      local a = client{ allow = { "GET /v1/catalog/**" } }
+      local ro = client{ read_only = true }
+      for _, p in ipairs(detours) do
+        for _, c in ipairs{ d, g } do
+          local res, err = c:request("DELETE", p)
+          assert.is_nil(res, p)
+          assert.equals("deny", err.rule, p)
+          assert.equals("accounts.delete", err.operation, p)
+        end
+      end
+      local res, err = a:request("GET", "/v1/catalog/../accounts/" .. n)
+      assert.is_nil(res)
+      assert.equals("allow", err.rule)
+      res, err = a:request("GET", "/v1/catalog/%2E%2E/accounts/" .. n)
+      assert.is_nil(res)
+      assert.equals("allow", err.rule)
+      -- a read that travels as POST does not lend its flag to the write a detour reaches
+      res, err = ro:request("POST", "/v1/action/query/../../accounts", { body = ACCOUNT })
+      assert.is_nil(res)
+      assert.equals("read_only", err.rule)
+      assert.equals(0, #s:requests{ method = "DELETE" })
+      assert.equals(0, #s:requests{ path = "/v1/accounts/" .. n })
+      -- the detour is real: without a policy it reaches the account (libcurl removes dot segments)
+      assert(client{}:request("DELETE", "/v1/x/../accounts/" .. n))
+      assert.equals(1, #s:requests{ method = "DELETE", path = "/v1/accounts/" .. n })
+      -- and the policy still admits what it should
+      assert(a:request("GET", "/v1/catalog//products/"))
+    end)
+
     it("raises at construction on a malformed pattern", function()
       assert.has_error(function() client{ deny = { "accounts" } } end)
       assert.has_error(function() client{ allow = { "get /v1/x" } } end)

@@ -169,12 +169,67 @@ local function entry_for(self, method, path, op)
   return M.lookup(method, path, self.catalog)
 end
 
+------------------------------------------------------------------------------------------------
+-- The paths a server may take a request's path for. A client sends dot segments, percent-encoded
+-- unreserved characters, empty segments, ";parameters" and a trailing slash as written (the
+-- cosocket transport) or with dot segments removed (libcurl), and servers resolve them (RFC 3986
+-- normalisation; nginx merges slashes; Java servers drop ";..." and a trailing slash), so
+-- "/v1/catalog/../accounts/A1" and "/v1//accounts/A1/" reach /v1/accounts/A1. A policy judges every
+-- reading: deny when one matches, allow only when all match, read-only only when all read.
+
+local function decode_unreserved(path)
+  return (path:gsub("%%(%x%x)", function(h)
+    local c = string.char(tonumber(h, 16))
+    if c:find("^[%w%-%._~]$") then return c end
+    return "%" .. h
+  end))
+end
+
+local function remove_dots(path)
+  local segs = {}
+  for seg in (path .. "/"):gmatch("([^/]*)/") do segs[#segs + 1] = seg end
+  local out, n = {}, #segs
+  for i = 2, n do
+    local seg = segs[i]
+    if seg == "." or seg == ".." then
+      if seg == ".." and #out > 0 then out[#out] = nil end
+      if i == n then out[#out + 1] = "" end
+    else
+      out[#out + 1] = seg
+    end
+  end
+  return "/" .. table.concat(out, "/")
+end
+
+--- The distinct readings of `path` (starting with "/"): itself, with unreserved characters
+-- decoded and dot segments removed, and that with ";parameters", empty segments and a trailing
+-- slash dropped as well.
+function M.readings(path)
+  if not (path:find("[%%;]") or path:find("//", 1, true) or path:find("/.", 1, true)
+      or (#path > 1 and path:sub(-1) == "/")) then
+    return { path }
+  end
+  local out = { path }
+  local rfc = remove_dots(decode_unreserved(path))
+  if rfc ~= path then out[#out + 1] = rfc end
+  local loose = remove_dots(decode_unreserved(path):gsub(";[^/]*", ""):gsub("//+", "/"))
+  if #loose > 1 then loose = loose:gsub("/$", "") end
+  if loose ~= path and loose ~= rfc then out[#out + 1] = loose end
+  return out
+end
+
 --- Checks a request: `method`, `path` (the URL's path relative to the client's base URL, without
 -- the query) and `op` (the catalogue entry or {group, name}, may be nil). Returns nil when the
 -- policy lets it through, else the fields of a zuora.Error of kind "policy": `rule`
 -- ("read_only", "deny" or "allow"), `pattern` (the deny pattern that matched), `operation`.
 function Policy:check(method, path, op)
-  local entry = entry_for(self, method, path, op)
+  local paths = M.readings(path)
+  local entries = {}
+  for i, p in ipairs(paths) do entries[i] = entry_for(self, method, p, op) or false end
+  local entry -- named after the most normalised reading that the catalogue knows
+  for i = #entries, 1, -1 do
+    if entries[i] then entry = entries[i] break end
+  end
   local name = entry and (entry.group .. "." .. entry.name)
     or (type(op) == "table" and op.group and op.name and (op.group .. "." .. op.name)) or nil
   local what = (name and (name .. " (") or "") .. method .. " " .. path .. (name and ")" or "")
@@ -184,20 +239,28 @@ function Policy:check(method, path, op)
   end
   if self.deny then
     for _, m in ipairs(self.deny) do
-      if matches(m, method, path, entry) then
-        return refuse("deny", "it matches deny pattern \"" .. m.text .. "\"", m.text)
+      for i, p in ipairs(paths) do
+        if matches(m, method, p, entries[i] or nil) then
+          return refuse("deny", "it matches deny pattern \"" .. m.text .. "\"", m.text)
+        end
       end
     end
   end
-  if self.read_only and not M.is_read(method, entry) then
-    return refuse("read_only", "the client is read-only and this call can change data")
+  if self.read_only then
+    for i = 1, #paths do
+      if not M.is_read(method, entries[i] or nil) then
+        return refuse("read_only", "the client is read-only and this call can change data")
+      end
+    end
   end
   if self.allow then
-    local ok = false
-    for _, m in ipairs(self.allow) do
-      if matches(m, method, path, entry) then ok = true break end
+    for i, p in ipairs(paths) do
+      local ok = false
+      for _, m in ipairs(self.allow) do
+        if matches(m, method, p, entries[i] or nil) then ok = true break end
+      end
+      if not ok then return refuse("allow", "it matches no allow pattern") end
     end
-    if not ok then return refuse("allow", "it matches no allow pattern") end
   end
   return nil
 end
