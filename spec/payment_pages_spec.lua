@@ -106,6 +106,7 @@ describe("Payment Pages 2.0 against zuora-sim", function()
   local PAGE = "8a8aa0000000000000000000000pp001"
   local CALLBACK = "https://shop.example/pp/callback"
   local ADVANCED = { signature_type = "advanced", callback_path = "/pp/callback" }
+  local BASIC = { callback_path = "/pp/callback" }
 
   lazy_setup(function()
     s = simh.start()
@@ -208,13 +209,13 @@ describe("Payment Pages 2.0 against zuora-sim", function()
       local copy = {}
       for k, v in pairs(params) do copy[k] = v end
       copy[name] = value
-      local ok, err = pp.verify_callback(copy, key)
+      local ok, err = pp.verify_callback(copy, key, BASIC)
       assert.is_nil(ok, name)
       assert.matches("does not match the signed value", err)
     end
     -- The callback path and the expected page are checked when given.
     assert.is_nil((pp.verify_callback(params, key, { callback_path = "/elsewhere" })))
-    assert.is_nil((pp.verify_callback(params, key, { page_id = "another-page" })))
+    assert.is_nil((pp.verify_callback(params, key, { callback_path = "/pp/callback", page_id = "another-page" })))
     local aparams, akey = submit { signatureType = "advanced", field_passthrough1 = "order-42" }
     local opts = { signature_type = "advanced", callback_path = "/pp/callback" }
     for name, value in pairs { field_passthrough1 = "order-43", refId = params.signature, token = ("y"):rep(32) } do
@@ -227,26 +228,40 @@ describe("Payment Pages 2.0 against zuora-sim", function()
     end
     -- A basic check of an advanced callback (or the reverse) fails too: the signature type is the
     -- receiver's setting, never the caller's.
-    assert.is_nil((pp.verify_callback(aparams, akey)))
+    assert.is_nil((pp.verify_callback(aparams, akey, BASIC)))
     assert.is_nil((pp.verify_callback(params, key, opts)))
+  end)
+
+  it("refuses the page signature (which every browser gets) presented as a basic callback", function()
+    local signature, token, tenant, key = client:payment_page_signature {
+      page_id = PAGE, uri = s.url .. "/apps/PublicHostedPageLite.do" }
+    local ts = assert(rsa.recover(key, signature)):match("^[^#]*#[^#]*#[^#]*#(%d+)#")
+    local forged = { signature = signature, token = token, timestamp = ts, tenantId = tenant, pageId = PAGE,
+      success = "true", refId = "2c92c0f8000000000000000000000001" }
+    local ok, err = pp.verify_callback(forged, key, { callback_path = "/pp/callback", page_id = PAGE })
+    assert.is_nil(ok)
+    assert.equals("payment page signature: callback path does not match the signed value", err)
+    -- without the expected path nothing tells the two apart: that is a caller's mistake, raised
+    assert.has_error(function() pp.verify_callback(forged, key, { page_id = PAGE, tenant_id = tenant }) end,
+      "verify_callback: opts.callback_path is required (a page signature would pass for a callback)")
   end)
 
   it("refuses a callback under another public key", function()
     local params = submit()
     local _, other = keypair("wrong")
-    local ok, err = pp.verify_callback(params, other)
+    local ok, err = pp.verify_callback(params, other, BASIC)
     assert.is_nil(ok)
     assert.equals("payment page signature: signature does not verify", err)
   end)
 
   it("refuses a signature six minutes old, and takes it within a longer max_age", function()
     local params, key = submit { simAge = "360" }
-    local ok, err = pp.verify_callback(params, key)
+    local ok, err = pp.verify_callback(params, key, BASIC)
     assert.is_nil(ok)
     assert.matches("^payment page signature: signature expired %(3[56]%d s old, max_age 300 s%)$", err)
-    assert.is_table((pp.verify_callback(params, key, { max_age = 400 })))
+    assert.is_table((pp.verify_callback(params, key, { callback_path = "/pp/callback", max_age = 400 })))
     -- ... and one stamped ahead of our clock.
-    assert.matches("in the future", select(2, pp.verify_callback(params, key, { now = os.time() - 3600 })))
+    assert.matches("in the future", select(2, pp.verify_callback(params, key, { callback_path = "/pp/callback", now = os.time() - 3600 })))
   end)
 
   it("answers nil, err for malformed callbacks and raises on misuse", function()
@@ -257,14 +272,14 @@ describe("Payment Pages 2.0 against zuora-sim", function()
       copy[name] = value
       return copy
     end
-    assert.equals("callback has no signature", select(2, pp.verify_callback(with("signature", nil), key)))
+    assert.equals("callback has no signature", select(2, pp.verify_callback(with("signature", nil), key, BASIC)))
     assert.equals("payment page signature: bad signature: invalid base64",
-      select(2, pp.verify_callback(with("signature", "%%%"), key)))
-    assert.matches("repeated", select(2, pp.verify_callback(with("token", { "a", "b" }), key)))
+      select(2, pp.verify_callback(with("signature", "%%%"), key, BASIC)))
+    assert.matches("repeated", select(2, pp.verify_callback(with("token", { "a", "b" }), key, BASIC)))
     assert.equals("payment page signature: bad public key: neither PEM nor base64",
-      select(2, pp.verify_callback(params, "not a key")))
+      select(2, pp.verify_callback(params, "not a key", BASIC)))
     -- A '+' turned into a space by a form decoder is put back.
-    assert.is_table((pp.verify_callback(with("signature", params.signature:gsub("%+", " ")), key)))
+    assert.is_table((pp.verify_callback(with("signature", params.signature:gsub("%+", " ")), key, BASIC)))
     assert.has_error(function() pp.verify_callback("x", key) end, "verify_callback: params must be a table")
     assert.has_error(function() pp.verify_callback(params, nil) end,
       "verify_callback: public_key must be a non-empty string")

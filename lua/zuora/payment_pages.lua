@@ -66,7 +66,7 @@ end
 -- (name -> string, already percent-decoded); `public_key`: the key `payment_page_signature` or
 -- the Zuora UI gave (PEM or bare base64 DER). opts: max_age (seconds, default 300),
 -- signature_type ("basic", the default, or "advanced", as the page's `signatureType`),
--- callback_path (the path part of the callback URL; required for advanced), page_id and tenant_id
+-- callback_path (the path part of the callback URL; required), page_id and tenant_id
 -- (expected values), passthroughs (how many field_passthroughN the advanced signature covers,
 -- default 5), now (seconds since the epoch; default the clock). Returns a table of verified
 -- fields, or nil, err. Misuse (wrong types) raises.
@@ -93,6 +93,12 @@ function M.verify_callback(params, public_key, opts)
   end
   if kind == "advanced" and not path then
     error("verify_callback: an advanced signature needs opts.callback_path", 2)
+  end
+  -- The page signature every browser gets from payment_page_signature has the basic callback's
+  -- layout under the same key (hosted page path#tenant#token#timestamp#page): only the path tells
+  -- a callback from it, so a basic check without the expected path would take one for the other.
+  if not path then
+    error("verify_callback: opts.callback_path is required (a page signature would pass for a callback)", 2)
   end
 
   local p = {}
