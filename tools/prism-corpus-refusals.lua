@@ -13,6 +13,9 @@ local STATE = "the seeded object is in a state in which Zuora refuses the operat
   .. "is active, the payment method is the default"
 local EXAMPLE = "the older spec's own example is not a valid value of a field Zuora checks (a callout URL of "
   .. "`https://***`)"
+local GENERIC = "zuora-sim keeps the records of the families it serves generically (sim/zuora_sim/families.lua): "
+  .. "the key the older spec makes up (`Z1`, a fixed UUID, `7`) names no record created in the run, so reading, "
+  .. "changing or acting on it is refused with a Zuora-shaped 404, as Zuora refuses an unknown key"
 local BODY = "the body built from the spec lacks what the operation needs (an order action without its details)"
 
 return {
@@ -38,4 +41,22 @@ return {
 
   ["orders.preview"] = BODY,
   ["notifications.create_definition"] = EXAMPLE,
+
+  ["accounting_codes.retrieve"] = GENERIC, ["accounting_periods.retrieve"] = GENERIC,
+  ["attachments.delete"] = GENERIC, ["attachments.retrieve"] = GENERIC,
+  ["attachments.update"] = GENERIC, ["billing_documents.retrieve_file_deletion_job"] = GENERIC,
+  ["billing_preview_run.retrieve"] = GENERIC, ["custom_event_triggers.delete"] = GENERIC,
+  ["custom_event_triggers.retrieve"] = GENERIC, ["custom_event_triggers.update"] = GENERIC,
+  ["custom_object_definitions.delete"] = GENERIC, ["custom_object_definitions.retrieve"] = GENERIC,
+  ["custom_object_jobs.retrieve"] = GENERIC, ["custom_object_records.delete"] = GENERIC,
+  ["custom_object_records.partially_update"] = GENERIC, ["custom_object_records.retrieve"] = GENERIC,
+  ["custom_object_records.update"] = GENERIC, ["journal_runs.cancel"] = GENERIC, ["journal_runs.delete"] = GENERIC,
+  ["journal_runs.retrieve"] = GENERIC, ["mass_updater.stop"] = GENERIC,
+  ["notifications.delete_email_template"] = GENERIC, ["notifications.retrieve_email_template"] = GENERIC,
+  ["notifications.update_email_template"] = GENERIC, ["payment_methods.cancel_stored_credential_profile"] = GENERIC,
+  ["payment_methods.expire_stored_credential_profile"] = GENERIC, ["payment_runs.delete"] = GENERIC,
+  ["payment_runs.retrieve"] = GENERIC, ["payment_runs.update"] = GENERIC, ["sequence_sets.delete"] = GENERIC,
+  ["sequence_sets.retrieve"] = GENERIC, ["sequence_sets.update"] = GENERIC,
+  ["summary_journal_entries.cancel"] = GENERIC, ["summary_journal_entries.delete"] = GENERIC,
+  ["summary_journal_entries.retrieve"] = GENERIC, ["summary_journal_entries.update"] = GENERIC,
 }

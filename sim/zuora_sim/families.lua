@@ -6,7 +6,11 @@
 -- paths), at start-up:
 --   item       the path ends with a parameter: GET reads, PUT/PATCH/POST update, DELETE removes
 --   list       GET on a path ending with a literal that has an item path below it, or a plural name
---   singleton  GET/PUT/PATCH/DELETE on another literal path (settings-like: one object per path)
+--   singleton  GET/PUT/PATCH/DELETE on another literal path (settings-like: one object per path), and
+--              the items of a family no operation creates (describe, versions, settlement payments);
+--              actions on such items are acknowledged
+-- Titles decide first: a GET titled "List …"/"Query …" on `…/{param}` lists; a POST titled "Create …"
+-- on `…/{param}` creates.
 --   create     POST on a literal path (not an action)
 --   action     POST/PUT/PATCH on `…/{key}/verb` with no item path and no GET below or on it
 --   search     POST on `…/query`, `…/list`, `…/search`: lists the collection above it
@@ -77,7 +81,10 @@ function M.derive(ops)
     local f = families[coll_norm]
     if not f then
       local segs = split(coll_norm)
-      local last = segs[#segs] or "root"
+      local last = "root"
+      for i = #segs, 1, -1 do
+        if segs[i] ~= "{}" then last = segs[i]; break end
+      end
       f = { path = coll_norm, name = last, list_key = camel(last), actions = {}, ops = {} }
       local sing = camel(singular(last))
       f.what = singular(last):gsub("[-_]", " ")
@@ -102,7 +109,16 @@ function M.derive(ops)
     local parent_segs = split(parent)
     local parent_is_item = #parent_segs > 0 and parent_segs[#parent_segs] == "{}"
     local c = { op = op, method = method }
-    if is_param(last) then
+    local title = (op.title or ""):lower()
+    if is_param(last) and method == "GET" and (title:find("^list") or title:find("^query")) then
+      -- "List orders of an invoice owner": a list scoped by the parameter, not an item.
+      c.kind = "list"
+      c.family = family(n)
+    elseif is_param(last) and method == "POST" and title:find("^create") then
+      -- "Create custom object records" under /objects/records/default/{object}.
+      c.kind = "create"
+      c.family = family(n)
+    elseif is_param(last) then
       c.kind = "item"
       c.family = family(parent, last:sub(2, -2))
     elseif method == "GET" then
@@ -141,6 +157,16 @@ function M.derive(ops)
     c.family.ops[#c.family.ops + 1] = c
   end
   for _, f in pairs(families) do
+    -- A family nothing in the catalogue creates (describe, versions, periods read by key) is read-only:
+    -- its items are answered like settings, one object per path, not refused for want of a record.
+    local creatable = false
+    for _, c in ipairs(f.ops) do if c.kind == "create" then creatable = true end end
+    if not creatable then
+      f.readonly = true
+      for _, c in ipairs(f.ops) do
+        if c.kind == "item" then c.kind = "singleton" end
+      end
+    end
     for verb in pairs(f.actions) do
       if DRAFT_FIRST[verb] then f.initial_status = "Draft" end
     end

@@ -85,14 +85,15 @@ local function answer(req, c, rec, list, next_page)
   return 200, with_success(rec)
 end
 
---- Whether a hand-written handler knows the item at `path` (its GET answers 2xx).
-local function handwritten_exists(req, path)
+--- The answer of a hand-written handler's GET of the item at `path` (a decoded object), or nil.
+local function handwritten_item(req, path)
   local route, params = require("zuora_sim.router").find("GET", path)
   if not route or route.opts.generic then return nil end
   local sub = setmetatable({ method = "GET", path = path, query = {}, query_pairs = {}, params = params,
     headers = req.headers, base_url = req.base_url, raw_query = "" }, getmetatable(req))
-  local ok, status = pcall(route.handler, sub)
-  return ok and type(status) == "number" and status < 300
+  local ok, status, body = pcall(route.handler, sub)
+  if ok and type(status) == "number" and status < 300 and type(body) == "table" then return body end
+  return nil
 end
 
 local function handle(req, c)
@@ -110,7 +111,14 @@ local function handle(req, c)
     local key_name = op.path:match("{([^}]+)}$")
     local key = params[key_name]
     local rec = families.find(coll, key)
-    if not rec then families.not_found(what, key) end
+    if not rec then
+      -- An object a hand-written handler keeps (a credit memo, a refund) that this operation does
+      -- not modify: acknowledged with that object's fields and what was sent, nothing changes.
+      local known = handwritten_item(req, req.path)
+      if not known then families.not_found(what, key) end
+      if c.method ~= "GET" and c.method ~= "DELETE" then families.update(known, body_object(req)) end
+      return answer(req, c, known)
+    end
     if c.method == "GET" then return answer(req, c, rec) end
     if c.method == "DELETE" then
       families.remove(coll, rec)
@@ -163,8 +171,9 @@ local function handle(req, c)
     local key = params[key_name]
     local rec = families.find(coll, key)
     if not rec then
-      if handwritten_exists(req, item_path) then
-        -- The item is one of the modelled objects: the action is acknowledged, nothing changes.
+      if f.readonly or handwritten_item(req, item_path) then
+        -- The item is one of the modelled objects, or of a family nothing creates: the action is
+        -- acknowledged, nothing changes.
         return answer(req, c, json.object("id", key))
       end
       families.not_found(what, key)
