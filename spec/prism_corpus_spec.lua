@@ -211,7 +211,9 @@ describe("the older spec's requests as a corpus against zuora-sim #prism", funct
     with_sim(function(s)
       local c = client(s)
       local served = {}
-      for _, o in ipairs(s:control("GET", "served").operations) do served[o.method .. " " .. o.path] = o.served end
+      for _, o in ipairs(s:control("GET", "served").operations) do
+        served[o.method .. " " .. o.path] = o.served
+      end
       local counts, lines, bad, refused = replay(c, values, served)
       c:close()
       for name, why in pairs(refused) do
@@ -224,7 +226,8 @@ describe("the older spec's requests as a corpus against zuora-sim #prism", funct
       end
       table.sort(bad)
       local head = ("Request corpus: %d operations shared with the older spec; %d answered by zuora-sim's own "
-        .. "handlers with 2xx, %d with a generic (spec-shaped or stateful-generic) 2xx, %d refused with a Zuora-shaped 4xx and a documented reason, "
+        .. "handlers with 2xx, %d with a generic (spec-shaped or stateful-generic) 2xx, %d refused with a "
+        .. "Zuora-shaped 4xx and a documented reason, "
         .. "%d not replayed (form, multipart or CSV bodies), %d failed"):format(counts.operations, counts.handled,
         counts.generic, counts.refused, counts.skipped, #bad)
       write(REPORT, head .. "\n" .. table.concat(lines, "\n") .. "\n")

@@ -51,7 +51,7 @@ return {
   ["custom_object_jobs.retrieve"] = GENERIC, ["custom_object_records.delete"] = GENERIC,
   ["custom_object_records.partially_update"] = GENERIC, ["custom_object_records.retrieve"] = GENERIC,
   ["custom_object_records.update"] = GENERIC, ["journal_runs.cancel"] = GENERIC, ["journal_runs.delete"] = GENERIC,
-  ["journal_runs.retrieve"] = GENERIC, ["mass_updater.stop"] = GENERIC,
+  ["journal_runs.retrieve"] = GENERIC, ["mass_updater.list_results"] = GENERIC, ["mass_updater.stop"] = GENERIC,
   ["notifications.delete_email_template"] = GENERIC, ["notifications.retrieve_email_template"] = GENERIC,
   ["notifications.update_email_template"] = GENERIC, ["payment_methods.cancel_stored_credential_profile"] = GENERIC,
   ["payment_methods.expire_stored_credential_profile"] = GENERIC, ["payment_runs.delete"] = GENERIC,

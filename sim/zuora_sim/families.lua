@@ -110,8 +110,10 @@ function M.derive(ops)
     local parent_is_item = #parent_segs > 0 and parent_segs[#parent_segs] == "{}"
     local c = { op = op, method = method }
     local title = (op.title or ""):lower()
-    if is_param(last) and method == "GET" and (title:find("^list") or title:find("^query")) then
-      -- "List orders of an invoice owner": a list scoped by the parameter, not an item.
+    local parent_posts = methods_at[parent] and methods_at[parent].POST
+    if is_param(last) and method == "GET" and (title:find("^list") or title:find("^query")) and not parent_posts then
+      -- "List orders of an invoice owner": a list scoped by the parameter, not an item (unless the path
+      -- above creates items: "List all results of a mass action" reads the one made by POST /v1/bulk).
       c.kind = "list"
       c.family = family(n)
     elseif is_param(last) and method == "POST" and title:find("^create") then
