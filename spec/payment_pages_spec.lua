@@ -261,7 +261,8 @@ describe("Payment Pages 2.0 against zuora-sim", function()
     assert.matches("^payment page signature: signature expired %(3[56]%d s old, max_age 300 s%)$", err)
     assert.is_table((pp.verify_callback(params, key, { callback_path = "/pp/callback", max_age = 400 })))
     -- ... and one stamped ahead of our clock.
-    assert.matches("in the future", select(2, pp.verify_callback(params, key, { callback_path = "/pp/callback", now = os.time() - 3600 })))
+    assert.matches("in the future",
+      select(2, pp.verify_callback(params, key, { callback_path = "/pp/callback", now = os.time() - 3600 })))
   end)
 
   it("answers nil, err for malformed callbacks and raises on misuse", function()
