@@ -23,7 +23,7 @@ CFLAGS   ?= $(OPT) -g
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 ALL_CFLAGS = -std=c99 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) $(CFLAGS) \
              $(shell $(PKG) --cflags $(LUA_PC) libcurl libssl libcrypto zlib)
-LIBS     = $(shell $(PKG) --libs libcurl libssl libcrypto zlib) -lm
+LIBS     = $(shell $(PKG) --libs libcurl libssl libcrypto zlib hiredis) -lm
 
 SRCS     := $(wildcard src/*.c)
 HDRS     := $(wildcard src/*.h)

@@ -19,16 +19,17 @@ external_dependencies = {
   CURL = { header = "curl/curl.h" },
   OPENSSL = { header = "openssl/evp.h" },
   ZLIB = { header = "zlib.h" },
+  HIREDIS = { header = "hiredis/hiredis.h" },
 }
 build = {
   type = "builtin",
   modules = {
     ["zuora.core"] = {
-      sources = { "src/auth.c", "src/auth_reply.c", "src/base64.c", "src/class.c", "src/core.c", "src/crypto.c", "src/decimal.c", "src/http.c", "src/http_headers.c", "src/http_submit.c", "src/http_xfer.c", "src/inflate.c", "src/interrupt.c", "src/json.c", "src/json_decode.c", "src/json_encode.c", "src/json_number.c", "src/rsa.c", "src/url.c" },
+      sources = { "src/auth.c", "src/auth_reply.c", "src/base64.c", "src/class.c", "src/core.c", "src/crypto.c", "src/decimal.c", "src/http.c", "src/http_headers.c", "src/http_submit.c", "src/http_xfer.c", "src/inflate.c", "src/interrupt.c", "src/json.c", "src/json_decode.c", "src/json_encode.c", "src/json_number.c", "src/redis.c", "src/rsa.c", "src/url.c" },
       defines = { "_GNU_SOURCE" },
-      libraries = { "curl", "ssl", "crypto", "z" },
-      incdirs = { "$(CURL_INCDIR)", "$(OPENSSL_INCDIR)", "$(ZLIB_INCDIR)" },
-      libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)", "$(ZLIB_LIBDIR)" },
+      libraries = { "curl", "ssl", "crypto", "z", "hiredis" },
+      incdirs = { "$(CURL_INCDIR)", "$(OPENSSL_INCDIR)", "$(ZLIB_INCDIR)", "$(HIREDIS_INCDIR)" },
+      libdirs = { "$(CURL_LIBDIR)", "$(OPENSSL_LIBDIR)", "$(ZLIB_LIBDIR)", "$(HIREDIS_LIBDIR)" },
     },
     ["zuora.access"] = "lua/zuora/access.lua",
     ["zuora.async"] = "lua/zuora/async.lua",
@@ -161,6 +162,8 @@ build = {
     ["zuora.environments"] = "lua/zuora/environments.lua",
     ["zuora.errors"] = "lua/zuora/errors.lua",
     ["zuora.files"] = "lua/zuora/files.lua",
+    ["zuora.governor"] = "lua/zuora/governor.lua",
+    ["zuora.governor.redis"] = "lua/zuora/governor/redis.lua",
     ["zuora.hints"] = "lua/zuora/hints.lua",
     ["zuora"] = "lua/zuora/init.lua",
     ["zuora.jobs"] = "lua/zuora/jobs.lua",
@@ -182,6 +185,7 @@ build = {
     ["zuora.progress"] = "lua/zuora/progress.lua",
     ["zuora.query"] = "lua/zuora/query.lua",
     ["zuora.redact"] = "lua/zuora/redact.lua",
+    ["zuora.redis"] = "lua/zuora/redis.lua",
     ["zuora.reserved"] = "lua/zuora/reserved.lua",
     ["zuora.retry_policy"] = "lua/zuora/retry_policy.lua",
     ["zuora.revenue.client"] = "lua/zuora/revenue/client.lua",

@@ -10,6 +10,7 @@ static const struct { const char *name; lua_CFunction open; } modules[] = {
   {"url", zz_open_url},
   {"inflate", zz_open_inflate},
   {"rsa", zz_open_rsa},
+  {"redis", zz_open_redis},
   {"decimal", zz_open_decimal},
   {"interrupt", zz_open_interrupt},
 };

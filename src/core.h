@@ -23,5 +23,6 @@ int zz_open_url(lua_State *L);     /* url.c    -> core.url    */
 int zz_open_inflate(lua_State *L); /* inflate.c -> core.inflate */
 int zz_open_rsa(lua_State *L);     /* rsa.c    -> core.rsa    */
 int zz_open_interrupt(lua_State *L); /* interrupt.c -> core.interrupt */
+int zz_open_redis(lua_State *L);   /* redis.c  -> core.redis  */
 
 #endif

@@ -14,7 +14,7 @@ nginx libnginx-mod-http-lua lua-resty-core
 clang libclang-rt-14-dev cppcheck valgrind
 brotli zstd lua-posix locales
 lua-cqueues lua-luv
-redis-server lua-nginx-redis
+redis-server lua-nginx-redis libhiredis-dev
 wrk
 "
 

@@ -73,30 +73,10 @@ function M.memory_store() return setmetatable({ t = {} }, Memory) end
 local Redis = {}
 Redis.__index = Redis
 
-local function redis_module()
-  -- OpenResty ships it as resty.redis; Debian's lua-nginx-redis installs the same code as nginx.redis.
-  local ok, mod = pcall(require, "resty.redis")
-  if ok then return mod end
-  ok, mod = pcall(require, "nginx.redis")
-  if ok then return mod end
-  return nil
-end
+local redis_module = require("zuora.redis").ngx_module
 
---- Parses redis://[:password@]host[:port][/db]; raises on anything else (a configuration mistake).
 local function parse_redis_url(s, level)
-  local rest = type(s) == "string" and s:match("^redis://(.+)$")
-  if not rest then error("callouts: dedupe.redis must be a redis://host:port[/db] URL", level + 1) end
-  local password
-  local at = rest:find("@[^@]*$")
-  if at then
-    local cred = rest:sub(1, at - 1)
-    password = cred:match("^[^:]*:(.*)$") or cred
-    rest = rest:sub(at + 1)
-  end
-  local host, port, db = rest:match("^([%w%.%-]+):?(%d*)/?(%d*)$")
-  if not host then error("callouts: dedupe.redis: cannot read host, port and database of the URL", level + 1) end
-  if password then password = url.unescape(password) end
-  return { host = host, port = tonumber(port) or 6379, db = tonumber(db), password = password }
+  return require("zuora.redis").parse_url(s, "callouts: dedupe.redis", level + 1)
 end
 
 --- A store in Redis over ngx_lua cosockets (one connection per call, kept alive in nginx's pool).

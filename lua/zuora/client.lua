@@ -70,6 +70,7 @@ function M.construct(mt, opts, mode, base, fields)
   self.guarded = (self.policy or self.dry_run) and true or false -- zuora.pipeline's one test of both
   self.decimals = opts.decimals or false
   self.deadline = opts.deadline or false -- seconds a whole call may take (zuora.pipeline)
+  self.governor = false -- the shared budget (zuora.governor), when opts.shared is given
   -- The methods every call goes through, on the instance: a method missing there costs a call of
   -- __index (which also finds catalogue groups) on each use. `mt` may override them (zuora.revenue).
   self.request, self.prepare, self.classify, self.call_one = mt.request, mt.prepare, mt.classify, mt.call_one
@@ -124,6 +125,11 @@ function M.new(opts, level)
     access_key_id = opts.access_key_id, secret_access_key = opts.secret_access_key,
     token = opts.token,
   }
+  if opts.shared then
+    self.governor = require("zuora.governor").new(self, opts.shared, { base_url = base,
+      client_id = opts.client_id, client_secret = opts.client_secret,
+      token_url = opts.token_url or (base .. "/oauth/token") }, level)
+  end
 
   local lines = {}
   if opts.zuora_version then
@@ -318,9 +324,19 @@ function Client:pollable() return self.rt end
 -- Returns true while tasks or transfers remain.
 function Client:step(timeout) return self.rt:step(timeout) end
 
+--- What the shared budget's store knows (zuora.governor): in_flight, waiting, limit, participants,
+-- mine, limits_seen, limited (429s), object_query; or, without `shared`, this client's own view
+-- ({shared = false, max_concurrency, in_flight}). nil, err when the store cannot be reached.
+function Client:budget()
+  if self.governor then return self.governor:budget() end
+  local rt = self.rt
+  return { shared = false, max_concurrency = rt.limit ~= math.huge and rt.limit or nil, in_flight = rt.inflight }
+end
+
 --- Releases the transport (connections, handles) and wipes the credentials and token the C core
 -- holds (without waiting for the garbage collector). The client is unusable afterwards.
 function Client:close()
+  if self.governor then self.governor:close() end
   self.closed = true
   -- Calls other tasks have in flight end with a `closed` error (not a raise in the loop).
   if self.rt and self.rt.close then self.rt:close() end

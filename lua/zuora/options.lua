@@ -71,6 +71,7 @@ M.spec = {
   http2 = check_type("boolean"), max_body = pos_int, decimals = check_type("boolean"),
   on_request = check_type("function"), on_response = check_type("function"),
   user_agent = header_text, transport = check_type("string"),
+  shared = check_type("table"), -- the shared budget; zuora.governor checks its fields
   token_cache = check_type("string"), -- OpenResty: name of a lua_shared_dict shared by the workers
   -- Safety rails (docs/client.md): zuora.access checks the patterns.
   read_only = check_type("boolean"), dry_run = check_type("boolean"),

@@ -276,6 +276,9 @@ function M.run(client, req, how)
   -- unsure: an attempt may have done the work although we never heard the answer.
   local sends, unsure = 0, false
   local hooks = client.on_request or client.on_response
+  -- the shared budget (zuora.governor): API calls and token requests hold a slot while in flight
+  local gov = client.governor
+  if gov and how.mark == "download" then gov = false end
   local op, hook_url
   while true do
     attempt = attempt + 1
@@ -316,8 +319,17 @@ function M.run(client, req, how)
       run_hook(client.on_request, event)
     end
     local t0 = hooks and rt.now()
-    local res
+    local res, slot, ticket
+    if gov then
+      slot, ticket = gov:acquire(req)
+      if not slot then
+        ticket.attempts, ticket.sends, ticket.method = attempt, sends, req.method
+        ticket.url = hook_url or client:redacted_url(req.url)
+        return nil, ticket
+      end
+    end
     if req.on_progress then res = require("zuora.progress").watch(rt, req) else res = rt:send(req) end
+    if slot then gov:release(slot, ticket, res) end
     if client.closed then return nil, errors.closed(req.method, redact.url(req.url), attempt, sends + 1) end
     sends = sends + (res.sends or 1)
     local status = res.status

@@ -18,13 +18,13 @@ end
 --- Every client (Billing and Revenue): methods, then fields.
 M.client = set [[
   request prepare classify call_one url_for redacted_url send_request fetch_token ensure_token
-  spawn gather map sleep run query data_query wait_job upload_usage payment_page_signature pollable step close
+  spawn gather map sleep run query data_query wait_job upload_usage payment_page_signature pollable step close budget
   operations_list new from_env config options wait revenue ensure_token
 
   base_url origin mode token_epoch token_error on_request on_response track_id uses_tokens
   has_version auth base_headers rt transport product max_uploads timeout connect_timeout
   max_retries retry_base retry_cap retry_after_cap refresh_margin catalog_module idempotency_keys policy
-  dry_run deadline guarded decimals
+  dry_run deadline guarded decimals governor
 ]]
 for name in pairs(options.spec) do M.client[name] = true end
 

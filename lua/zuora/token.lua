@@ -38,8 +38,11 @@ function M.ensure(client, deadline)
       end
     elseif rt.load_token and rt:load_token(auth) then -- luacheck: ignore 542
       -- a token shared by another nginx worker (zuora.ngx.token_cache)
+    elseif client.governor and client.governor.tokens and client.governor:load_token(auth) then -- luacheck: ignore 542
+      -- a token shared through the shared budget's store (zuora.governor, shared.tokens)
     else
       local ok, err = client:fetch_token(deadline)
+      if client.governor and client.governor.tokens then client.governor:token_fetched(auth, ok) end
       if not ok then return nil, err end
     end
   end
