@@ -76,7 +76,8 @@ Redis.__index = Redis
 local redis_module = require("zuora.redis").ngx_module
 
 local function parse_redis_url(s, level)
-  return require("zuora.redis").parse_url(s, "callouts: dedupe.redis", level + 1)
+  local r = require("zuora.redis").parse_url(s, "callouts: dedupe.redis", level + 1)
+  return r -- not a tail call: the error level counts this frame
 end
 
 --- A store in Redis over ngx_lua cosockets (one connection per call, kept alive in nginx's pool).
