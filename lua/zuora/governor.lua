@@ -17,8 +17,8 @@
 --     the client then runs on its own `max_concurrency` (or fails its calls with `required`) and
 --     tries the store again after a pause. A request is never sent twice or dropped because of it.
 --
--- Stores: zuora.governor.redis (`shared.redis`, any processes) and zuora.governor.dict
--- (`shared.dict`, the workers of one nginx). Only API calls and token requests take slots
+-- Store: zuora.governor.redis (`shared.redis`, any processes; `shared.dict` for the workers of
+-- one nginx is not implemented yet). Only API calls and token requests take slots
 -- (signed-URL downloads go to object storage, not to Zuora's API).
 local core = require "zuora.core"
 local errors = require "zuora.errors"
@@ -80,12 +80,10 @@ end
 function M.new(client, shared, creds, level)
   level = (level or 1) + 1
   M.check(shared, level)
-  local store
-  if shared.redis then
-    store = require("zuora.governor.redis").new(shared, level)
-  else
-    store = require("zuora.governor.dict").new(shared, level)
+  if shared.dict then
+    error("zuora.new: shared.dict is not implemented yet; use shared.redis (it works inside nginx too)", level)
   end
+  local store = require("zuora.governor.redis").new(shared, level)
   -- The store's key names the tenant and the credentials without revealing either.
   local key = shared.key or crypto.hex(crypto.hmac_sha256(creds.client_id or creds.base_url,
     "lua-zuora shared budget\n" .. creds.base_url .. "\n" .. (creds.client_id or ""))):sub(1, 32)
@@ -241,12 +239,19 @@ function Gov:acquire(req)
   local w = { granted = false, task = rt.current and rt:current() or nil }
   b.queue[#b.queue + 1] = w
   self:_take(b)
+  -- Only the head of the queue asks the store again after a short wait (one round trip serves the
+  -- whole queue); the others sleep until they are granted a slot or become the head.
   local function granted() return w.granted ~= false end
+  local function granted_or_head() return w.granted ~= false or b.queue[1] == w end
   while not w.granted do
-    local wait = POLL
-    if b.hold and b.hold > 0 then wait = math.min(b.hold / 1000, 1) end
-    rt:wait_until(granted, wait)
-    if not w.granted and rt.now() - b.last >= POLL * 0.8 then self:_take(b) end
+    if b.queue[1] == w then
+      local wait = POLL
+      if b.hold and b.hold > 0 then wait = math.min(b.hold / 1000, 1) end
+      rt:wait_until(granted, wait)
+      if not w.granted and rt.now() - b.last >= POLL * 0.8 then self:_take(b) end
+    else
+      rt:wait_until(granted_or_head)
+    end
   end
   if w.granted == LOCAL then
     if self.required then return nil, self:_unavailable() end

@@ -113,7 +113,7 @@ local SCRIPTS = { take = TAKE, stats = STATS, del_if = DEL_IF }
 --- A store for `conf` (the `shared` option): conf.redis (URL), conf.timeout (seconds per call).
 function M.new(conf, level)
   local r = rurl.parse_url(conf.redis, "zuora.new: shared.redis", (level or 1) + 1)
-  r.timeout = conf.timeout or 0.25
+  r.timeout = conf.timeout or 0.5
   r.shas = {}
   r.ngx = ngx ~= nil and ngx.socket ~= nil
   return setmetatable(r, Store)
