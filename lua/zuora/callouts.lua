@@ -73,8 +73,6 @@ function M.memory_store() return setmetatable({ t = {} }, Memory) end
 local Redis = {}
 Redis.__index = Redis
 
-local redis_module = require("zuora.redis").ngx_module
-
 local function parse_redis_url(s, level)
   local r = require("zuora.redis").parse_url(s, "callouts: dedupe.redis", level + 1)
   return r -- not a tail call: the error level counts this frame
@@ -90,19 +88,10 @@ function M.redis_store(conf, level)
 end
 
 function Redis:_call(fn)
-  local mod = redis_module()
-  if not mod then return nil, "dedupe.redis needs resty.redis (Debian: lua-nginx-redis)" end
-  local red = mod:new()
-  red:set_timeout(self.timeout)
-  local ok, err = red:connect(self.host, self.port)
-  if not ok then return nil, "redis connect: " .. tostring(err) end
-  if self.password and (red:get_reused_times() or 0) == 0 then
-    ok, err = red:auth(self.password)
-    if not ok then red:close(); return nil, "redis auth: " .. tostring(err) end
-  end
-  if self.db then
-    ok, err = red:select(self.db)
-    if not ok then red:close(); return nil, "redis select: " .. tostring(err) end
+  local red, err = require("zuora.redis").ngx_connect(self, self.timeout)
+  if not red then
+    if err:find("^needs") then err = "dedupe.redis " .. err end
+    return nil, err
   end
   local res, rerr = fn(red)
   if res == nil and rerr then

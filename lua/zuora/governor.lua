@@ -326,14 +326,9 @@ end
 
 local json = core.json
 
--- Feeds the stored token to `auth` so that auth stops using it when its usable time ends (auth
--- refreshes min(margin, life/2) before expiry).
-local function feed(tk, auth, e, left)
-  local life = left >= tk.margin and (left + tk.margin) or (2 * left)
-  life = math.floor(math.min(life, 86400))
-  local body = json.encode{ access_token = e.t, token_type = "bearer", expires_in = life }
-  return auth:accept(200, body, nil, mono())
-end
+-- Feeds a stored token to `auth` so that auth stops using it when its usable time ends (the
+-- shared dict's token cache does the same).
+local feed = require("zuora.ngx.token_cache").feed
 
 --- Makes client.auth usable with the token in the store if there is one. Returns true when the
 -- caller should look at auth's state again, false when it must fetch the token itself (it then

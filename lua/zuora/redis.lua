@@ -34,4 +34,25 @@ function M.ngx_module()
   return nil
 end
 
+--- Inside nginx: a connected resty.redis object for `conf` ({host, port, password, db}, as parse_url
+-- returns), from nginx's connection pool (a fresh connection authenticates; the database is
+-- selected each time), with `timeout_ms` for every operation. nil, err on failure.
+function M.ngx_connect(conf, timeout_ms)
+  local mod = M.ngx_module()
+  if not mod then return nil, "needs resty.redis inside nginx (Debian: lua-nginx-redis)" end
+  local red = mod:new()
+  red:set_timeout(timeout_ms)
+  local ok, err = red:connect(conf.host, conf.port)
+  if not ok then return nil, "redis connect: " .. tostring(err) end
+  if conf.password and (red:get_reused_times() or 0) == 0 then
+    ok, err = red:auth(conf.password)
+    if not ok then red:close(); return nil, "redis auth: " .. tostring(err) end
+  end
+  if conf.db then
+    ok, err = red:select(conf.db)
+    if not ok then red:close(); return nil, "redis select: " .. tostring(err) end
+  end
+  return red
+end
+
 return M

@@ -138,27 +138,6 @@ function Store:_conn()
   return c
 end
 
--- Inside nginx: a resty.redis object from nginx's connection pool; `done` puts it back.
-local function ngx_conn(self)
-  local mod = rurl.ngx_module()
-  if not mod then return nil, "shared.redis needs resty.redis inside nginx (Debian: lua-nginx-redis)" end
-  local red = mod:new()
-  red:set_timeout(math.floor(self.timeout * 1000))
-  local ok, err = red:connect(self.host, self.port)
-  if not ok then return nil, "redis connect: " .. tostring(err) end
-  if (red:get_reused_times() or 0) == 0 then
-    if self.password then
-      ok, err = red:auth(self.password)
-      if not ok then red:close(); return nil, "redis auth: " .. tostring(err) end
-    end
-    if self.db then
-      ok, err = red:select(self.db)
-      if not ok then red:close(); return nil, "redis select: " .. tostring(err) end
-    end
-  end
-  return red
-end
-
 local function ngx_null(v)
   if v == nil or v == ngx.null then return false end
   return v
@@ -167,7 +146,7 @@ end
 --- One command: returns its reply (false for Redis nil), or nil, err, "io" | "reply".
 function Store:call(...)
   if self.ngx then
-    local red, err = ngx_conn(self)
+    local red, err = rurl.ngx_connect(self, math.floor(self.timeout * 1000))
     if not red then return nil, err, "io" end
     local cmd = select(1, ...)
     local res, rerr = red[cmd:lower()](red, select(2, ...))

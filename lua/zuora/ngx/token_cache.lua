@@ -63,6 +63,8 @@ local function feed(self, auth, e, left)
   return auth:accept(200, body, nil, mono())
 end
 
+M.feed = feed -- zuora.governor feeds tokens from Redis the same way
+
 --- Makes `auth` (in state need_token) usable from the dict if it can. Returns true when the
 -- caller should look at auth's state again (a token was loaded, or another task of this worker
 -- took over), false when the caller must fetch the token itself: it then holds the lock, which
