@@ -199,6 +199,96 @@ handlers["POST seed"] = function(req)
   return resp(201, json.object("accounts", n))
 end
 
+-- The simulated clock: {"set": "YYYY-MM-DD HH:MM:SS"} freezes the tenant's clock there,
+-- {"advance": seconds} moves it on (from the real time when not set), {"real": true} goes back to
+-- the real time. Every CreatedDate/UpdatedDate written afterwards takes this clock.
+local function clock_json()
+  return json.object("now", state.now_stamp(), "simulated", state.clock ~= nil)
+end
+handlers["GET clock"] = function() return resp(200, clock_json()) end
+handlers["POST clock"] = function(req)
+  local body, err = body_of(req)
+  if not body then return bad(err) end
+  if body.real == true then state.clock = nil end
+  if body.set ~= nil then
+    local y, mo, d, h, mi, sec = tostring(body.set):match("^(%d%d%d%d)%-(%d%d)%-(%d%d)[ T](%d%d):(%d%d):(%d%d)$")
+    if not y then return bad("set must be 'YYYY-MM-DD HH:MM:SS' (UTC)") end
+    y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
+    -- Days since 1970-01-01 of a civil date (proleptic Gregorian), so no local time zone is involved.
+    local yy = mo <= 2 and y - 1 or y
+    local floor = math.floor
+    local era = floor(yy / 400)
+    local yoe = yy - era * 400
+    local doy = floor((153 * (mo + (mo > 2 and -3 or 9)) + 2) / 5) + d - 1
+    local days = era * 146097 + yoe * 365 + floor(yoe / 4) - floor(yoe / 100) + doy - 719468
+    state.clock = days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(sec)
+  end
+  if body.advance ~= nil then
+    local n = json.tonumber(body.advance)
+    if not n or n < 0 then return bad("advance must be a non-negative number of seconds") end
+    state.clock = (state.clock or os.time()) + math.floor(n)
+  end
+  return resp(200, clock_json())
+end
+
+-- Data Query tables whose rows are the records of one collection (what /__sim/records changes).
+local RECORD_COLLECTIONS = { account = "accounts", contact = "contacts", paymentmethod = "payment_methods",
+  subscription = "subscriptions", order = "orders", invoice = "invoices", billrun = "bill_runs",
+  payment = "payments", refund = "refunds", creditmemo = "credit_memos", debitmemo = "debit_memos",
+  usage = "usages", product = "products" }
+
+-- Changes and deletions for specs of incremental reads: {"object": "Account", "id": ...,
+-- "set": {recordField: value, ...}} updates fields (UpdatedDate becomes the tenant's now);
+-- {"object", "id", "delete": true} deletes the record, which Data Query then returns only with
+-- readDeleted (UpdatedDate = the deletion time).
+handlers["POST records"] = function(req)
+  local body, err = body_of(req)
+  if not body then return bad(err) end
+  local table_name = type(body.object) == "string" and body.object:lower():gsub("_", "") or ""
+  local coll = RECORD_COLLECTIONS[table_name]
+  if not coll then return bad("object must be one of the record objects (Account, Invoice, Payment, ...)") end
+  local rec = type(body.id) == "string" and state.data[coll][body.id]
+  if not rec then return resp(404, json.object("error", "no " .. body.object .. " " .. tostring(body.id))) end
+  rec.updatedDate = state.now_stamp()
+  if body.delete == true then
+    state.remove(coll, body.id)
+    local list = state.deleted[table_name] or {}
+    state.deleted[table_name] = list
+    list[#list + 1] = rec
+    return resp(200, json.object("deleted", body.id, "updatedDate", rec.updatedDate))
+  end
+  if type(body.set) == "table" then
+    for k, v in pairs(body.set) do
+      if k ~= "id" and k ~= "createdDate" and k ~= "updatedDate" then rec[k] = v end
+    end
+  end
+  return resp(200, json.object("updated", body.id, "updatedDate", rec.updatedDate))
+end
+
+handlers["GET query-faults"] = function()
+  local arr = json.array()
+  for i, f in ipairs(state.query_faults) do
+    arr[i] = json.object("kind", f.kind, "match", f.match, "count", f.count, "max_rows", f.max_rows)
+  end
+  return resp(200, json.object("faults", arr))
+end
+-- {"kind": "fail" | "stall" | "max_rows", "match": "text in the query", "count": n, "max_rows": n}
+handlers["POST query-faults"] = function(req)
+  local body, err = body_of(req)
+  if not body then return bad(err) end
+  local kind = body.kind
+  if kind ~= "fail" and kind ~= "stall" and kind ~= "max_rows" then return bad("kind must be fail, stall or max_rows") end
+  local f = { kind = kind, match = type(body.match) == "string" and body.match:lower() or nil,
+    count = json.tonumber(body.count), max_rows = json.tonumber(body.max_rows) }
+  if kind == "max_rows" and not f.max_rows then return bad("max_rows needs max_rows") end
+  state.query_faults[#state.query_faults + 1] = f
+  return resp(201, json.object("added", #state.query_faults))
+end
+handlers["DELETE query-faults"] = function()
+  state.query_faults = {}
+  return resp(200, json.object("cleared", true))
+end
+
 function M.handle(req)
   local rest = req.path:gsub("^/__sim/?", ""):gsub("/$", "")
   local h = handlers[req.method .. " " .. rest]

@@ -311,6 +311,34 @@ local DEFS = {
     { "TargetDate", f "targetDate" }, { "InvoiceDate", f "invoiceDate" } } },
 }
 
+-- Every object has CreatedDate and UpdatedDate (what incremental syncs window on). A part (an
+-- invoice item, a charge, an application) takes its own dates when it has them, else its parent's.
+local function dated(x, key)
+  if type(x) ~= "table" then return nil end
+  if x.id ~= nil and (x.createdDate or x.updatedDate) then
+    return x[key] or x.createdDate
+  end
+  local part = x.it or x.ap or x.a or x.t or x.c or x.rp
+  if part and (part.createdDate or part.updatedDate) then return part[key] or part.createdDate end
+  local parent = x.inv or x.doc or x.o or x.sub or x.c
+  if parent then return parent[key] or parent.createdDate end
+  return x[key] or x.createdDate
+end
+
+local function has_field(d, name)
+  for _, fd in ipairs(d.fields) do if fd[1] == name then return true end end
+  return false
+end
+
+for _, d in ipairs(DEFS) do
+  if not has_field(d, "CreatedDate") then
+    d.fields[#d.fields + 1] = { "CreatedDate", function(x) return dated(x, "createdDate") end }
+  end
+  if not has_field(d, "UpdatedDate") then
+    d.fields[#d.fields + 1] = { "UpdatedDate", function(x) return dated(x, "updatedDate") end }
+  end
+end
+
 local BY_NAME, BY_OQ = {}, {}
 for _, d in ipairs(DEFS) do
   d.lower = {}

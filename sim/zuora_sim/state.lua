@@ -65,6 +65,9 @@ function M.reset(opts)
   M.idem = {}
   M.in_flight = 0
   M.rate = { start = 0, count = 0 }
+  M.clock = nil          -- a simulated clock (epoch seconds, frozen) set through /__sim/clock
+  M.deleted = {}         -- deleted records by Data Query table (lower case): array of records
+  M.query_faults = {}    -- Data Query job faults (/__sim/query-faults)
   require("zuora_sim.seed").catalog(M)
 end
 
@@ -128,12 +131,17 @@ function M.today()
   return os.date("!%Y-%m-%d")
 end
 
+--- The tenant's clock: the real time, or the simulated one (frozen until advanced) once set.
+function M.time()
+  return M.clock or os.time()
+end
+
 function M.now_iso()
-  return os.date("!%Y-%m-%dT%H:%M:%S.000+00:00")
+  return os.date("!%Y-%m-%dT%H:%M:%S.000+00:00", M.time())
 end
 
 function M.now_stamp()
-  return os.date("!%Y-%m-%d %H:%M:%S")
+  return os.date("!%Y-%m-%d %H:%M:%S", M.time())
 end
 
 return M

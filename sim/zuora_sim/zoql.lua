@@ -5,7 +5,7 @@
 --   comparison: field (= | != | <> | < | > | <= | >=) literal | field [NOT] LIKE 'pattern'
 --               | field IS [NOT] NULL
 --   literal: 'string' (a backslash escapes the next character, so \' and \\), number, true,
---            false, null
+--            false, null, timestamp 'YYYY-MM-DD HH:MM:SS' (UTC)
 -- ZOQL (dialect "zoql") has no `*`, ORDER BY or LIMIT; SQL (dialect "sql") has them. Keywords
 -- and field names are case-insensitive; string comparison is case-sensitive; LIKE uses % and _.
 -- A comparison with a missing (null) field is false, except `!=`, which is true.
@@ -97,6 +97,21 @@ function Parser:literal()
   if not t then self:fail("expected a value") end
   if t.kind == "string" then return { kind = "string", value = t.value } end
   if t.kind == "number" then return { kind = "number", value = t.value } end
+  -- SQL's `timestamp 'YYYY-MM-DD HH:MM:SS[ +00:00|Z|UTC]'`: compared as the simulator's stored
+  -- "YYYY-MM-DD HH:MM:SS" text (UTC), so only a UTC zone is accepted.
+  if t.kind == "ident" and t.value:lower() == "timestamp" and self:peek() and self:peek().kind == "string" then
+    local text = self:next().value
+    local stamp, zone = text:match("^(%d%d%d%d%-%d%d%-%d%d %d%d:%d%d:%d%d)%.?%d*%s*(.-)$")
+    if not stamp then
+      local day = text:match("^(%d%d%d%d%-%d%d%-%d%d)$")
+      if day then stamp, zone = day .. " 00:00:00", "" end
+    end
+    if not stamp or not (zone == "" or zone == "Z" or zone == "UTC" or zone == "+00:00") then
+      self.i = self.i - 1
+      self:fail("expected a UTC timestamp 'YYYY-MM-DD HH:MM:SS'")
+    end
+    return { kind = "string", value = stamp }
+  end
   if t.kind == "kw" and (t.value == "true" or t.value == "false") then return { kind = "boolean",
     value = t.value == "true" } end
   if t.kind == "kw" and t.value == "null" then return { kind = "null" } end

@@ -61,10 +61,17 @@ local function execute(job)
     job.queryStatus, job.errorCode, job.errorMessage = "failed", "QUERY_SYNTAX_ERROR", err
     return
   end
-  local ok, def, rows, fields = pcall(require("zuora_sim.api.queries").run, q, "sql")
+  local ok, def, rows, fields = pcall(require("zuora_sim.api.queries").run, q, "sql",
+    { deleted = job.readDeleted })
   if not ok then
     job.queryStatus, job.errorCode = "failed", "QUERY_ERROR"
     job.errorMessage = type(def) == "table" and def.message or tostring(def)
+    return
+  end
+  if job.fault == "max_rows" and #rows > job.fault_rows then
+    -- What a too-large window does on a real tenant: the job runs into Data Query's time limit.
+    job.queryStatus, job.errorCode = "failed", "QUERY_ERROR"
+    job.errorMessage = "Query exceeded the maximum time limit of 3600.00s"
     return
   end
   local columns, views = {}, {}
@@ -73,6 +80,11 @@ local function execute(job)
     local v = {}
     for j, name in ipairs(fields) do v[columns[j]] = (objects.get(def, row, name)) end
     views[i] = v
+  end
+  if job.readDeleted then
+    -- Deleted rows come marked: a `deleted` column, true (Data Query's READ DELETED).
+    columns[#columns + 1] = "deleted"
+    for _, v in ipairs(views) do v.deleted = true end
   end
   local content, ext, ctype
   if job.outputFormat == "JSON" then
@@ -119,10 +131,29 @@ local function job_json(job)
     "errorMessage", job.errorMessage or json.null)
 end
 
+-- Faults for Data Query jobs (POST /__sim/query-faults): the next `count` jobs whose query holds
+-- `match` (any, when absent) fail, stall (stay in_progress for ever) or, with max_rows, fail when
+-- their result would exceed that many rows (count absent: every such job).
+local function take_fault(job)
+  local q = job.query:lower()
+  for _, f in ipairs(state.query_faults) do
+    if (not f.match or q:find(f.match, 1, true)) and (f.count == nil or f.count > 0) then
+      if f.count then f.count = f.count - 1 end
+      job.fault, job.fault_rows = f.kind, f.max_rows
+      return
+    end
+  end
+end
+
 local function advance(job)
   if job.queryStatus ~= "accepted" and job.queryStatus ~= "in_progress" then return end
   job.polls = job.polls + 1
-  if job.polls >= state.config.job_polls then execute(job) else job.queryStatus = "in_progress" end
+  if job.fault == "stall" then
+    job.queryStatus = "in_progress"
+  elseif job.fault == "fail" and job.polls >= state.config.job_polls then
+    job.queryStatus, job.errorCode = "failed", "QUERY_ERROR"
+    job.errorMessage = "Query failed (simulated fault)"
+  elseif job.polls >= state.config.job_polls then execute(job) else job.queryStatus = "in_progress" end
   job.updatedOn = state.now_iso()
 end
 
@@ -147,7 +178,9 @@ local function submit(req)
     columnSeparator = b.columnSeparator, readDeleted = b.readDeleted == true, sourceData = b.sourceData or "LIVE",
     queryStatus = "accepted", polls = 0, createdOn = now, updatedOn = now }
   state.put("query_jobs", job)
-  if state.config.job_polls <= 0 then execute(job) end
+  take_fault(job)
+  if state.config.job_polls <= 0 and not job.fault then execute(job)
+  elseif state.config.job_polls <= 0 and job.fault ~= "stall" then advance(job) end
   return 200, obj("data", job_json(job))
 end
 

@@ -14,10 +14,15 @@ local obj, arr = json.object, json.array
 local BATCH = 2000
 
 --- Runs a parsed query: the matching rows (source rows) of its object definition.
-function M.run(q, dialect)
+function M.run(q, dialect, opts)
   local def = objects.find(q.object)
   if not def then
     C.fail("invalid_value", "invalid object type: " .. q.object, "query", 400, "INVALID_TYPE")
+  end
+  if opts and opts.deleted then
+    -- Data Query's readDeleted: the records deleted from this table (state.deleted), nothing else.
+    local gone = state.deleted[def.name:lower()] or {}
+    def = setmetatable({ rows = function() return gone end }, { __index = def })
   end
   local fields = q.fields == "*" and objects.all_fields(def) or q.fields
   for _, name in ipairs(fields) do
