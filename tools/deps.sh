@@ -16,6 +16,7 @@ brotli zstd lua-posix locales
 lua-cqueues lua-luv
 redis-server lua-nginx-redis libhiredis-dev
 wrk
+lua-sql-sqlite3 lua-sql-postgres postgresql
 "
 
 missing=""

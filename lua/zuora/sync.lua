@@ -120,6 +120,7 @@ function M.new(client, opts)
   if o.window < 1 or o.min_window < 1 or o.max_window < o.min_window then
     error("sync.new: window sizes must be positive, min_window <= max_window", 2)
   end
+  o.window = math.min(o.window, o.max_window)
   return setmetatable({ client = client, opts = o }, Sync)
 end
 

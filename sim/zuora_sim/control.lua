@@ -277,7 +277,9 @@ handlers["POST query-faults"] = function(req)
   local body, err = body_of(req)
   if not body then return bad(err) end
   local kind = body.kind
-  if kind ~= "fail" and kind ~= "stall" and kind ~= "max_rows" then return bad("kind must be fail, stall or max_rows") end
+  if kind ~= "fail" and kind ~= "stall" and kind ~= "max_rows" then
+    return bad("kind must be fail, stall or max_rows")
+  end
   local f = { kind = kind, match = type(body.match) == "string" and body.match:lower() or nil,
     count = json.tonumber(body.count), max_rows = json.tonumber(body.max_rows) }
   if kind == "max_rows" and not f.max_rows then return bad("max_rows needs max_rows") end

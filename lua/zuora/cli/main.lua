@@ -30,6 +30,7 @@ Examples:
   zuora query "select Id, Name from Account where Status = ?" Active --format csv
   zuora export invoices --account A00000001 --since 2024-01-01 --output inv.csv --format csv
   zuora data-query "SELECT id, name FROM account" --output accounts.csv
+  zuora sync --objects Account,Invoice,Payment --to sqlite:billing.db
   zuora sim --port 8080                         run zuora-sim in the foreground
 
 Exit status: 0 success; 1 usage or local error; 2 authentication; 3 API client error (4xx,
@@ -122,6 +123,26 @@ function M.parser()
     .. "them as text instead of running them as formulas (the default).")
   export:flag("--no-csv-safe", "CSV: write every cell exactly as Zuora holds it.")
 
+  local sy = p:command("sync", "Keep a copy of Zuora objects up to date in files or a database (Data Query, "
+    .. "UpdatedDate windows, resumable).")
+  sy:option("--objects", "Comma-separated objects (Data Query tables), e.g. Account,Invoice,Payment.")
+    :argname("<list>")
+  sy:option("--to", "Destination: dir:PATH, sqlite:PATH or postgresql://user@host/db."):argname("<dest>")
+  sy:option("--state", "Keep the bookmarks in this JSON file instead of the destination."):argname("<file>")
+  sy:option("--format", "Files destination: jsonl (default) or csv.")
+  sy:option("--deletions", "apply (delete the rows; default) or flag (keep them with deleted = true).")
+  sy:option("--window", "Seconds of UpdatedDate per window to start with (default 86400).")
+  sy:option("--max-window", "Seconds windows may grow to (default 366 days)."):argname("<s>")
+  sy:option("--start", "Where an object never synced starts (YYYY-MM-DD[ HH:MM:SS], default 2000-01-01).")
+  sy:option("--until", "Sync up to this time (UTC) instead of now."):argname("<time>")
+  sy:option("--lag", "Stop this many seconds before now (rows still being written).")
+  sy:option("--in-flight", "Windows of one object fetched at once (default 2)."):argname("<n>")
+  sy:option("--job-timeout", "Seconds a Data Query job may take before its window is halved."):argname("<s>")
+  sy:option("--max-windows", "Stop after this many windows per object."):argname("<n>")
+  sy:flag("--status", "Show the bookmarks and the lag; fetch nothing.")
+  sy:flag("--verify", "After syncing, compare per window the rows in Zuora with the destination's.")
+  sy:flag("--json", "Print the summary (or the status) as JSON on stdout.")
+
   local run = p:command("run", "Run a Lua script with `client`, `zuora`, `json` and the groups ready, as in the REPL.")
   run:argument("script", "The script file (- reads stdin).")
   run:argument("args", "Arguments for the script (in `arg`, and as `...`)."):args("*")
@@ -141,6 +162,7 @@ local function dispatch(ctx, a)
   if cmd == "query" then return require("zuora.cli.query").query(ctx, a) end
   if cmd == "data-query" then return require("zuora.cli.query").data_query(ctx, a) end
   if cmd == "export" then return require("zuora.cli.query").export(ctx, a) end
+  if cmd == "sync" then return require("zuora.cli.sync").run(ctx, a) end
   if cmd == "sim" then return require("zuora.cli.sim").run(ctx.bindir, a.args) end
   ctx:fail("unknown command " .. tostring(cmd))
   return 1

@@ -92,7 +92,9 @@ function M.open(dir, opts)
   local text = read_all(dir .. "/manifest.json")
   if text then
     local m, err = json.decode(text)
-    if type(m) ~= "table" then return nil, "files destination: bad manifest " .. dir .. "/manifest.json: " .. tostring(err) end
+    if type(m) ~= "table" then
+      return nil, "files destination: bad manifest " .. dir .. "/manifest.json: " .. tostring(err)
+    end
     self.manifest = m
     if m.format and m.format ~= self.format then self.format = m.format end
   else
@@ -166,7 +168,8 @@ end
 
 --- Writes one window (fetched.live and fetched.deleted row iterators) and moves the bookmark.
 function Files:commit(object, w, fetched)
-  local rel = object .. "/" .. stamp(w.start) .. "-" .. stamp(w["end"]) .. "." .. (self.format == "csv" and "csv" or "jsonl")
+  local rel = object .. "/" .. stamp(w.start) .. "-" .. stamp(w["end"]) .. "."
+    .. (self.format == "csv" and "csv" or "jsonl")
   mkdir(self.dir .. "/" .. object)
   local counts = { rows = 0, deleted = 0 }
   local ok, err = write_atomic(self.dir .. "/" .. rel, function(f) write_rows(self, f, fetched, counts) end, self.fsync)

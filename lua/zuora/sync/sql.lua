@@ -54,14 +54,21 @@ function Sql:type_of(v)
   return "TEXT"
 end
 
-function Sql:exec(sql)
+local function run(self, sql)
   local r, err = self.conn:execute(sql)
   if r == nil then error("sync: " .. (self.pg and "postgresql" or "sqlite") .. ": " .. tostring(err), 0) end
   return r
 end
 
+-- Runs a statement; a cursor it returns (PRAGMA answers one) is closed at once.
+function Sql:exec(sql)
+  local r = run(self, sql)
+  if type(r) == "userdata" then r:close(); return 0 end
+  return r
+end
+
 function Sql:rows_of(sql)
-  local cur = self:exec(sql)
+  local cur = run(self, sql)
   local out = {}
   if type(cur) ~= "userdata" then return out end
   while true do
@@ -127,7 +134,8 @@ function Sql:close()
 end
 
 function Sql:bookmark(object)
-  local r = self:rows_of('SELECT window_end, last_id, rows, deleted FROM "_zuora_sync" WHERE object = ' .. str(object))[1]
+  local r = self:rows_of('SELECT window_end, last_id, rows, deleted FROM "_zuora_sync" WHERE object = '
+    .. str(object))[1]
   if not r then return nil end
   return { window_end = r[1], last_id = r[2], rows = tonumber(r[3]), deleted = tonumber(r[4]) }
 end
@@ -274,7 +282,8 @@ function Sql:commit(object, w, fetched)
     self:exec('INSERT INTO "_zuora_sync_windows" (object, window_start, window_end, rows, deleted, job_rows) VALUES ('
       .. str(object) .. ", " .. str(sync_time.format_time(w.start)) .. ", " .. we .. ", " .. counts.rows .. ", "
       .. counts.deleted .. ", " .. literal(fetched.job_rows) .. ") ON CONFLICT (object, window_start) DO UPDATE SET "
-      .. "window_end = excluded.window_end, rows = excluded.rows, deleted = excluded.deleted, job_rows = excluded.job_rows")
+      .. "window_end = excluded.window_end, rows = excluded.rows, deleted = excluded.deleted, "
+      .. "job_rows = excluded.job_rows")
     self:exec("COMMIT")
   end)
   if not ok then
@@ -301,7 +310,7 @@ function Sql:materialize(object)
   local tname = object:lower()
   local out = {}
   if not self:table_columns(tname) then return out end
-  local cur = self:exec("SELECT * FROM " .. ident(tname))
+  local cur = run(self, "SELECT * FROM " .. ident(tname))
   while true do
     local row = cur:fetch({}, "a")
     if not row then break end
