@@ -50,6 +50,17 @@ describe("examples", function()
     assert.equals(0, #s:requests{ method = "POST", path = "/v1/accounts" })
   end)
 
+  it("sync_billing copies billing objects to SQLite, then only what changed", function()
+    local out, code = run("examples/sync_billing.lua", s)
+    assert.equals(0, code, out)
+    -- the first run copies every account of the day (earlier examples made some), then one rename
+    assert.is_true(tonumber(out:match("first   Account%s+(%d+) rows")) >= 2, out)
+    assert.matches("again   Account    1 rows", out, 1, true)
+    assert.matches("again   Contact    0 rows", out, 1, true)
+    assert.matches("status  Account  synced up to", out, 1, true)
+    assert.matches("verify  the copy matches Zuora", out, 1, true)
+  end)
+
   -- The Revenue period close: with only ZUORA_* set it uses zuora-sim's Revenue API on the same URL
   -- (OneID OAuth with the same client); ZUORA_REVENUE_* variables choose the tenant and credentials.
   it("revenue_close uploads transactions in parts, stages them and reads the GL batch", function()

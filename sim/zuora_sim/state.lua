@@ -13,6 +13,7 @@ M.DEFAULTS = {
   rate_window = 60,          -- seconds of the fixed rate-limit window
   retry_after = 1,           -- Retry-After (seconds) on 429s it generates
   job_polls = 2,             -- GETs an async job (bill run, data query, order job) needs to finish
+  synthetic_rows = 0,        -- rows of the Data Query table sim_synthetic_dated (synthetic.lua)
   locator_ttl = 900,         -- seconds a queryLocator lives without use
   file_url_ttl = 600,        -- seconds a Data Query result URL stays valid
   idempotency_ttl = 86400,   -- seconds an Idempotency-Key is remembered

@@ -37,7 +37,7 @@ local function delimited(columns, rows, sep)
 end
 
 -- `SELECT * FROM sim_synthetic LIMIT n`: a generated result for benchmarks (sim/synthetic.lua).
-local function execute_synthetic(job, n)
+local function execute_synthetic(job, n, first)
   local synthetic = require "zuora_sim.synthetic"
   if n > synthetic.MAX_ROWS or job.compression == "ZIP" then
     job.queryStatus, job.errorCode = "failed", "QUERY_ERROR"
@@ -47,7 +47,8 @@ local function execute_synthetic(job, n)
   local ext = ({ JSON = "json", CSV = "csv", TSV = "tsv", DSV = "dsv" })[job.outputFormat]
   local sep = ({ CSV = ",", TSV = "\t" })[job.outputFormat] or job.columnSeparator
   job.dataFile = require("zuora_sim.files").publish_generated(job.id .. "." .. ext,
-    { rows = n, format = job.outputFormat, sep = sep, compression = job.compression })
+    { rows = n, format = job.outputFormat, sep = sep, compression = job.compression, first = first,
+      dated = first ~= nil })
   job.outputRows = n
   job.queryStatus = "completed"
   job.processingTime = 1
@@ -61,6 +62,12 @@ local function execute(job)
     job.queryStatus, job.errorCode, job.errorMessage = "failed", "QUERY_SYNTAX_ERROR", err
     return
   end
+  local dok, first, count = pcall(require("zuora_sim.synthetic").dated_range, q, state.config.synthetic_rows)
+  if not dok then
+    job.queryStatus, job.errorCode, job.errorMessage = "failed", "QUERY_ERROR", tostring(first)
+    return
+  end
+  if first then return execute_synthetic(job, job.readDeleted and 0 or count, first) end
   local ok, def, rows, fields = pcall(require("zuora_sim.api.queries").run, q, "sql",
     { deleted = job.readDeleted })
   if not ok then
