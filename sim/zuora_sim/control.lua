@@ -40,7 +40,8 @@ local function config_json()
 end
 
 local CONFIG_TYPES = { token_ttl = "number", concurrency_limit = "number", retry_after = "number",
-  job_polls = "number", synthetic_rows = "number", locator_ttl = "number", rate_limit = "number", rate_window = "number",
+  job_polls = "number", synthetic_rows = "number",
+  locator_ttl = "number", rate_limit = "number", rate_window = "number",
   file_url_ttl = "number", idempotency_ttl = "number",
   revenue_enabled = "boolean", revenue_token_ttl = "number", revenue_stage_polls = "number",
   revenue_max_uploads = "number",
