@@ -31,7 +31,8 @@ end
 
 local function str(s)
   if s:find("\0", 1, true) then error("sync: a value holds a NUL byte", 0) end
-  return "'" .. s:gsub("'", "''") .. "'"
+  if s:find("'", 1, true) then s = s:gsub("'", "''") end
+  return "'" .. s .. "'"
 end
 
 local function literal(v)
@@ -208,7 +209,17 @@ local function row_names(row)
   local names = {}
   for k in pairs(row) do names[#names + 1] = k end
   table.sort(names)
-  return names, table.concat(names, ",")
+  return names
+end
+
+-- Whether `row` has exactly the columns `names` (rows of one job all do: checked without allocating).
+local function same_columns(row, names)
+  if not names then return false end
+  local n = 0
+  for _ in pairs(row) do n = n + 1 end
+  if n ~= #names then return false end
+  for i = 1, n do if row[names[i]] == nil then return false end end
+  return true
 end
 
 local function later(date, id, last_date, last_id)
@@ -223,7 +234,7 @@ function Sql:commit(object, w, fetched)
   local counts = { rows = 0, deleted = 0 }
   local ok, err = pcall(function()
     self:exec("BEGIN")
-    local batch, names, key = {}, nil, nil
+    local batch, names = {}, nil
     local last_id, last_date
     local function flush()
       if #batch > 0 then self:upsert(tname, names, batch) end
@@ -233,11 +244,10 @@ function Sql:commit(object, w, fetched)
       if type(row.id) ~= "string" then error("sync: a " .. object .. " row has no id", 0) end
       local d = tostring(row.updateddate)
       if later(d, row.id, last_date, last_id) then last_date, last_id = d, row.id end
-      local n, k = row_names(row)
-      if k ~= key then
+      if not same_columns(row, names) then
         flush()
         self:ensure(tname, row)
-        names, key = n, k
+        names = row_names(row)
       end
       batch[#batch + 1] = row
       if #batch >= BATCH then flush() end
