@@ -78,6 +78,27 @@ describe("shared budget (zuora.governor) #redis", function()
     c:close()
   end)
 
+  it("zuora budget shows the profile's shared budget", function()
+    local cli = require "spec.support.cli"
+    local fs = require "spec.support.fs"
+    local home = cli.tmpdir()
+    fs.sh("mkdir -p " .. fs.q(home .. "/zuora"))
+    fs.write(home .. "/zuora/config.lua", ('default = "job"\nprofiles = { job = { base_url = %q, client_id = %q, '
+      .. 'client_secret = env "ZS_SECRET", shared = { redis = %q, concurrency = 7 } } }\n'):format(s.url, s.client_id,
+      redis.url))
+    local r = cli.run({ "budget" }, { config_home = home, env = { ZS_SECRET = s.client_secret } })
+    assert.equal(0, r.code, r.stderr)
+    local b = assert(require("zuora.core").json.decode(r.stdout))
+    assert.is_true(b.shared)
+    assert.equal(7, b.limit)
+    assert.equal(0, b.in_flight)
+    redis:pause()
+    r = cli.run({ "budget" }, { config_home = home, env = { ZS_SECRET = s.client_secret } })
+    redis:resume()
+    assert.equal(4, r.code)
+    assert.matches("shared budget: redis: connect", r.stderr)
+  end)
+
   describe("in one process", function()
     it("holds the shared cap across two clients, and budget() reports what the store saw", function()
       latency(0.1)
@@ -123,6 +144,30 @@ describe("shared budget (zuora.governor) #redis", function()
       assert.equal(2, seen.main)
       assert.equal(3, seen.oq)
       c:close()
+    end)
+
+    it("holds requests when the rate window's budget is used up, instead of collecting 429s", function()
+      ctl:config{ rate_limit = 12, rate_window = 1 }
+      latency(0.05)
+      local shared = { redis = redis.url, concurrency = 4 }
+      local a, b = new_client{ shared = shared }, new_client{ shared = shared }
+      local items = {}
+      for i = 1, 15 do items[i] = ids[i % 5 + 1] end
+      local t0 = require("zuora.core").http.now()
+      local ta = a:spawn(function() return a:map(items, function(id) return a.accounts.retrieve(id) end) end)
+      local _, errs_b = b:map(items, function(id) return b.accounts.retrieve(id) end)
+      local _, errs_a = ta:wait()
+      local took = require("zuora.core").http.now() - t0
+      ctl:config{ rate_limit = 0 }
+      assert.same({}, errs_a)
+      assert.same({}, errs_b)
+      local log = ctl:requests{ method = "GET" }
+      assert.equal(30, #log) -- no call was repeated
+      assert.equal(0, limited(log))
+      assert.is_true(took >= 2, "30 calls at 12 a second took only " .. took .. " s")
+      local bud = assert(a:budget())
+      assert.equal(12, tonumber(bud.limits_seen.rate_limit))
+      a:close(); b:close()
     end)
 
     it("a 401 drops the shared token for everyone; one new token is fetched", function()

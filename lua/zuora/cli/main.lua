@@ -147,6 +147,8 @@ function M.parser()
   run:argument("script", "The script file (- reads stdin).")
   run:argument("args", "Arguments for the script (in `arg`, and as `...`)."):args("*")
 
+  p:command("budget", "Show the shared budget: requests in flight and waiting, limits seen, 429s (profile's shared).")
+
   local sim = p:command("sim", "Run zuora-sim in the foreground (all zuora-sim options; --help lists them).")
   sim:handle_options(false)
   sim:argument("args", "Options for zuora-sim, e.g. --port 8080."):args("*")
@@ -164,6 +166,14 @@ local function dispatch(ctx, a)
   if cmd == "export" then return require("zuora.cli.query").export(ctx, a) end
   if cmd == "sync" then return require("zuora.cli.sync").run(ctx, a) end
   if cmd == "sim" then return require("zuora.cli.sim").run(ctx.bindir, a.args) end
+  if cmd == "budget" then
+    local client, err = ctx:client()
+    if not client then ctx:fail(err); return require("zuora.cli.exit").LOCAL end
+    local b, berr = client:budget()
+    if not b then ctx:fail("shared budget: " .. tostring(berr)); return require("zuora.cli.exit").SERVER end
+    io.stdout:write(require("zuora.core").json.encode(b, { sort_keys = true, indent = "  " }), "\n")
+    return 0
+  end
   ctx:fail("unknown command " .. tostring(cmd))
   return 1
 end

@@ -39,8 +39,12 @@ local held, alive, wq, wants = b .. ':held', b .. ':alive', b .. ':wq', b .. ':w
 for _, d in ipairs(redis.call('ZRANGEBYSCORE', alive, '-inf', now)) do
   redis.call('HDEL', held, d); redis.call('HDEL', wants, d); redis.call('ZREM', wq, d); redis.call('ZREM', alive, d)
 end
-if ARGV[7] and ARGV[7] ~= '' then
-  redis.call('HSET', r, 'limit', ARGV[7], 'remaining', ARGV[8], 'reset_at', now + 1000 * tonumber(ARGV[9]))
+if ARGV[7] and ARGV[7] ~= '' and tonumber(ARGV[8]) then
+  -- Within the same window an answer may be older than grants made since: keep the lower count.
+  local at, left = now + 1000 * tonumber(ARGV[9]), tonumber(ARGV[8])
+  local old_at, old_left = tonumber(redis.call('HGET', r, 'reset_at') or '0'), tonumber(redis.call('HGET', r, 'remaining') or '-1')
+  if old_at > now and math.abs(at - old_at) < 1500 and old_left >= 0 then left = math.min(left, old_left) end
+  redis.call('HSET', r, 'limit', ARGV[7], 'remaining', left, 'reset_at', at)
 end
 if ARGV[10] and ARGV[10] ~= '' then redis.call('HSET', r, 'concurrency_limit', ARGV[10]) end
 if ARGV[11] and ARGV[11] ~= '0' then redis.call('HINCRBY', r, 'limited', tonumber(ARGV[11])) end
