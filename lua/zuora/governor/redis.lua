@@ -42,7 +42,8 @@ end
 if ARGV[7] and ARGV[7] ~= '' and tonumber(ARGV[8]) then
   -- Within the same window an answer may be older than grants made since: keep the lower count.
   local at, left = now + 1000 * tonumber(ARGV[9]), tonumber(ARGV[8])
-  local old_at, old_left = tonumber(redis.call('HGET', r, 'reset_at') or '0'), tonumber(redis.call('HGET', r, 'remaining') or '-1')
+  local old_at = tonumber(redis.call('HGET', r, 'reset_at') or '0')
+  local old_left = tonumber(redis.call('HGET', r, 'remaining') or '-1')
   if old_at > now and math.abs(at - old_at) < 1500 and old_left >= 0 then left = math.min(left, old_left) end
   redis.call('HSET', r, 'limit', ARGV[7], 'remaining', left, 'reset_at', at)
 end
