@@ -24,7 +24,7 @@ M.client = set [[
   base_url origin mode token_epoch token_error on_request on_response track_id uses_tokens
   has_version auth base_headers rt transport product max_uploads timeout connect_timeout
   max_retries retry_base retry_cap retry_after_cap refresh_margin catalog_module idempotency_keys policy
-  dry_run deadline guarded decimals governor
+  dry_run deadline guarded decimals governor closed
 ]]
 for name in pairs(options.spec) do M.client[name] = true end
 
