@@ -171,9 +171,17 @@ print("front worker CPU per request (user + system, /proc), median over the roun
 local cbase = median(cpu_per.cosocket)
 for _, name in ipairs(CASES) do
   local m = median(cpu_per[name])
-  print(("  %-36s %6.1f us  %.2fx cosocket+cjson  (throughput at this cost: %.2fx)"):format(LABEL[name], m,
-    m / cbase, cbase / m))
+  local each = {}
+  for i, v in ipairs(cpu_per[name]) do each[i] = ("%.1f"):format(v) end
+  print(("  %-36s %6.1f us  %.2fx cosocket+cjson  (%s)"):format(LABEL[name], m, m / cbase,
+    table.concat(each, ", ")))
 end
+local cr = {}
+for i = 1, #cpu_per.client do cr[i] = cpu_per.cosocket[i] / cpu_per.client[i] end
+local crs = {}
+for i, v in ipairs(cr) do crs[i] = ("%.3f"):format(v) end
+print(("client throughput at its CPU cost / cosocket+cjson's: %.3f (per round %s)"):format(median(cr),
+  table.concat(crs, ", ")))
 local rr = {}
 for i, v in ipairs(ratios) do rr[i] = ("%.3f"):format(v) end
 print(("client / cosocket+cjson: %.3f (median of the per-round ratios %s)"):format(median(ratios),

@@ -33,6 +33,7 @@ local DECIMALS = { decimals = true } -- json.decode options of a request with de
 local M = {}
 
 local NO_OPTS = {}
+local METHODS = { GET = true, POST = true, PUT = true, PATCH = true, DELETE = true, HEAD = true }
 
 local DEFAULT_MAX_BODY = 256 * 1024 * 1024
 -- At most this many sends again of one request on another connection, as libcurl's
@@ -174,7 +175,9 @@ function M.request(req, opts, headers, body, extra)
   next_id = next_id + 1
   local id, t0 = next_id, now()
   local method = req.method or "GET"
-  if type(method) ~= "string" or not find(method, "^[A-Z]+$") then error("method must be an upper-case token", 2) end
+  if not METHODS[method] and (type(method) ~= "string" or not find(method, "^[A-Z]+$")) then
+    error("method must be an upper-case token", 2)
+  end
   local target_url = req.url
   if type(target_url) ~= "string" then error("url must be a string", 2) end
   if find(target_url, "[%s%c]") then error("url contains a space or control character", 2) end

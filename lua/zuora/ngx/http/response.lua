@@ -35,6 +35,9 @@ local function read_block(c)
       if #data > 0 then c.got = true end
       total = total + #data
       if not first then
+        -- a first piece ending in the blank line is the whole head (an earlier blank line would
+        -- have ended it earlier): no second call to hear that it ended
+        if find(data, "\r\n\r\n", -4, true) then return data end
         first = data
       elseif not parts then
         parts = { first, data }
