@@ -33,6 +33,13 @@ local DECIMALS = { decimals = true } -- json.decode options of a request with de
 local M = {}
 
 local NO_OPTS = {}
+-- Tables made with their final size: a result table filled field by field would be rehashed
+-- four times on the way (garbage and copying on every request). LuaJIT's table.new; plain
+-- tables elsewhere (these modules only run inside nginx, but load anywhere).
+local new_tab = (function()
+  local ok, f = pcall(require, "table.new")
+  return ok and f or function() return {} end
+end)()
 local METHODS = { GET = true, POST = true, PUT = true, PATCH = true, DELETE = true, HEAD = true }
 
 local DEFAULT_MAX_BODY = 256 * 1024 * 1024
@@ -87,7 +94,8 @@ end
 -- socket), got (a byte of the answer arrived), reused.
 local function exchange(c, req, opts, u, head, source, method)
   c.sent, c.got, c.reused = false, false, false
-  local res = {}
+  -- id, status, http_version, reused, header_block, bytes, data | body, time, sends, auth_generation
+  local res = new_tab(0, 16)
   local kind, msg, code = open(c, u, opts, req)
   if kind then
     res.kind, res.error, res.curl_code = kind, msg, code
@@ -196,7 +204,8 @@ function M.request(req, opts, headers, body, extra)
   else
     local head = make_head(method, u, target, list, extra, host_given, ae_given, ct_given, source)
     local timeout = req.timeout or opts.timeout or 0
-    local c = { t0 = t0, deadline = timeout > 0 and (t0 + timeout) or nil, fresh = req.fresh_connect == true }
+    local c = new_tab(0, 8) -- t0, deadline, fresh, sock, sent, got, reused
+    c.t0, c.deadline, c.fresh = t0, timeout > 0 and (t0 + timeout) or nil, req.fresh_connect == true
     local sends = 0
     for _ = 0, MAX_RESENDS do
       res = exchange(c, req, opts, u, head, source, method)
