@@ -21,9 +21,18 @@ BUILD    := build/$(LUA)
 OPT      ?= -O2
 CFLAGS   ?= $(OPT) -g
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-ALL_CFLAGS = -std=c99 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) $(CFLAGS) \
-             $(shell $(PKG) --cflags $(LUA_PC) libcurl libssl libcrypto zlib)
-LIBS     = $(shell $(PKG) --libs libcurl libssl libcrypto zlib hiredis) -lm
+# One set of flags for `make` and for LuaRocks (the rockspec's build runs the `rock` target below).
+# LUA_INCDIR (given by LuaRocks) replaces pkg-config's answer for the Lua headers; without
+# pkg-config the compiler's own search path finds curl.h under /usr/include/<multiarch>.
+DEP_PCS  := libcurl libssl libcrypto zlib hiredis
+ifdef LUA_INCDIR
+  LUA_CFLAGS := -I$(LUA_INCDIR)
+else
+  LUA_CFLAGS = $(shell $(PKG) --cflags $(LUA_PC))
+endif
+ALL_CFLAGS = -std=c99 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) $(CFLAGS) $(LUA_CFLAGS) \
+             $(shell $(PKG) --cflags $(DEP_PCS) 2>/dev/null)
+LIBS     = $(shell $(PKG) --libs $(DEP_PCS) 2>/dev/null || echo -lcurl -lssl -lcrypto -lz -lhiredis) -lm
 
 SRCS     := $(wildcard src/*.c)
 HDRS     := $(wildcard src/*.h)
@@ -153,6 +162,20 @@ install: build
 	install -m 0755 bin/zuora bin/zuora-sim $(DESTDIR)$(BINDIR)/
 	find sim -type f -exec install -D -m 0644 {} $(DESTDIR)$(ZUORA_SHARE)/{} \;
 	cd lua && find zuora/catalog -name '*.lua' -exec install -D -m 0644 {} $(DESTDIR)$(ZUORA_SHARE)/lua/{} \;
+
+# LuaRocks (rockspec/zuora-scm-1.rockspec, build type "make"): `luarocks make` builds with the
+# flags above into build/rock and installs into the rock's folders (INST_LIBDIR, INST_LUADIR,
+# INST_BINDIR); LuaRocks puts wrappers that set the Lua paths in the tree's bin/.
+ROCK_BUILD ?= build/rock
+rock:
+	$(MAKE) --no-print-directory build BUILD=$(ROCK_BUILD)
+
+rock-install:
+	install -d $(INST_LIBDIR)/zuora $(INST_LUADIR)/zuora $(INST_BINDIR)
+	install -m 0755 $(ROCK_BUILD)/zuora/core.so $(INST_LIBDIR)/zuora/core.so
+	cd lua && find zuora -name '*.lua' -exec install -D -m 0644 {} $(INST_LUADIR)/{} \;
+	install -m 0755 bin/zuora $(INST_BINDIR)/zuora
+.PHONY: rock rock-install
 
 uninstall:
 	rm -rf $(DESTDIR)$(LUA_CMOD)/zuora $(DESTDIR)$(LUA_LMOD)/zuora

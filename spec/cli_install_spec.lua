@@ -55,4 +55,18 @@ describe("make install #noasan", function()
       assert.is_false(os.execute("test -e " .. cli.q(prefix .. f)) == true, f)
     end
   end)
+  it("make install PREFIX=~/.local gives a zuora that finds its own modules without LUA_PATH", function()
+    local prefix = dest .. "/home/.local"
+    local p = io.popen(("make -s --no-print-directory install LUA=lua5.4 PREFIX=%s 2>&1; echo \" $?\""):format(
+      cli.q(prefix)))
+    local out = p:read("a")
+    p:close()
+    assert.equals(0, tonumber(out:match("(%d+)%s*$")), out)
+    p = io.popen(("cd / && env -u LUA_PATH -u LUA_CPATH -u ZUORA_BASE_URL XDG_CONFIG_HOME=/nonexistent %s "
+      .. "--sim -q call accounts.retrieve A00000001 2>&1; echo \" $?\""):format(cli.q(prefix .. "/bin/zuora")))
+    out = p:read("a")
+    p:close()
+    assert.equals(0, tonumber(out:match("(%d+)%s*$")), out)
+    assert.matches('"accountNumber": "A00000001"', out)
+  end)
 end)

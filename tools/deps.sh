@@ -17,6 +17,7 @@ lua-cqueues lua-luv
 redis-server lua-nginx-redis libhiredis-dev
 wrk
 lua-sql-sqlite3 lua-sql-postgres postgresql
+luarocks
 "
 
 missing=""
