@@ -47,7 +47,7 @@ describe("make install #noasan", function()
     -- the installed zuora-sim finds its files and serves the whole catalogue
     out, code = installed({ "--sim", "-q", "call", "workflows.list" })
     assert.equals(0, code, out)
-    assert.matches('"name": "list"', out)
+    assert.matches('"data": %[', out) -- (the generic catalogue answers a list)
 
     out, code = make("uninstall")
     assert.equals(0, code, out)
