@@ -132,6 +132,15 @@ local HTTP = [[
       local k = tonumber(loc and loc:match("^L%-(%d+)$") or 0) + 1
       ngx.print('{"records":[],"size":0,"done":false,"queryLocator":"L-' .. k .. '"}')
     } }
+    location ~ ^/dqfail/query/jobs(/.*)?$ { content_by_lua_block {
+      -- a Data Query job that fails, its id, code and message echoing the token and secret
+      local tok = (ngx.var.http_authorization or ""):match("^Bearer (.*)$") or ""
+      if tok == ngx.var.token then ngx.shared.planted:incr("job", 1, 0) end
+      ngx.header["Content-Type"] = "application/json"
+      local running = ngx.req.get_method() == "POST"
+      ngx.print('{"data":{"id":"job-' .. tok .. '","queryStatus":"' .. (running and "running" or "failed")
+        .. '","errorCode":"' .. tok .. '","errorMessage":"' .. tok .. " " .. ngx.var.secret .. '"}}')
+    } }
     location = /dq/query/jobs { content_by_lua_block {
       ngx.header["Content-Type"] = "application/json"
       ngx.print('{"data":{"id":"job-1","queryStatus":"completed","outputRows":1,'
@@ -297,11 +306,13 @@ describe("an adversary's servers", function()
           assert.is_true((after[kind] or 0) - (before[kind] or 0) >= MAX_OFFSET + 1, kind)
         end
         assert.equals(MAX_OFFSET + 1, (after.token or 0) - (before.token or 0))
+        assert.is_true((after.job or 0) - (before.job or 0) >= 2)
+        assert.equals("api", r.job_kind)
         assert.same({}, r.hits)
         assert.equals(0, r.nhits)
         -- the scan covered what it claims: every kind at every offset, with the real token planted
         local calls = (MAX_OFFSET + 1) * #cases.ECHO_KINDS
-        assert.equals(calls + MAX_OFFSET + 1, r.counts.calls)
+        assert.equals(calls + MAX_OFFSET + 1 + 1, r.counts.calls) -- and the Data Query job
         assert.equals(MAX_OFFSET + 1, r.counts.token_errors)
         assert.is_true(r.counts.errors >= (MAX_OFFSET + 1) * (#cases.ECHO_KINDS - 1) + MAX_OFFSET + 1)
         assert.is_true(r.counts.metas >= MAX_OFFSET + 1)

@@ -77,7 +77,7 @@ local RESULT_FILE = {
 function M.download(client, file_url, dest, opts)
   opts = opts or {}
   local parsed = url.parse(file_url)
-  local shown = redact.url(file_url)
+  local shown = redact.text(client.auth, redact.url(file_url)) -- the server's text
   if not parsed or (parsed.scheme ~= "https" and parsed.scheme ~= "http") then
     return nil, errors.new{ kind = "api", retryable = false, message = "result file URL is not http(s): " .. shown }
   end
@@ -157,14 +157,14 @@ function M.run(client, sql, opts)
   if status ~= "completed" then
     local code = job.errorCode
     if type(code) ~= "string" and type(code) ~= "number" then code = nil end
-    return nil, errors.new{ kind = "api", retryable = false, job = job, code = code,
+    return nil, errors.new(redact.fields(client.auth, { kind = "api", retryable = false, job = job, code = code,
       message = ("data query %s %s: %s"):format(id, tostring(job.queryStatus),
-        type(job.errorMessage) == "string" and job.errorMessage or "no reason given") }
+        type(job.errorMessage) == "string" and job.errorMessage or "no reason given") }))
   end
   local file_url = job.dataFile
   if type(file_url) ~= "string" or file_url == "" then
-    return nil, errors.new{ kind = "decode", retryable = false, job = job,
-      message = "data query " .. id .. " completed without a dataFile" }
+    return nil, errors.new(redact.fields(client.auth, { kind = "decode", retryable = false, job = job,
+      message = "data query " .. id .. " completed without a dataFile" }))
   end
 
   local dl_opts = { deadline = deadline, max_bytes = opts.max_bytes, on_progress = opts.on_progress }

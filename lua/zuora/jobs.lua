@@ -7,6 +7,7 @@
 --   local st, err = client:wait_job(upload.checkImportStatus, { timeout = 300 })  -- a status path
 local errors = require "zuora.errors"
 local progress = require "zuora.progress"
+local redact = require "zuora.redact"
 
 local M = {}
 
@@ -91,20 +92,23 @@ function M.poll(client, spec)
     local lower = type(status) == "string" and status:lower() or nil
     local finished = lower ~= nil and (done_set[lower] or failed_set[lower]) or false
     if spec.on_progress then
-      progress.emit(spec.on_progress, "job", t0, { id = spec.id, status = status, polls = polls,
+      progress.emit(spec.on_progress, "job", t0, { id = redact.text(client.auth, spec.id),
+        status = redact.text(client.auth, status), polls = polls,
         current = math.min(now() - t0, timeout), total = timeout, unit = "seconds", done = finished and true })
     end
     if lower and done_set[lower] then return body end
     if lower and failed_set[lower] then
-      return nil, errors.new{ kind = "api", retryable = false, job = body, job_status = status,
-        message = ("job %s %s: %s"):format(tostring(spec.id or "?"), status,
-          M.message_of(body) or "no reason given") }
+      -- (the reply is the server's: redacted like every error's server-made fields)
+      return nil, errors.new(redact.fields(client.auth, { kind = "api", retryable = false, job = body,
+        job_status = status, message = ("job %s %s: %s"):format(tostring(spec.id or "?"), status,
+          M.message_of(body) or "no reason given") }))
     end
     local left = deadline - now()
     if left <= 0 then
       if spec.on_timeout then spec.on_timeout() end
-      return nil, errors.new{ kind = "timeout", retryable = false, job = body,
-        message = ("job %s still %s after %.0f s"):format(tostring(spec.id or "?"), tostring(status), timeout) }
+      return nil, errors.new(redact.fields(client.auth, { kind = "timeout", retryable = false, job = body,
+        message = ("job %s still %s after %.0f s"):format(tostring(spec.id or "?"), tostring(status), timeout)
+      }))
     end
     client:sleep(math.min(wait, left))
     wait = math.min(wait * factor, max_wait)

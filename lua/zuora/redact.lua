@@ -117,7 +117,7 @@ end
 -- Error fields whose text can come from the server (the others, kind, method, reason, ..., are
 -- the library's own words, and url is redacted where it is set).
 local SERVER_FIELDS = { message = true, body = true, code = true, process_id = true, request_id = true,
-  reasons = true, results = true }
+  reasons = true, results = true, job = true, job_status = true }
 
 -- Redacts, in place, every string value and key inside table `t` (a decoded reply's pieces).
 local function deep(auth, t, depth, seen)

@@ -94,6 +94,14 @@ function M.scan(args)
     t:close()
   end
 
+  -- a Data Query job that fails, echoing them in its id, code and message (progress events and the
+  -- error)
+  local dq = client(args, hooks{ base_url = args.base_url .. "/dqfail", token_url = args.base_url .. "/oauth/token" })
+  local _, jerr = dq:data_query("SELECT 1", { interval = 0.01, timeout = 10, on_progress = progress })
+  local job_kind = jerr and jerr.kind
+  record("data query", nil, jerr)
+  dq:close()
+
   -- every 8-byte window of either: a cut that keeps a prefix counts too
   local windows = {}
   for _, s in ipairs{ args.token, args.client_secret } do
@@ -110,7 +118,7 @@ function M.scan(args)
     end
   end
   counts.texts = #texts
-  return { hits = hits, nhits = nhits, counts = counts }
+  return { hits = hits, nhits = nhits, counts = counts, job_kind = job_kind }
 end
 
 --- The scanner's own check: the same windows in a text that holds the token at `off`.
