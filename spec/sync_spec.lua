@@ -168,6 +168,45 @@ describe("zuora.sync", function()
     job:close()
   end)
 
+  it("zuora sync: a run, --status with bookmarks and lag, --verify, and a bad option", function()
+    local ids = populate(4, 600)
+    local env = { ZUORA_BASE_URL = s.url, ZUORA_CLIENT_ID = s.client_id, ZUORA_CLIENT_SECRET = s.client_secret }
+    local dir = fs.tmpdir("sync-cli")
+    local base = { "sync", "--objects", "Account,Contact", "--to", "csv:" .. dir .. "/out", "--start", "2025-12-31",
+      "--until", "2026-01-01 01:00:00" }
+    local function with(...)
+      local a = {}
+      for i, v in ipairs(base) do a[i] = v end
+      for _, v in ipairs{ ... } do a[#a + 1] = v end
+      return a
+    end
+    local r = cli.run(with("--json"), { env = env })
+    assert.are.equal(0, r.code, r.stderr)
+    local summary = sim.json.decode(r.stdout)
+    assert.are.equal(4, sim.json.tonumber(summary.objects.Account.rows))
+    assert.matches("Account: 4 rows, 0 deleted, %d+ windows, synced up to 2026%-01%-01 01:00:00", r.stderr)
+    -- CSV files with a header and a deleted column, listed in the manifest
+    local manifest = sim.json.decode(fs.read(dir .. "/out/manifest.json"))
+    local file = manifest.objects.Account.windows[#manifest.objects.Account.windows].file
+    local text = fs.read(dir .. "/out/" .. file)
+    assert.matches("^accountnumber,", text)
+    assert.matches(",deleted\r\n", text)
+    assert.matches(ids[1], text, 1, true)
+
+    r = cli.run(with("--status"), { env = env })
+    assert.are.equal(0, r.code, r.stderr)
+    assert.matches("Account%s+2026%-01%-01 01:00:00%s+4%s+0%s+0s", r.stdout)
+    assert.matches("Contact%s+2026%-01%-01 01:00:00%s+4", r.stdout)
+
+    r = cli.run(with("--verify"), { env = env })
+    assert.are.equal(0, r.code, r.stderr)
+    assert.matches("verify Account: %d+ windows, 0 mismatches", r.stderr)
+
+    r = cli.run({ "sync", "--objects", "Account", "--to", "dir:" .. dir .. "/x", "--window=0" }, { env = env })
+    assert.are.equal(1, r.code)
+    assert.matches("%-%-window must be a positive number", r.stderr)
+  end)
+
   describe("killed with SIGKILL at random points", function()
     local KILLS = tonumber(os.getenv("SYNC_KILLS") or "") or 20
     for _, d in ipairs{ destinations[1], destinations[3], destinations[4] } do
@@ -195,7 +234,7 @@ describe("zuora.sync", function()
         local completed_early = 0
         for _ = 1, KILLS do
           local pid = fs.sh_read(cmd .. " >/dev/null 2>&1 & echo $!"):match("%d+")
-          fs.sleep(0.05 + math.random() * 1.2)
+          fs.sleep(0.05 + math.random() * 0.9)
           if not fs.sh("kill -9 " .. pid .. " 2>/dev/null") then completed_early = completed_early + 1 end
           fs.sh("while kill -0 " .. pid .. " 2>/dev/null; do sleep 0.02; done")
         end

@@ -165,13 +165,19 @@ end
 function Sync:fetch_window(object, w)
   local o = self.opts
   local sql = M.window_sql(object, columns_of(self, object), w.start, w["end"])
-  local q = { output_format = "JSON", decimals = true, timeout = o.job_timeout,
-    interval = o.interval, max_interval = o.max_interval }
-  local live, err, job = self.client:data_query(sql, q)
-  if not live then return nil, err end
-  q.read_deleted = true
-  local gone, derr, djob = self.client:data_query(sql, q)
-  if not gone then live:close(); return nil, derr end
+  local function options(deleted)
+    return { output_format = "JSON", decimals = true, timeout = o.job_timeout, interval = o.interval,
+      max_interval = o.max_interval, read_deleted = deleted or nil }
+  end
+  -- The deleted rows' job runs beside the live rows' one.
+  local other = self.client:spawn(function() return self.client:data_query(sql, options(true)) end)
+  local live, err, job = self.client:data_query(sql, options(false))
+  local gone, derr, djob = other:wait()
+  if not live or not gone then
+    if live then live:close() end
+    if gone then gone:close() end
+    return nil, live and derr or err
+  end
   return { live = live, deleted = gone, job_rows = (job.outputRows or 0) + (djob.outputRows or 0) }
 end
 
