@@ -74,7 +74,7 @@ describe("zuora.sync", function()
   }
 
   for _, d in ipairs(destinations) do
-    it("syncs everything, then exactly the changes and deletions, to " .. d.name, function()
+    it("syncs everything, then exactly the changes and deletions, to " .. d.name .. " #luajit", function()
       local url = d.url()
       if not url then pending("PostgreSQL: " .. tostring(pg_err)); return end
       local ids = populate(8, 600)
