@@ -28,17 +28,8 @@ describe("zuora for a newcomer", function()
     s = simh.start()
     s:config{ today = "2024-01-15" }
     env = { ZUORA_BASE_URL = s.url, ZUORA_CLIENT_ID = s.client_id, ZUORA_CLIENT_SECRET = s.client_secret }
-    acct = s:account{ name = "Newcomer Co" }
-    local res = s:post("/v1/orders", { orderDate = "2024-01-01", existingAccountNumber = acct.accountNumber,
-      subscriptions = { { orderActions = { { type = "CreateSubscription",
-        triggerDates = { { name = "ContractEffective", triggerDate = "2024-01-01" },
-          { name = "ServiceActivation", triggerDate = "2024-01-01" },
-          { name = "CustomerAcceptance", triggerDate = "2024-01-01" } },
-        createSubscription = { terms = { initialTerm = { termType = "EVERGREEN", startDate = "2024-01-01" } },
-          subscribeToRatePlans = { { productRatePlanId = "8ad00000000000000000000000000201" } } } } } } } })
-    assert(res.status == 200, res.body)
-    res = s:post("/v1/operations/invoice-collect", { accountKey = acct.accountNumber, targetDate = "2024-01-31" })
-    assert(res.status == 200, res.body)
+    -- a subscription, billed and posted: one invoice of 49.99
+    acct = s:billed_account({ name = "Newcomer Co" }, "2024-01-01", "2024-01-31")
     dir = cli.tmpdir()
   end)
   lazy_teardown(function()

@@ -5,9 +5,7 @@ local cli = require "spec.support.cli"
 
 local ESC = "\27"
 
-local function strip_ansi(s)
-  return (s:gsub(ESC .. "%[[%d;?]*[%a]", ""):gsub("\r", ""))
-end
+local strip_ansi = cli.strip_ansi
 
 describe("zuora repl", function()
   local s, env, acct

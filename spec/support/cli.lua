@@ -72,6 +72,11 @@ function M.run(args, opts)
   return r
 end
 
+--- `s` without ANSI escape sequences and carriage returns (what a terminal shows, as text).
+function M.strip_ansi(s)
+  return (s:gsub("\27%[[%d;?]*[%a]", ""):gsub("\r", ""))
+end
+
 local Pty = {}
 Pty.__index = Pty
 

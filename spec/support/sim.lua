@@ -241,6 +241,23 @@ function Sim:account(fields)
   return res.json
 end
 
+--- An account (Sim:account's, with `fields`) subscribed on `date` (YYYY-MM-DD) to the seeded
+-- 49.99 plan and billed through `target` (invoice-collect: one posted invoice, paid by its card).
+-- Returns the account's create response JSON.
+function Sim:billed_account(fields, date, target)
+  local acct = self:account(fields)
+  local function trigger(name) return { name = name, triggerDate = date } end
+  local res = self:post("/v1/orders", { orderDate = date, existingAccountNumber = acct.accountNumber,
+    subscriptions = { { orderActions = { { type = "CreateSubscription",
+      triggerDates = { trigger "ContractEffective", trigger "ServiceActivation", trigger "CustomerAcceptance" },
+      createSubscription = { terms = { initialTerm = { termType = "EVERGREEN", startDate = date } },
+        subscribeToRatePlans = { { productRatePlanId = "8ad00000000000000000000000000201" } } } } } } } })
+  assert(res.status == 200, res.body)
+  res = self:post("/v1/operations/invoice-collect", { accountKey = acct.accountNumber, targetDate = target })
+  assert(res.status == 200, res.body)
+  return acct
+end
+
 --- The largest number of request-log `entries` that arrived within `window` seconds of each
 -- other. With a latency fault longer than `window` they were all in flight at once: a lower bound
 -- of the concurrency the simulator saw.
