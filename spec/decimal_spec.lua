@@ -403,6 +403,25 @@ describe("json with decimals #luajit", function()
     assert.matches("exponent out of range .* at byte 7", err)
   end)
 
+  it("bounds the zeros exponents add: a body of 1e9999 does not take 650 times its size", function()
+    -- 350 KB of "1e9999," would be 50,000 coefficients of 10,000 digits (~216 MB of limbs)
+    local bomb = "[" .. ("1e9999,"):rep(50000) .. "1]"
+    collectgarbage()
+    local before = collectgarbage("count")
+    collectgarbage("stop")
+    local v, err = json.decode(bomb, { decimals = true })
+    local grew = collectgarbage("count") - before
+    collectgarbage("restart")
+    assert.is_true(v == nil, "the bomb decoded") -- (not is_nil: printing v would take minutes)
+    assert.matches("numbers with exponents expand beyond the decimal budget at byte %d+", err)
+    assert.is_true(grew < 8 * 1024, ("the decode took %.0f KB"):format(grew))
+    -- a few large exponents, and any number of small ones, still decode digit for digit
+    v = assert(json.decode("[" .. ("1e9999,"):rep(10) .. ("1.25e3,"):rep(100000) .. "2.5e-9999]", { decimals = true }))
+    assert.equal("1" .. ("0"):rep(9999), tostring(v[1]))
+    assert.equal("1250", tostring(v[100010]))
+    assert.equal(9999 + 1, v[100011]:scale())
+  end)
+
   it("round-trips documents with 30-digit amounts, digit for digit", function()
     math.randomseed(30)
     for _ = 1, 200 do

@@ -35,6 +35,7 @@ typedef struct {
   const unsigned char *start, *end;
   int mt_idx;         /* stack index of array_mt */
   int dec_mt_idx;     /* stack index of zuora.decimal's metatable, or 0: numbers become doubles */
+  size_t zeros_left;  /* digits positive exponents may still add (decimals), see DEC_ZEROS_BASE */
   int frames_slot;    /* stack index anchoring a grown frame array */
   int max_depth;
   frame *frames;
@@ -254,9 +255,39 @@ static int string_value(dec *d, const unsigned char *q, const unsigned char **ne
   }
 }
 
+/* With decimals, a positive exponent becomes zeros of the coefficient: "1e9999" (6 bytes) holds
+ * 10,000 digits, so a body of such numbers would take ~650 times its size in memory. A document's
+ * numbers may add DEC_ZEROS_BASE digits, plus DEC_ZEROS_PER_BYTE per byte of its text, in all. */
+#define DEC_ZEROS_BASE 100000
+#define DEC_ZEROS_PER_BYTE 4
+
+/* The zeros the positive exponent of a valid JSON number adds to its coefficient (0 for a zero). */
+static size_t exponent_zeros(const unsigned char *p, const unsigned char *end) {
+  size_t nfrac = 0, ex = 0;
+  int frac = 0, nonzero = 0;
+  for (; p < end && *p != 'e' && *p != 'E'; p++) {
+    if (*p == '.') frac = 1;
+    else if (*p >= '0' && *p <= '9') {
+      nfrac += (size_t)frac;
+      nonzero |= *p != '0';
+    }
+  }
+  if (p == end || !nonzero) return 0;
+  p++;
+  if (*p == '-') return 0;
+  if (*p == '+') p++;
+  for (; p < end; p++) {
+    if (ex < 1000000) ex = ex * 10 + (size_t)(*p - '0');
+  }
+  return ex > nfrac ? ex - nfrac : 0;
+}
+
 /* With decimals: the number's digits as a zuora.decimal, exactly as written. */
 static int decimal_value(dec *d, const unsigned char *start, const unsigned char *end) {
   const char *why;
+  size_t zeros = exponent_zeros(start, end);
+  if (zeros > d->zeros_left) return fail(d, start, "numbers with exponents expand beyond the decimal budget");
+  d->zeros_left -= zeros;
   if (zz_dec_push_text(d->L, (const char *)start, (size_t)(end - start), d->dec_mt_idx, &why) != 0) {
     snprintf(d->reason_buf, sizeof d->reason_buf, "number %s for a decimal", why);
     return fail(d, start, d->reason_buf);
@@ -499,6 +530,8 @@ static int decode_with(lua_State *L, const char *s, size_t n, int max_depth, int
   d.end = d.start + n;
   d.mt_idx = lua_absindex(L, mt_idx);
   d.dec_mt_idx = dec_mt_idx ? lua_absindex(L, dec_mt_idx) : 0;
+  d.zeros_left = DEC_ZEROS_BASE + (n < ((size_t)-1 - DEC_ZEROS_BASE) / DEC_ZEROS_PER_BYTE ? n * DEC_ZEROS_PER_BYTE
+                                                                                       : 0);
   d.max_depth = max_depth > 0 ? max_depth : ZZ_JSON_MAX_DEPTH;
   d.frames = d.inline_frames;
   d.frames_cap = INLINE_FRAMES;
