@@ -149,33 +149,23 @@ for round = 1, ROUNDS do
   ratios[#ratios + 1] = rps.client[round] / rps.cosocket[round]
 end
 
-local function median(t)
-  local s = {}
-  for i, v in ipairs(t) do s[i] = v end
-  table.sort(s)
-  local n = #s
-  return n % 2 == 1 and s[(n + 1) / 2] or (s[n / 2] + s[n / 2 + 1]) / 2
-end
+local median = support.median
 
 print(("wrk -t1 -c16, %d s per case, %d rounds in turns, one front worker; median requests/s"):format(
   DURATION, ROUNDS))
-local base = median(rps.cosocket)
-for _, name in ipairs(CASES) do
-  local m = median(rps[name])
-  local each = {}
-  for i, v in ipairs(rps[name]) do each[i] = ("%.0f"):format(v) end
-  print(("  %-36s %9.0f  %.2fx cosocket+cjson  %6.1f us/req  (%s)"):format(LABEL[name], m, m / base,
-    1e6 / m, table.concat(each, ", ")))
+-- One line a case: the median of `by[name]`, its ratio to the cosocket+cjson handler's, the rounds.
+local function table_of(by, line, digits)
+  local base = median(by.cosocket)
+  for _, name in ipairs(CASES) do
+    local m = median(by[name])
+    local each = {}
+    for i, v in ipairs(by[name]) do each[i] = ("%." .. digits .. "f"):format(v) end
+    print(line:format(LABEL[name], m, m / base, 1e6 / m, table.concat(each, ", ")))
+  end
 end
+table_of(rps, "  %-36s %9.0f  %.2fx cosocket+cjson  %6.1f us/req  (%s)", 0)
 print("front worker CPU per request (user + system, /proc), median over the rounds:")
-local cbase = median(cpu_per.cosocket)
-for _, name in ipairs(CASES) do
-  local m = median(cpu_per[name])
-  local each = {}
-  for i, v in ipairs(cpu_per[name]) do each[i] = ("%.1f"):format(v) end
-  print(("  %-36s %6.1f us  %.2fx cosocket+cjson  (%s)"):format(LABEL[name], m, m / cbase,
-    table.concat(each, ", ")))
-end
+table_of(cpu_per, "  %-36s %6.1f us  %.2fx cosocket+cjson  %.0f/s at full CPU  (%s)", 1)
 local cr = {}
 for i = 1, #cpu_per.client do cr[i] = cpu_per.cosocket[i] / cpu_per.client[i] end
 local crs = {}
