@@ -597,6 +597,34 @@ describe("zuora client", function()
       c:close() -- twice is fine
     end)
 
+    it("gives its descriptors back when closed, not when collected", function()
+      -- A script that makes and closes many clients must not run out of descriptors (a user's
+      -- limit is often 1024) while the collector has not yet run.
+      local f = assert(io.open("/proc/self/stat"))
+      local pid = f:read("l"):match("^%d+") -- ours, not the `ls` below
+      f:close()
+      local function open_fds()
+        local n = 0
+        local p = assert(io.popen("ls /proc/" .. pid .. "/fd"))
+        for _ in p:lines() do n = n + 1 end
+        p:close()
+        return n
+      end
+      collectgarbage("stop")
+      local ok, err = pcall(function()
+        local c0 = client(); c0:close() -- the first close may make the shared closed stand-in
+        local before = open_fds()
+        for _ = 1, 40 do
+          local c = client()
+          assert(c:request("GET", "/v1/catalog/products"))
+          c:close()
+        end
+        assert.is_true(open_fds() - before <= 2, "descriptors kept after close: " .. (open_fds() - before))
+      end)
+      collectgarbage("restart")
+      assert(ok, err)
+    end)
+
     it("closes at the end of a <close> block (Lua 5.4)", function()
       if _VERSION ~= "Lua 5.4" then pending("to-be-closed variables need Lua 5.4") return end
       -- `local x <close>` is Lua 5.4 syntax, so the block is compiled at run time.

@@ -452,6 +452,14 @@ end
 ------------------------------------------------------------------------------------------------
 -- Closing.
 
+-- The stand-in a closed loop polls (it never carries a transfer): one for the whole process, made
+-- on first use, so closing clients does not leave an epoll descriptor each until the collector.
+local stand_in
+local function closed_transport()
+  stand_in = stand_in or core.http.new{}
+  return stand_in
+end
+
 --- Ends every transfer in flight with a result of kind "closed" (the tasks waiting for them go
 -- on, and the client turns it into a `closed` error), then swaps the transport, which the client
 -- closes next, for an empty one: the loop keeps running the tasks' sleeps and waits without
@@ -466,7 +474,7 @@ function Loop:close()
     self:_wake(task, closed_result())
   end
   self.finished = {}
-  self.t = core.http.new{}
+  self.t = closed_transport()
 end
 
 ------------------------------------------------------------------------------------------------
