@@ -253,13 +253,17 @@ describe("the older spec's requests as a corpus against zuora-sim #prism", funct
       proxy:stop()
       fs.sh("rm -rf " .. fs.q(dir))
       assert(ok, err)
-      local counts, per_rule, unexplained = prism.judge(log_text, s:requests{ limit = 100000 }, differences, sj)
+      local counts, per_rule, unexplained, generic =
+        prism.judge(log_text, s:requests{ limit = 100000 }, differences, sj)
       local out = { ("Request corpus through prism proxy: %d requests, %d on routes the older spec has; %d response "
-        .. "violations: %d in generic answers (operations zuora-sim does not model), %d null values, %d covered "
-        .. "by rules, %d unexplained"):format(counts.requests, counts.validated, counts.violations, counts.generic,
-        counts.null, counts.ruled, #unexplained) }
+        .. "violations: %d in stateful-generic answers (operations zuora-sim neither models nor shapes), "
+        .. "%d null values, %d covered by rules, %d unexplained"):format(counts.requests, counts.validated,
+        counts.violations, counts.generic, counts.null, counts.ruled, #unexplained) }
       for i, rule in ipairs(differences.rules) do out[#out + 1] = ("  rule %d: %d"):format(i, per_rule[rule] or 0) end
       for _, u in ipairs(unexplained) do out[#out + 1] = "  UNEXPLAINED " .. u end
+      for _, g in ipairs(generic) do
+        out[#out + 1] = "  stateful-generic " .. g
+      end
       local text = table.concat(out, "\n")
       write(REPORT_PROXY, text .. "\n")
       print(text)

@@ -28,7 +28,8 @@ end
 
 local TYPES = { object = "o", array = "a", string = "s", number = "n", integer = "i", boolean = "b" }
 
---- A compact node: t (o/a/s/n/i/b), p (properties), r (required), i (items), e (enum), f (format), x (nullable).
+--- A compact node: t (o/a/s/n/i/b), p (properties), r (required), i (items), e (enum), f (format), x (nullable),
+-- c (closed: additionalProperties false).
 local function compact(schema, depth)
   schema = deref(schema)
   if type(schema) ~= "table" or schema == null then return nil end
@@ -47,6 +48,7 @@ local function compact(schema, depth)
       if s.items then node.t = node.t or "a" end
       if type(s.format) == "string" then node.f = s.format end
       if s.nullable == true then node.x = true end
+      if s.additionalProperties == false then node.c = true end
       if type(s.enum) == "table" and #s.enum > 0 then
         node.e = {}
         for _, v in ipairs(s.enum) do if v ~= null then node.e[#node.e + 1] = v end end
@@ -147,10 +149,17 @@ for _, item in pairs(spec.paths) do
         end
         local node = schema and compact(schema, 0)
         local entry = { s = tonumber(code) }
-        if node and node.t == "o" then entry.b = node end
+        if node and (node.t == "o" or (node.t == "a" and node.i and node.i.t == "o")) then entry.b = node end
         if not next(content) then entry.empty = true end
+        if not entry.b and not entry.empty then
+          -- An answer that is not JSON (describe: XML): its media type.
+          local types = {}
+          for ct in pairs(content) do types[#types + 1] = ct end
+          table.sort(types)
+          if types[1] and not types[1]:find("json", 1, true) then entry.text = types[1] end
+        end
         entry.num = number_style(example)
-        if entry.b or entry.empty then
+        if entry.b or entry.empty or entry.text then
           out[op.operationId] = entry
           count = count + 1
         end
@@ -167,7 +176,9 @@ local lines = {
     .. " (response schemas: field names, types, formats, enums, required names); do not edit."
     .. " Regenerate: make sim-shapes",
   "-- Node keys: t type (o object, a array, s string, n number, i integer, b boolean), p properties, r required,",
-  "-- i items, e enum, f format, x nullable. Per operationId: s success status, b body, num record number style.",
+  "-- i items, e enum, f format, x nullable, c closed (no additional properties).",
+  "-- Per operationId: s success status, b body (an object, or an array of objects), text (the media type",
+  "-- of an answer that is not JSON), empty (no body), num record number style.",
   "return {",
 }
 for _, id in ipairs(ids) do lines[#lines + 1] = "  " .. key(id) .. " = " .. ser(out[id]) .. "," end

@@ -218,6 +218,7 @@ function M.find(coll, key)
   if rec then return rec end
   for _, id in ipairs(coll.order) do
     local r = coll.by_id[id]
+    if r and M.seq_of[r] and tostring(M.seq_of[r]) == key then return r end
     if r then
       for k, v in pairs(r) do
         if v == key and type(k) == "string" and (k:find("Number$") or k:find("Key$") or k == "number"
@@ -250,6 +251,10 @@ function M.counts()
   return out
 end
 
+-- Each record's position in its family (1, 2, …), for schemas that give objects integer ids. Kept
+-- beside the record so it never shows among the record's fields.
+M.seq_of = setmetatable({}, { __mode = "k" })
+
 --- Makes a record from a decoded JSON body (anything else gives no fields).
 function M.new_record(f, coll, body)
   local rec = json.object()
@@ -269,6 +274,7 @@ function M.new_record(f, coll, body)
   rec.updatedDate = state.now_stamp()
   coll.by_id[id] = rec
   coll.order[#coll.order + 1] = id
+  M.seq_of[rec] = state.next("generic-seq:" .. f.path)
   return rec
 end
 

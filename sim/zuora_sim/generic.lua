@@ -190,6 +190,25 @@ local function handle(req, c)
   end
 end
 
+--- The notifications and events APIs answer errors with string codes
+-- ({"success": false, "reasons": [{"code": "ObjectNotFound", "message": …}]}), unlike the rest of v1.
+local STRING_CODES = { [40] = "ObjectNotFound", [30] = "InvalidValue", [20] = "InvalidValue" }
+local function string_coded(path)
+  return path:find("^/notifications/") or path:find("^/events/")
+end
+
+local function route_handler(c)
+  return function(req)
+    if not string_coded(req.path) then return handle(req, c) end
+    local ok, status, body, headers = pcall(handle, req, c)
+    if ok then return status, body, headers end
+    local e = status
+    if not errors.is_error(e) then error(e, 0) end
+    return e.status, json.object("success", false, "reasons", json.array{ json.object("code",
+      STRING_CODES[e.category] or "InvalidValue", "message", e.message) })
+  end
+end
+
 --- Registers one route per catalogue operation, or catch-alls when there is none.
 function M.register(router, settings)
   local count = 0
@@ -236,7 +255,7 @@ function M.register(router, settings)
   end
   for _, op in ipairs(ops) do
     local c = by_op[op]
-    router.add(op.method, op.path, function(req) return handle(req, c) end, { generic = true, operation = op })
+    router.add(op.method, op.path, route_handler(c), { generic = true, operation = op })
     count = count + 1
   end
   settings.catalog_operations = count

@@ -6,6 +6,7 @@
 -- with the records, each shaped by the item schema.
 local json = require "zuora_sim.json"
 local state = require "zuora_sim.state"
+local seq_of = require("zuora_sim.families").seq_of
 
 local M = {}
 
@@ -99,9 +100,18 @@ end
 --- An object of node `n` from record `rec`: required fields always, others when the record has them.
 function build(n, rec, is_record)
   local out = json.object()
-  -- A record keeps its id, the key every later call names it by (Zuora's objects all have one).
-  if is_record and rec and type(rec.id) == "string" then out.id = rec.id end
   local props = n.p or {}
+  -- A record keeps its id, the key every later call names it by (Zuora's objects all have one),
+  -- unless the schema types `id` otherwise (workflows: integers) or admits no other field.
+  local pid = props.id
+  if is_record and rec and type(rec.id) == "string" then
+    if pid and (pid.t == "i" or pid.t == "n") then
+      local seq = seq_of[rec] or (getmetatable(rec) and seq_of[getmetatable(rec).__index])
+      if seq then out.id = json.number(tostring(seq)) end
+    elseif not n.c or pid then
+      out.id = rec.id
+    end
+  end
   local required = {}
   for _, name in ipairs(n.r or {}) do required[name] = true end
   local names = {}
@@ -119,6 +129,9 @@ function build(n, rec, is_record)
     end
     local c
     if v ~= nil then c = carry(pn, v) end
+    if name == "id" and out.id ~= nil and c == nil then
+      c = out.id
+    end
     if c ~= nil then
       out[name] = c
     elseif name == "success" and pn and pn.t == "b" then
@@ -152,11 +165,27 @@ end
 --- (status, body) of a spec-shaped answer for a record (or a page of records).
 function M.answer(shape, _, rec, list, next_page, list_key)
   local status = shape.s or 200
+  if shape.text then
+    -- Not JSON (describe answers XML): a minimal document of that type naming the object.
+    local name = tostring(rec and (rec.name or rec.id) or "object"):gsub("[<>&\"']", "")
+    if shape.text:find("xml", 1, true) then
+      return status, ('<?xml version="1.0" encoding="UTF-8"?><object><name>%s</name><label>%s</label>'
+        .. '<fields></fields><related-objects></related-objects></object>'):format(name, name),
+        { ["Content-Type"] = shape.text }
+    end
+    return status, name, { ["Content-Type"] = shape.text }
+  end
   if shape.empty or not shape.b then
     if status == 204 then return 204, "" end
     return status, json.object("success", true)
   end
   local n = shape.b
+  if n.t == "a" then
+    -- An array answer (the Actions: one result per object sent): the records, or the one record.
+    local out = json.array()
+    for i, r in ipairs(list or { rec or json.object() }) do out[i] = build(n.i, r) end
+    return status, out
+  end
   if list then
     local field = list_field(n, list_key)
     local out = build(n, json.object("nextPage", next_page))
@@ -166,7 +195,7 @@ function M.answer(shape, _, rec, list, next_page, list_key)
       out[field] = arr
     end
     -- Zuora's v1 lists say where the next page is, whether or not the spec's schema lists the field.
-    if next_page and out.nextPage == nil then out.nextPage = next_page end
+    if next_page and out.nextPage == nil and not n.c then out.nextPage = next_page end
     return status, out
   end
   local r = rec

@@ -101,8 +101,8 @@ end
 -- response violation of severity error is matched to its answer (in order, by method and path):
 -- a null value, a stateful-generic answer (log `extra.served`: an operation zuora-sim neither models
 -- nor shapes from the older spec), a rule, or
--- unexplained. Returns counts, per-rule counts and the unexplained ones (one line per operation,
--- field and kind of value).
+-- unexplained. Returns counts, per-rule counts, the unexplained ones (one line per operation,
+-- field and kind of value) and the stateful-generic ones (one line each).
 function M.judge(log_text, sim_log, differences, json)
   local requests = M.parse_log(log_text)
   local pos = 1
@@ -117,7 +117,7 @@ function M.judge(log_text, sim_log, differences, json)
   end
   local counts = { requests = #requests, validated = 0, violations = 0, null = 0, ruled = 0, generic = 0,
     request_side = 0 }
-  local per_rule, unexplained, seen = {}, {}, {}
+  local per_rule, unexplained, seen, generic_list = {}, {}, {}, {}
   for _, r in ipairs(requests) do
     local e = entry_for(r)
     local doc = e and e.response_body and json.decode(e.response_body)
@@ -137,6 +137,7 @@ function M.judge(log_text, sim_log, differences, json)
         local text = value == nil and "(absent)" or (json.encode(value) or tostring(value))
         if generic then
           counts.generic = counts.generic + 1
+          generic_list[#generic_list + 1] = ("%s %s %s: %s"):format(r.method, r.path, field, v.message)
         elseif value == json.null then
           counts.null = counts.null + 1
         else
@@ -161,7 +162,7 @@ function M.judge(log_text, sim_log, differences, json)
       end
     end
   end
-  return counts, per_rule, unexplained
+  return counts, per_rule, unexplained, generic_list
 end
 
 return M
