@@ -220,6 +220,61 @@ describe("shared budget (zuora.governor) #redis", function()
         ("4 shared processes took %.2f s, one process alone %.2f s"):format(worst, base.elapsed))
     end)
 
+    it("nginx workers and a plain process on one Redis: no 429, one token, every call served", function()
+      latency(0.1)
+      local openresty = require "spec.support.openresty"
+      local srv = openresty.start{ workers = 4, vars = { sim = s.url, id = s.client_id, secret = s.client_secret,
+        redis = redis.url, ids = table.concat(ids, ",") }, http = [[
+        lua_shared_dict results 1m;
+        lua_socket_log_errors off;
+        init_worker_by_lua_block {
+          local ok, err = ngx.timer.at(0.5, function()
+            local c = require("zuora").new{ base_url = "${sim}", client_id = "${id}", client_secret = "${secret}",
+              max_concurrency = 40, shared = { redis = "${redis}", concurrency = 40, tokens = true } }
+            local items, ids = {}, {}
+            for id in ("${ids}"):gmatch("[^,]+") do ids[#ids + 1] = id end
+            for i = 1, 60 do items[i] = ids[i % #ids + 1] end
+            local _, errs = c:map(items, function(id) return c.accounts.retrieve(id) end, { concurrency = 40 })
+            local failed, first = 0, ""
+            for _, e in pairs(errs) do failed = failed + 1; first = tostring(e) end
+            ngx.shared.results:set("worker " .. ngx.worker.pid(), (60 - failed) .. " " .. first)
+          end)
+          if not ok then ngx.log(ngx.ERR, err) end
+        }
+        server {
+          listen 127.0.0.1:${port1};
+          location = /results {
+            content_by_lua_block {
+              local out = {}
+              for _, k in ipairs(ngx.shared.results:get_keys()) do out[#out + 1] = ngx.shared.results:get(k) end
+              table.sort(out)
+              ngx.say(#out, "|", table.concat(out, "|"))
+            }
+          }
+        }
+      ]] }
+      local h = budget.launch{ url = s.url, redis = redis.url, procs = 1, count = 100, concurrency = 40, ids = ids,
+        delay = 0.4 }
+      local res, errs = h:wait(60)
+      h:cleanup()
+      local fs = require "spec.support.fs"
+      local got
+      for _ = 1, 300 do
+        got = fs.sh_read(("curl -s %s/results"):format(srv.url))
+        if got:match("^4|") then break end
+        fs.sleep(0.05)
+      end
+      local errlog = srv:errlog()
+      srv:stop()
+      assert.is_table(res[1], errs[1])
+      assert.equal(100, res[1].ok, tostring(res[1].first))
+      assert.equal("4|60 |60 |60 |60 ", (got:gsub("\n$", "")), errlog)
+      local log = ctl:requests{ method = "GET" }
+      assert.equal(340, #log)
+      assert.equal(0, limited(log))
+      assert.equal(1, ctl:count("POST", "/oauth/token"), errlog .. "\n" .. errs[1])
+    end)
+
     it("a SIGKILLed process's leases come back within the lease expiry", function()
       latency(0.4)
       local a = budget.launch{ url = s.url, redis = redis.url, procs = 1, count = 400, concurrency = 40, ids = ids,

@@ -341,32 +341,42 @@ function Gov:load_token(auth)
   local delay = 0.005
   while true do
     if auth:state(mono()) ~= "need_token" then return true end
-    local v, err = self.store:get(tk.key)
-    if v == nil then self:_failed(err); return false end
-    local e = v and json.decode(v)
-    if type(e) == "table" and type(e.t) == "string" and type(e.u) == "number" and type(e.s) == "string" then
-      local left = e.u - wall()
-      if left > MIN_LEFT then
-        if e.s == tk.last_stamp then
-          -- this client used that token and dropped it (a 401): revoked for everyone
-          self.store:delete_if(tk.key, v)
-        elseif feed(tk, auth, e, left) then
-          tk.last_stamp = e.s
-          return true
-        end
-      end
-    end
     local mine = crypto.hex(crypto.random(8))
     local lock_ttl = (self.client.timeout + self.client.connect_timeout + 1) * 1000
-    local got, lerr = self.store:add(tk.key .. ":lock", mine, lock_ttl)
-    if got == nil then self:_failed(lerr); return false end
-    if got then
+    local what, v = self.store:token_or_lock(tk.key, mine, lock_ttl)
+    if what == nil then self:_failed(v); return false end
+    -- Inside nginx the round trip yields: another light thread of this client may have stored or
+    -- loaded a token meanwhile (and the entry's stamp is then ours without any 401).
+    if auth:state(mono()) ~= "need_token" then
+      if what == "lock" then self.store:delete_if(tk.key .. ":lock", mine) end
+      return true
+    end
+    if what == "lock" then
       tk.lock = mine
       return false
     end
+    local e = what == "token" and json.decode(v)
+    if type(e) == "table" and type(e.t) == "string" and type(e.u) == "number" and type(e.s) == "string" then
+      local left = e.u - wall()
+      if e.s == tk.last_stamp or left <= MIN_LEFT then
+        -- this client used that token and dropped it (a 401): revoked for everyone; or it is
+        -- about to end: fetch the next one
+        self.store:delete_if(tk.key, v)
+        delay = 0
+      elseif feed(tk, auth, e, left) then
+        tk.last_stamp = e.s
+        return true
+      else
+        self.store:delete_if(tk.key, v) -- not a usable token
+        delay = 0
+      end
+    elseif what == "token" then
+      self.store:delete_if(tk.key, v) -- not a token entry of ours
+      delay = 0
+    end
     if rt.now() - started > lock_ttl / 1000 then return false end
-    rt:sleep(delay)
-    delay = math.min(delay * 2, 0.02)
+    if delay > 0 then rt:sleep(delay) end
+    delay = math.min(math.max(delay, 0.0025) * 2, 0.02)
   end
 end
 

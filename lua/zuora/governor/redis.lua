@@ -113,7 +113,17 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 ]]
 
-local SCRIPTS = { take = TAKE, stats = STATS, del_if = DEL_IF }
+-- The shared token, or the lock to fetch it, in one step: {"token", value} | {"lock"} | {"wait"}.
+-- (A GET and then a SET NX would let a client find no token, then take the lock just released
+-- by the client that stored one, and fetch a second token.)
+local TOKEN = [[
+local v = redis.call('GET', KEYS[1])
+if v then return { 'token', v } end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return { 'lock' } end
+return { 'wait' }
+]]
+
+local SCRIPTS = { take = TAKE, stats = STATS, del_if = DEL_IF, token = TOKEN }
 
 --- A store for `conf` (the `shared` option): conf.redis (URL), conf.timeout (seconds per call).
 function M.new(conf, level)
@@ -211,19 +221,16 @@ function Store:stats(b)
   return { in_flight = res[1], waiting = res[2], participants = res[3], rate = rate, now_ms = res[5] }
 end
 
-function Store:get(key)
-  return self:call("GET", key)
+--- The token stored under `key`, else the lock `key .. ":lock"` taken with `value` for `ttl_ms`:
+-- "token", stored value | "lock" | "wait" | nil, err.
+function Store:token_or_lock(key, value, ttl_ms)
+  local res, err = self:script("token", { key, key .. ":lock" }, value, math.max(1, math.floor(ttl_ms)))
+  if not res then return nil, err end
+  return res[1], res[2]
 end
 
 function Store:set(key, value, ttl_ms)
   return self:call("SET", key, value, "PX", math.max(1, math.floor(ttl_ms)))
-end
-
---- SET NX: true when this caller created the key.
-function Store:add(key, value, ttl_ms)
-  local res, err = self:call("SET", key, value, "NX", "PX", math.max(1, math.floor(ttl_ms)))
-  if res == nil then return nil, err end
-  return res == "OK"
 end
 
 function Store:delete_if(key, value)
