@@ -34,6 +34,9 @@ Gov.__index = Gov
 -- While a client's queue waits for slots, it asks the store again this often (a release in this
 -- client asks at once). Short: a freed slot sits idle at most this long.
 local POLL = 0.005
+-- A slot a request gives back goes straight to the next request of the same client, without a
+-- round trip, when no other client waited at the last round trip, made at most this long ago.
+local HANDOFF = 0.02
 -- After the store failed, calls run on the local cap for this long before the store is tried again.
 local RETRY_STORE = 0.5
 -- A token loaded from the store this close to its end is left alone (fetch a new one).
@@ -178,7 +181,7 @@ function Gov:_take(b, rate)
   self.busy = true
   local now = self.client.rt.now()
   b.last = now
-  local granted, in_flight, waiting, hold = self.store:take(b, self.me, math.floor(wall() * 1000),
+  local granted, in_flight, waiting, hold, others = self.store:take(b, self.me, math.floor(wall() * 1000),
     math.floor(self.lease * 1000), b.limit, rel, want, rate)
   self.busy = false
   if not granted then
@@ -187,7 +190,7 @@ function Gov:_take(b, rate)
   end
   self:_ok()
   b.rel = b.rel - rel
-  b.in_flight, b.waiting, b.hold = in_flight, waiting, hold
+  b.in_flight, b.waiting, b.hold, b.others = in_flight, waiting, hold, others
   self.renewed = now
   local i = 1
   while granted > 0 and q[i] do
@@ -278,12 +281,11 @@ function Gov:release(b, w, res)
     return
   end
   if w then b.holders[w] = nil end
-  b.held = b.held - 1
-  b.rel = b.rel + 1
   local rate
   if res and res.status then
     local limit = header(res, "ratelimit-limit")
     local conc = header(res, "concurrency-limit-limit")
+    if conc == self.conc_seen then conc = nil else self.conc_seen = conc end -- publish changes only
     if res.status == 429 then self.limited = self.limited + 1 end
     if limit or conc or self.limited > 0 then
       rate = { concurrency_limit = conc, limited = self.limited }
@@ -294,6 +296,19 @@ function Gov:release(b, w, res)
       self.limited = 0
     end
   end
+  -- Nobody else waited at the last round trip (at most HANDOFF ago): the slot goes straight to the
+  -- next request of this client's queue, without a round trip (the lease stays renewed by the
+  -- heartbeat and by the round trip due every HANDOFF). Otherwise it goes back to the store,
+  -- where the client that waited longest gets it.
+  if not rate and b.others == 0 and self.client.rt.now() - b.last < HANDOFF then
+    local q = b.queue
+    while q[1] do
+      local nxt = table.remove(q, 1)
+      if alive(nxt) then nxt.granted = b; return end
+    end
+  end
+  b.held = b.held - 1
+  b.rel = b.rel + 1
   if self:_down() then return end
   self:_take(b, rate)
 end

@@ -25,7 +25,8 @@ local M = {}
 local Store = {}
 Store.__index = Store
 
--- take(me, now_ms, lease_ms, limit, release, want, [rate fields]) -> { granted, in_flight, waiting, hold_ms }
+-- take(me, now_ms, lease_ms, limit, release, want, [rate fields])
+--   -> { granted, in_flight, waiting, hold_ms, others_waiting }
 -- Releases `release` slots of participant `me`, then grants up to `want` to it when the free
 -- slots are not owed to participants that waited longer, and renews its lease.
 local TAKE = [[
@@ -93,7 +94,8 @@ if keep > 0 or grant < want then redis.call('ZADD', alive, now + lease, me) else
 redis.call('PEXPIRE', b .. ':ticket', 86400000)
 local waiting = 0
 for i, v in ipairs(redis.call('HGETALL', wants)) do if i % 2 == 0 then waiting = waiting + tonumber(v) end end
-return { grant, total + grant, waiting, hold }
+-- the 5th value: slots other participants wait for (this one's own want left out)
+return { grant, total + grant, waiting, hold, waiting - (want - grant) }
 ]]
 
 -- stats(now) -> { in_flight, waiting, participants, rate hash as a flat array }
@@ -209,7 +211,7 @@ function Store:take(b, me, now_ms, lease_ms, limit, release, want, rate)
   local res, err = self:script("take", { b.key, b.rate_key }, me, now_ms, lease_ms, limit, release, want,
     r.limit or "", r.remaining or "", r.reset or "0", r.concurrency_limit or "", r.limited or 0)
   if not res then return nil, err end
-  return res[1], res[2], res[3], res[4]
+  return res[1], res[2], res[3], res[4], res[5]
 end
 
 function Store:stats(b)
