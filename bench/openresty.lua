@@ -17,6 +17,8 @@
 -- the LuaJIT side of the client's path: jit.v (trace aborts, and which are NYI) and jit.p (where
 -- the time goes) over PROFILE_N sequential calls.
 -- Usage: make bench BENCH=openresty   [DURATION=3 ROUNDS=3 PROFILE_N=20000 in the environment;
+-- EXTRA_CASES=send adds rt:send of the client's request alone, runtime and transport without the
+-- pipeline;
 -- KEEP=1 keeps the profile files and prints their folder]
 local nginx = require "spec.support.nginx"
 local openresty = require "spec.support.openresty"
@@ -27,11 +29,13 @@ local ROUNDS = tonumber(os.getenv("ROUNDS")) or 3
 local PROFILE_N = tonumber(os.getenv("PROFILE_N")) or 20000
 local ALLOC_N = 2000
 local CASES = { "proxy_pass", "cosocket", "zjson", "client" }
+for name in (os.getenv("EXTRA_CASES") or ""):gmatch("%S+") do CASES[#CASES + 1] = name end
 local LABEL = {
   proxy_pass = "proxy_pass",
   cosocket = "hand-written cosocket + cjson",
   zjson = "hand-written cosocket + zuora.json",
   client = "client.accounts.retrieve",
+  send = "client.rt:send (runtime + transport)",
 }
 
 assert(support.sh("command -v wrk"), "wrk missing (Debian package wrk; tools/deps.sh installs it)")
@@ -68,6 +72,7 @@ local front = openresty.start{ vars = { up = upstream.port, vlog = tmp .. "/v.tx
     location = /cosocket { content_by_lua_block { require("bench.lib_openresty").serve("cosocket") } }
     location = /zjson { content_by_lua_block { require("bench.lib_openresty").serve("zjson") } }
     location = /client { content_by_lua_block { require("bench.lib_openresty").serve("client") } }
+    location = /send { content_by_lua_block { require("bench.lib_openresty").serve("send") } }
     location = /alloc {
       content_by_lua_block {
         require("bench.lib_openresty").alloc(ngx.var.arg_name, tonumber(ngx.var.arg_n))
