@@ -291,8 +291,9 @@ describe("shared budget (zuora.governor) #redis", function()
       -- wait until it holds the whole cap
       local held
       for _ = 1, 200 do
-        held = tonumber(((redis:call("KEYS", "zuora:budget:*:main:held") or {})[1] and
-          redis:call("HVALS", redis:call("KEYS", "zuora:budget:*:main:held")[1])[1]) or 0)
+        local keys = redis:call("KEYS", "zuora:budget:*:main:held")
+        local vals = keys and keys[1] and redis:call("HVALS", keys[1])
+        held = tonumber(vals and vals[1]) or 0
         if held == 40 then break end
         require("spec.support.fs").sleep(0.02)
       end

@@ -359,7 +359,9 @@ function Gov:load_token(auth)
     local mine = crypto.hex(crypto.random(8))
     local lock_ttl = (self.client.timeout + self.client.connect_timeout + 1) * 1000
     local what, v = self.store:token_or_lock(tk.key, mine, lock_ttl)
-    if what == nil then self:_failed(v); return false end
+    -- false tells the caller to fetch the token itself: only right when no other task of this
+    -- client started a token request meanwhile (during a round trip or a wait)
+    if what == nil then self:_failed(v); return auth:state(mono()) ~= "need_token" end
     -- Inside nginx the round trip yields: another light thread of this client may have stored or
     -- loaded a token meanwhile (and the entry's stamp is then ours without any 401).
     if auth:state(mono()) ~= "need_token" then
@@ -389,7 +391,7 @@ function Gov:load_token(auth)
       self.store:delete_if(tk.key, v) -- not a token entry of ours
       delay = 0
     end
-    if rt.now() - started > lock_ttl / 1000 then return false end
+    if rt.now() - started > lock_ttl / 1000 then return auth:state(mono()) ~= "need_token" end
     if delay > 0 then rt:sleep(delay) end
     delay = math.min(math.max(delay, 0.0025) * 2, 0.02)
   end
