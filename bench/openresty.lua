@@ -86,10 +86,16 @@ local front = openresty.start{ vars = { up = upstream.port, vlog = tmp .. "/v.tx
   }
 ]] }
 
+-- Stops both nginx and removes the document and (unless KEEP) the profile folder.
 local function finish()
   front:stop()
   upstream:stop()
   os.execute("rm -rf '" .. root .. "'")
+  if os.getenv("KEEP") then
+    print("profile files kept in " .. tmp)
+  else
+    os.execute("rm -rf '" .. tmp .. "'")
+  end
 end
 
 local function get(path)
@@ -218,10 +224,5 @@ get(("/profile?n=%d&mode=%s&out=%s/pvm.txt"):format(PROFILE_N, "v", tmp))
 print(("\njit.p (v: VM states) over %d client calls:"):format(PROFILE_N))
 for line in (support.sh("head -8 '" .. tmp .. "/pvm.txt' 2>/dev/null") or ""):gmatch("[^\n]+") do
   print("  " .. line)
-end
-if os.getenv("KEEP") then
-  print("profile files kept in " .. tmp)
-else
-  os.execute("rm -rf '" .. tmp .. "'")
 end
 finish()
