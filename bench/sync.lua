@@ -34,8 +34,8 @@ if arg[1] == "child" then
   local summary = assert(job:run())
   local dt = now() - t0
   job:close()
-  io.stdout:write(("%d %.3f %d %d %.3f\n"):format(summary.rows, dt, hwm_kb(), summary.objects.sim_synthetic_dated.windows,
-    os.clock()))
+  local windows = summary.objects.sim_synthetic_dated.windows
+  io.stdout:write(("%d %.3f %d %d %.3f\n"):format(summary.rows, dt, hwm_kb(), windows, os.clock()))
   os.exit(0)
 end
 
