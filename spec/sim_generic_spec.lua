@@ -133,6 +133,49 @@ describe("zuora-sim generic resource families", function()
     assert(#problems == 0, #problems .. " problem(s):\n" .. table.concat(problems, "\n"))
   end)
 
+  it("shapes answers by the older spec: its success status, required fields with their types and enums", function()
+    -- The facts derived from the spec (tools/gen-sim-shapes.lua) are the reference here: every
+    -- spec-shaped POST on a path without parameters, sent an empty object, must answer with the spec's status
+    -- and each required top-level field of the schema present, typed as the schema says.
+    local shapes = dofile("sim/zuora_sim/shapes_gen.lua")
+    local TYPE = {
+      s = function(v) return type(v) == "string" end, b = function(v) return type(v) == "boolean" end,
+      n = function(v) return json.is_number(v) end, i = function(v) return json.is_number(v) end,
+      a = function(v) return getmetatable(v) == json.array_mt end,
+      o = function(v) return type(v) == "table" and getmetatable(v) ~= json.array_mt and not json.is_number(v) end,
+    }
+    local problems, checked = {}, 0
+    for _, g in ipairs(catalog.groups) do
+      for _, op in ipairs(require(g.module)) do
+        local shape = op.spec_id and shapes[op.spec_id]
+        if op.method == "POST" and not op.path:find("{", 1, true) and not op.content and shape and shape.b
+          and shape.b.t == "o" and served["POST " .. op.path] == "spec-shaped" then
+          checked = checked + 1
+          local res = s:post(fill(op.path), {})
+          local name = g.name .. "." .. op.name
+          if res.status ~= shape.s then
+            problems[#problems + 1] = name .. ": status " .. res.status .. ", the spec says " .. shape.s
+          else
+            for _, field in ipairs(shape.b.r or {}) do
+              local node, v = shape.b.p and shape.b.p[field], res.json[field]
+              if v == nil then
+                problems[#problems + 1] = name .. ": required " .. field .. " missing"
+              elseif node and node.t and v ~= json.null and not TYPE[node.t](v) then
+                problems[#problems + 1] = name .. ": " .. field .. " is not of type " .. node.t
+              elseif node and node.e and type(v) == "string" then
+                local ok = false
+                for _, e in ipairs(node.e) do ok = ok or e == v end
+                if not ok then problems[#problems + 1] = name .. ": " .. field .. " = " .. v .. " is no enum value" end
+              end
+            end
+          end
+        end
+      end
+    end
+    assert.is_true(checked >= 20, "only " .. checked .. " operations checked")
+    assert(#problems == 0, #problems .. " problem(s):\n" .. table.concat(problems, "\n"))
+  end)
+
   it("actions change a status where the title says so, and refuse a repeat", function()
     local made = s:post("/v1/journal-runs", { journalEntryDate = "2024-01-31",
       transactionTypes = { { type = "Invoice Item" } } })
