@@ -156,6 +156,32 @@ describe("zuora.sync", function()
     job:close()
   end)
 
+  it("grows windows that bring few rows, and keeps bookmarks in a state file when asked", function()
+    local ids = populate(4, 3600)
+    local dir = fs.tmpdir("sync-state")
+    local function job(until_time)
+      return zsync.new(c, { objects = { "Account" }, to = "dir:" .. dir .. "/out", state = dir .. "/state.json",
+        ["until"] = until_time, start = "2026-01-01 00:00:00", window = 600, grow_below = 5, in_flight = 1 })
+    end
+    local j = job("2026-01-01 04:00:00")
+    local sum = assert(j:run())
+    assert.are.equal(4, sum.objects.Account.rows)
+    -- 4 hours in windows of 600 s would be 24; doubling after each small one makes 5 (600 .. 9600 s)
+    assert.are.equal(5, sum.objects.Account.windows)
+    local st = sim.json.decode(fs.read(dir .. "/state.json"))
+    assert.are.equal("2026-01-01 04:00:00", st.objects.Account.window_end)
+    j:close()
+    -- The state file, not the manifest, says where the next run starts.
+    clock("2026-01-01 05:00:00")
+    change("Account", ids[1], { name = "Later" })
+    j = job("2026-01-01 06:00:00")
+    sum = assert(j:run())
+    assert.are.equal(1, sum.objects.Account.rows)
+    assert.are.equal("2026-01-01 06:00:00", j:status().Account.window_end)
+    assert.are.equal(5, j:status().Account.rows)
+    j:close()
+  end)
+
   it("ends with an error when a window cannot be made smaller", function()
     populate(2, 0)
     s:control("POST", "query-faults", { kind = "fail", match = "from account" })
@@ -201,6 +227,12 @@ describe("zuora.sync", function()
     r = cli.run(with("--verify"), { env = env })
     assert.are.equal(0, r.code, r.stderr)
     assert.matches("verify Account: %d+ windows, 0 mismatches", r.stderr)
+
+    -- The progress line: all rows, then each object's rows and "done" (or its lag).
+    r = cli.run({ "--progress", "sync", "--objects", "Account,Contact", "--to", "dir:" .. dir .. "/p", "--start",
+      "2025-12-31", "--until", "2026-01-01 01:00:00" }, { env = env })
+    assert.are.equal(0, r.code, r.stderr)
+    assert.matches("Account 4 done | Contact 4 done", r.stderr, 1, true)
 
     r = cli.run({ "sync", "--objects", "Account", "--to", "dir:" .. dir .. "/x", "--window=0" }, { env = env })
     assert.are.equal(1, r.code)

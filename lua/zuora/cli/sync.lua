@@ -61,13 +61,21 @@ function M.run(ctx, a)
   if not client then ctx:fail(cerr); return 1 end
   local sync = require "zuora.sync"
   local bar = ctx:progress("sync")
-  local totals = {}
+  -- One line for the run: every row so far, then each object's rows and how far it has come
+  -- (its lag behind the end of the run, or "done").
+  local totals, lags, line = {}, {}, nil
   o.on_progress = function(ev)
     if ev.phase == "window" then
-      totals[ev.object] = ev.total
-      local n = 0
-      for _, v in pairs(totals) do n = n + v end
-      bar:update{ rows = n, status = ("%s up to %s"):format(ev.object, ev.window_end) }
+      totals[ev.object], lags[ev.object] = ev.total, ev.lag
+      local n, parts = 0, {}
+      for _, name in ipairs(o.objects) do
+        n = n + (totals[name] or 0)
+        local lag = lags[name]
+        parts[#parts + 1] = ("%s %d%s"):format(name, totals[name] or 0,
+          lag == nil and " ..." or (lag <= 0 and " done" or (" -" .. duration(lag))))
+      end
+      line = table.concat(parts, " | ")
+      bar:update{ rows = n, status = line }
     elseif ev.phase == "halved" then
       ctx:note(("%s: a job failed or timed out; windows of %s now (%s)"):format(ev.object, duration(ev.window),
         ev.reason))
@@ -90,7 +98,7 @@ function M.run(ctx, a)
       status = ctx:fail_error(errors.is(err) and err or errors.new{ kind = "sync", message = tostring(err) })
       return
     end
-    bar:finish("done")
+    bar:finish(line or "done")
     for _, name in ipairs(o.objects) do
       local s = summary.objects[name]
       ctx:note(("%s: %d rows, %d deleted, %d windows%s, synced up to %s"):format(name, s.rows, s.deleted,
