@@ -50,6 +50,9 @@ describe("shared budget (zuora.governor) #redis", function()
       assert.has_error(function() new_client{ shared = { concurrency = 4 } } end,
         'zuora.new: shared needs exactly one of redis = "redis://host:port/db" or dict = "<lua_shared_dict>"')
       assert.has_error(function() new_client{ shared = { redis = redis.url, dict = "x", concurrency = 4 } } end)
+      assert.has_error(function() new_client{ shared = { dict = "x", concurrency = 4 } } end,
+        "zuora.new: shared.dict: no lua_shared_dict named 'x' (declare `lua_shared_dict x 1m;` in the http block "
+        .. "of nginx.conf)")
       assert.has_error(function() new_client{ shared = { redis = redis.url, concurrency = 4, tokenz = true } } end,
         "zuora.new: shared: unknown option 'tokenz'")
       assert.has_error(function() new_client{ shared = { redis = redis.url } } end,
@@ -282,6 +285,56 @@ describe("shared budget (zuora.governor) #redis", function()
       assert.equal(340, #log)
       assert.equal(0, limited(log))
       assert.equal(1, ctl:count("POST", "/oauth/token"), errlog .. "\n" .. errs[1])
+    end)
+
+    it("8 nginx workers with shared.dict: no 429, one token, every call served", function()
+      latency(0.1)
+      local openresty = require "spec.support.openresty"
+      local srv = openresty.start{ workers = 8, vars = { sim = s.url, id = s.client_id, secret = s.client_secret,
+        ids = table.concat(ids, ",") }, http = [[
+        lua_shared_dict results 1m;
+        lua_shared_dict zuora_budget 1m;
+        lua_socket_log_errors off;
+        init_worker_by_lua_block {
+          local ok, err = ngx.timer.at(0.3, function()
+            local c = require("zuora").new{ base_url = "${sim}", client_id = "${id}", client_secret = "${secret}",
+              max_concurrency = 40, shared = { dict = "zuora_budget", concurrency = 40, tokens = true } }
+            local items, ids = {}, {}
+            for id in ("${ids}"):gmatch("[^,]+") do ids[#ids + 1] = id end
+            for i = 1, 50 do items[i] = ids[i % #ids + 1] end
+            local _, errs = c:map(items, function(id) return c.accounts.retrieve(id) end, { concurrency = 40 })
+            local failed, first = 0, ""
+            for _, e in pairs(errs) do failed = failed + 1; first = tostring(e) end
+            ngx.shared.results:set("worker " .. ngx.worker.pid(), (50 - failed) .. " " .. first)
+          end)
+          if not ok then ngx.log(ngx.ERR, err) end
+        }
+        server {
+          listen 127.0.0.1:${port1};
+          location = /results {
+            content_by_lua_block {
+              local out = {}
+              for _, k in ipairs(ngx.shared.results:get_keys()) do out[#out + 1] = ngx.shared.results:get(k) end
+              table.sort(out)
+              ngx.say(#out, "|", table.concat(out, "|"))
+            }
+          }
+        }
+      ]] }
+      local fs = require "spec.support.fs"
+      local got
+      for _ = 1, 400 do
+        got = fs.sh_read(("curl -s %s/results"):format(srv.url))
+        if got:match("^8|") then break end
+        fs.sleep(0.05)
+      end
+      local errlog = srv:errlog()
+      srv:stop()
+      assert.equal("8|50 |50 |50 |50 |50 |50 |50 |50 ", (got:gsub("\n$", "")), errlog)
+      local log = ctl:requests{ method = "GET" }
+      assert.equal(400, #log)
+      assert.equal(0, limited(log))
+      assert.equal(1, ctl:count("POST", "/oauth/token"), errlog)
     end)
 
     it("a SIGKILLed process's leases come back within the lease expiry", function()

@@ -17,8 +17,8 @@
 --     the client then runs on its own `max_concurrency` (or fails its calls with `required`) and
 --     tries the store again after a pause. A request is never sent twice or dropped because of it.
 --
--- Store: zuora.governor.redis (`shared.redis`, any processes; `shared.dict` for the workers of
--- one nginx is not implemented yet). Only API calls and token requests take slots
+-- Stores: zuora.governor.redis (`shared.redis`, any processes) and zuora.governor.dict
+-- (`shared.dict`, the workers of one nginx). Only API calls and token requests take slots
 -- (signed-URL downloads go to object storage, not to Zuora's API).
 local core = require "zuora.core"
 local errors = require "zuora.errors"
@@ -83,10 +83,12 @@ end
 function M.new(client, shared, creds, level)
   level = (level or 1) + 1
   M.check(shared, level)
+  local store
   if shared.dict then
-    error("zuora.new: shared.dict is not implemented yet; use shared.redis (it works inside nginx too)", level)
+    store = require("zuora.governor.dict").new(shared, level)
+  else
+    store = require("zuora.governor.redis").new(shared, level)
   end
-  local store = require("zuora.governor.redis").new(shared, level)
   -- The store's key names the tenant and the credentials without revealing either.
   local key = shared.key or crypto.hex(crypto.hmac_sha256(creds.client_id or creds.base_url,
     "lua-zuora shared budget\n" .. creds.base_url .. "\n" .. (creds.client_id or ""))):sub(1, 32)
