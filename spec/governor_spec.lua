@@ -232,24 +232,27 @@ describe("shared budget (zuora.governor) #redis", function()
       error("4 shared processes never came within 1.3x of one process alone: " .. table.concat(figures, "; "))
     end)
 
-    it("nginx workers and a plain process on one Redis: no 429, one token, every call served", function()
-      latency(0.1)
+    -- nginx with `workers` workers; each, 0.3 s after it starts, maps `count` account retrieves at
+    -- 40 with a client of `shared` (Lua source of the table) and files "<ok> <first error>".
+    -- Returns a function that waits for every worker's line and stops nginx: "n|line|line...", errlog.
+    local function nginx_workers(workers, count, shared)
       local openresty = require "spec.support.openresty"
-      local srv = openresty.start{ workers = 4, vars = { sim = s.url, id = s.client_id, secret = s.client_secret,
-        redis = redis.url, ids = table.concat(ids, ",") }, http = [[
+      local srv = openresty.start{ workers = workers, vars = { sim = s.url, id = s.client_id,
+        secret = s.client_secret, ids = table.concat(ids, ","), count = count, shared = shared }, http = [[
         lua_shared_dict results 1m;
+        lua_shared_dict zuora_budget 1m;
         lua_socket_log_errors off;
         init_worker_by_lua_block {
-          local ok, err = ngx.timer.at(0.5, function()
+          local ok, err = ngx.timer.at(0.3, function()
             local c = require("zuora").new{ base_url = "${sim}", client_id = "${id}", client_secret = "${secret}",
-              max_concurrency = 40, shared = { redis = "${redis}", concurrency = 40, tokens = true } }
+              max_concurrency = 40, shared = ${shared} }
             local items, ids = {}, {}
             for id in ("${ids}"):gmatch("[^,]+") do ids[#ids + 1] = id end
-            for i = 1, 60 do items[i] = ids[i % #ids + 1] end
+            for i = 1, ${count} do items[i] = ids[i % #ids + 1] end
             local _, errs = c:map(items, function(id) return c.accounts.retrieve(id) end, { concurrency = 40 })
             local failed, first = 0, ""
             for _, e in pairs(errs) do failed = failed + 1; first = tostring(e) end
-            ngx.shared.results:set("worker " .. ngx.worker.pid(), (60 - failed) .. " " .. first)
+            ngx.shared.results:set("worker " .. ngx.worker.pid(), (${count} - failed) .. " " .. first)
           end)
           if not ok then ngx.log(ngx.ERR, err) end
         }
@@ -265,22 +268,31 @@ describe("shared budget (zuora.governor) #redis", function()
           }
         }
       ]] }
+      return function()
+        local fs = require "spec.support.fs"
+        local got
+        for _ = 1, 400 do
+          got = fs.sh_read(("curl -s %s/results"):format(srv.url))
+          if got:match("^" .. workers .. "|") then break end
+          fs.sleep(0.05)
+        end
+        local errlog = srv:errlog()
+        srv:stop()
+        return (got:gsub("\n$", "")), errlog
+      end
+    end
+
+    it("nginx workers and a plain process on one Redis: no 429, one token, every call served", function()
+      latency(0.1)
+      local finish = nginx_workers(4, 60, ('{ redis = %q, concurrency = 40, tokens = true }'):format(redis.url))
       local h = budget.launch{ url = s.url, redis = redis.url, procs = 1, count = 100, concurrency = 40, ids = ids,
-        delay = 0.4 }
+        delay = 0.3 }
       local res, errs = h:wait(60)
       h:cleanup()
-      local fs = require "spec.support.fs"
-      local got
-      for _ = 1, 300 do
-        got = fs.sh_read(("curl -s %s/results"):format(srv.url))
-        if got:match("^4|") then break end
-        fs.sleep(0.05)
-      end
-      local errlog = srv:errlog()
-      srv:stop()
+      local got, errlog = finish()
       assert.is_table(res[1], errs[1])
       assert.equal(100, res[1].ok, tostring(res[1].first))
-      assert.equal("4|60 |60 |60 |60 ", (got:gsub("\n$", "")), errlog)
+      assert.equal("4|60 |60 |60 |60 ", got, errlog)
       local log = ctl:requests{ method = "GET" }
       assert.equal(340, #log)
       assert.equal(0, limited(log))
@@ -289,48 +301,8 @@ describe("shared budget (zuora.governor) #redis", function()
 
     it("8 nginx workers with shared.dict: no 429, one token, every call served", function()
       latency(0.1)
-      local openresty = require "spec.support.openresty"
-      local srv = openresty.start{ workers = 8, vars = { sim = s.url, id = s.client_id, secret = s.client_secret,
-        ids = table.concat(ids, ",") }, http = [[
-        lua_shared_dict results 1m;
-        lua_shared_dict zuora_budget 1m;
-        lua_socket_log_errors off;
-        init_worker_by_lua_block {
-          local ok, err = ngx.timer.at(0.3, function()
-            local c = require("zuora").new{ base_url = "${sim}", client_id = "${id}", client_secret = "${secret}",
-              max_concurrency = 40, shared = { dict = "zuora_budget", concurrency = 40, tokens = true } }
-            local items, ids = {}, {}
-            for id in ("${ids}"):gmatch("[^,]+") do ids[#ids + 1] = id end
-            for i = 1, 50 do items[i] = ids[i % #ids + 1] end
-            local _, errs = c:map(items, function(id) return c.accounts.retrieve(id) end, { concurrency = 40 })
-            local failed, first = 0, ""
-            for _, e in pairs(errs) do failed = failed + 1; first = tostring(e) end
-            ngx.shared.results:set("worker " .. ngx.worker.pid(), (50 - failed) .. " " .. first)
-          end)
-          if not ok then ngx.log(ngx.ERR, err) end
-        }
-        server {
-          listen 127.0.0.1:${port1};
-          location = /results {
-            content_by_lua_block {
-              local out = {}
-              for _, k in ipairs(ngx.shared.results:get_keys()) do out[#out + 1] = ngx.shared.results:get(k) end
-              table.sort(out)
-              ngx.say(#out, "|", table.concat(out, "|"))
-            }
-          }
-        }
-      ]] }
-      local fs = require "spec.support.fs"
-      local got
-      for _ = 1, 400 do
-        got = fs.sh_read(("curl -s %s/results"):format(srv.url))
-        if got:match("^8|") then break end
-        fs.sleep(0.05)
-      end
-      local errlog = srv:errlog()
-      srv:stop()
-      assert.equal("8|50 |50 |50 |50 |50 |50 |50 |50 ", (got:gsub("\n$", "")), errlog)
+      local got, errlog = nginx_workers(8, 50, '{ dict = "zuora_budget", concurrency = 40, tokens = true }')()
+      assert.equal("8|50 |50 |50 |50 |50 |50 |50 |50 ", got, errlog)
       local log = ctl:requests{ method = "GET" }
       assert.equal(400, #log)
       assert.equal(0, limited(log))
