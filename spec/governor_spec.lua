@@ -173,6 +173,23 @@ describe("shared budget (zuora.governor) #redis", function()
       a:close(); b:close()
     end)
 
+    it("without Redis: runs on the local cap and says so once; with required, calls fail", function()
+      local port = require("spec.support.nginx").free_port()
+      local dead = ("redis://127.0.0.1:%d/0"):format(port)
+      local c = new_client{ shared = { redis = dead, concurrency = 4 } }
+      local t0 = require("zuora.core").http.now()
+      assert(c.accounts.retrieve(ids[1]))
+      assert(c.accounts.retrieve(ids[2]))
+      assert.is_true(require("zuora.core").http.now() - t0 < 2)
+      local r = new_client{ shared = { redis = dead, concurrency = 4, required = true } }
+      local v, err = r.accounts.retrieve(ids[1])
+      assert.is_nil(v)
+      assert.equal("transport", err.kind)
+      assert.matches("shared budget unavailable", err.message)
+      assert.equal(0, ctl:count("GET", "/v1/accounts/*") - 2) -- the refused call was never sent
+      c:close(); r:close()
+    end)
+
     it("a 401 drops the shared token for everyone; one new token is fetched", function()
       local shared = { redis = redis.url, concurrency = 4, tokens = true }
       local a = new_client{ shared = shared }
@@ -307,6 +324,26 @@ describe("shared budget (zuora.governor) #redis", function()
       assert.equal(400, #log)
       assert.equal(0, limited(log))
       assert.equal(1, ctl:count("POST", "/oauth/token"), errlog)
+    end)
+
+    it("a request longer than the lease keeps its slot (the lease is renewed while it runs)", function()
+      latency(1.5)
+      local a = budget.launch{ url = s.url, redis = redis.url, procs = 1, count = 1, concurrency = 1, ids = ids,
+        lease = 0.6, delay = 0 }
+      local fs = require "spec.support.fs"
+      fs.sleep(0.4)
+      local b = budget.launch{ url = s.url, redis = redis.url, procs = 1, count = 1, concurrency = 1, ids = ids,
+        lease = 0.6, delay = 0 }
+      local ra, ea = a:wait(30)
+      local rb, eb = b:wait(30)
+      a:cleanup(); b:cleanup()
+      assert.is_table(ra[1], ea[1])
+      assert.is_table(rb[1], eb[1])
+      local log = ctl:requests{ method = "GET" }
+      assert.equal(2, #log)
+      local t1, t2 = simh.json.tonumber(log[1].time), simh.json.tonumber(log[2].time)
+      -- the second waited for the first to end (1.5 s), not for a lease of 0.6 s to lapse
+      assert.is_true(t2 - t1 >= 1.4, ("the second request started %.2f s after the first"):format(t2 - t1))
     end)
 
     it("a SIGKILLed process's leases come back within the lease expiry", function()
