@@ -12,8 +12,9 @@ local M = {}
 local obj = json.object
 local METHODS = { GET = true, PUT = true, POST = true, DELETE = true }
 
--- The notifications API answers errors as {"reasons": [{"code": "<name>", "message": ...}]} (string
--- codes, unlike the rest of v1): fail() raises one, guarded() turns it into the answer.
+-- The notifications API answers errors as {"success": false, "reasons": [{"code": "<name>",
+-- "message": ...}]} (string codes, unlike the rest of v1; the same shape as zuora_sim.generic's):
+-- fail() raises one, guarded() turns it into the answer.
 local function fail(msg, status)
   error({ notifications_error = true, status = status or 400,
     code = status == 404 and "ObjectNotFound" or "InvalidValue", message = msg }, 0)
@@ -25,7 +26,8 @@ local function guarded(handler)
     if ok then return status, body, headers end
     local e = status
     if type(e) == "table" and e.notifications_error then
-      return e.status, obj("reasons", json.array{ obj("code", e.code, "message", e.message) })
+      return e.status, obj("success", false,
+        "reasons", json.array{ obj("code", e.code, "message", e.message) })
     end
     error(e, 0)
   end
