@@ -191,6 +191,9 @@ function Sync:sync_object(dest, object, stop)
   local b = dest:bookmark(object)
   local pos = b and b.window_end and M.parse_time(b.window_end) or M.parse_time(o.start)
   local size = o.window
+  -- After a halving, windows grow back only up to the size that last worked in this run, so a
+  -- tenant whose jobs fail above some size is not asked for that size again and again.
+  local ceiling = o.max_window
   local summary = { object = object, rows = 0, deleted = 0, windows = 0, halved = 0 }
   while pos < stop do
     local windows = {}
@@ -212,6 +215,7 @@ function Sync:sync_object(dest, object, stop)
         local width = w["end"] - w.start
         if shrinkable(err) and width > o.min_window then
           size = math.max(o.min_window, math.floor(width / 2))
+          ceiling = size
           summary.halved = summary.halved + 1
           emit(self, { type = "sync", object = object, phase = "halved", window = size,
             reason = tostring(err and err.message or err) })
@@ -239,7 +243,7 @@ function Sync:sync_object(dest, object, stop)
         total = summary.rows, lag = stop - pos })
       if o.max_windows and summary.windows >= o.max_windows then return summary end
     end
-    if all_small then size = math.min(o.max_window, size * 2) end
+    if all_small then size = math.min(ceiling, size * 2) end
   end
   summary.bookmark = M.format_time(pos)
   return summary

@@ -39,11 +39,17 @@ function M.start()
   end
   assert(sh(as_owner(self, ("%s -D %s -U zuora --auth=trust --locale=C -E UTF8 >%s 2>&1"):format(q(bin .. "/initdb"),
     q(self.data), q(dir .. "/initdb.log")))), "initdb failed: " .. tostring(fs.read(dir .. "/initdb.log")))
-  self.port = nginx.free_port()
-  local opts = ("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=on"):format(self.port, dir)
-  assert(sh(as_owner(self, ("%s -D %s -o %s -l %s -w -t 60 start >/dev/null 2>&1"):format(q(bin .. "/pg_ctl"),
-    q(self.data), q(opts), q(dir .. "/server.log")))),
-    "pg_ctl start failed: " .. tostring(fs.read(dir .. "/server.log")))
+  -- A port found free can be taken before the server binds it: a second try on another port.
+  local started
+  for _ = 1, 3 do
+    self.port = nginx.free_port()
+    local opts = ("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=on"):format(self.port, dir)
+    started = sh(as_owner(self, ("%s -D %s -o %s -l %s -w -t 120 start >/dev/null 2>&1"):format(q(bin .. "/pg_ctl"),
+      q(self.data), q(opts), q(dir .. "/server.log"))))
+    if started then break end
+    sh(as_owner(self, ("%s -D %s -m immediate stop >/dev/null 2>&1"):format(q(bin .. "/pg_ctl"), q(self.data))))
+  end
+  assert(started, "pg_ctl start failed: " .. tostring(fs.read(dir .. "/server.log")))
   self.url = ("postgresql://zuora@127.0.0.1:%d/postgres"):format(self.port)
   return self
 end
