@@ -112,6 +112,7 @@ local HTTP = [[
         np = n % 2 == 0 and ("http://127.0.0.1:${port1}" .. base .. "?p=2") or (base .. "?p=2")
       elseif name == "dummy" then data, np = "[]", base .. "?n=" .. n
       elseif name == "cursor" then np = "c2FtZQ"
+      elseif name == "repeat" then np = base .. "?p=2&x=" .. n -- the same item, a new dummy parameter
       elseif name == "same" then np = base
       elseif name == "good" then np = p < 3 and (base .. "?p=" .. (p + 1)) or nil
       elseif name == "sparse" then
@@ -128,6 +129,10 @@ local HTTP = [[
       ngx.header["Content-Type"] = "application/json"
       if body:find("SameLocator", 1, true) or loc == "L-same" then
         return ngx.print('{"records":[{"Id":"1"}],"size":1,"done":false,"queryLocator":"L-same"}')
+      end
+      if body:find("RepeatBatch", 1, true) or (loc and loc:find("^R%-")) then
+        local r = tonumber(loc and loc:match("^R%-(%d+)$") or 0) + 1
+        return ngx.print('{"records":[{"Id":"1"}],"size":1,"done":false,"queryLocator":"R-' .. r .. '"}')
       end
       local k = tonumber(loc and loc:match("^L%-(%d+)$") or 0) + 1
       ngx.print('{"records":[],"size":0,"done":false,"queryLocator":"L-' .. k .. '"}')
@@ -328,12 +333,14 @@ describe("an adversary's servers", function()
           assert.matches("^pagination loop", r[name].message)
           assert.is_true(r[name].elapsed < 1, name)
         end
-        for _, name in ipairs{ "dummy_each", "dummy_limit", "locator", "locator_empty" } do
+        for _, name in ipairs{ "dummy_each", "dummy_limit", "locator", "locator_empty", "repeat_locator" } do
           assert.equals("loop", r[name].kind, name .. ": " .. tostring(r[name].message))
           assert.is_true(r[name].elapsed < 1, name)
         end
         assert.matches("10 pages in a row had no items", r.dummy.message)
         assert.matches("3 pages in a row had no items", r.dummy_3.message)
+        assert.matches("10 pages in a row repeated the items before them", r["repeat"].message)
+        assert.matches("10 pages in a row repeated the items before them", r.repeat_locator.message)
         assert.matches("same queryLocator", r.locator.message)
         -- servers that progress are followed to their end
         assert.equals("none", r.good.kind)

@@ -19,7 +19,8 @@
 -- asks for a request already made (compared normalised: without fragment, empty `&` pieces,
 -- parameters in any order, an absolute same-origin URL the same as its path), a queryLocator
 -- comes back with the same batch it came with before, or `max_empty_pages` pages in a row
--- (default M.MAX_EMPTY_PAGES, 10) have no items yet still name a next page.
+-- (default M.MAX_EMPTY_PAGES, 10) have no items, or the items of the page before, yet still name
+-- a next page.
 local core = require "zuora.core"
 local errors = require "zuora.errors"
 local progress = require "zuora.progress"
@@ -236,11 +237,17 @@ function Pager:fetch()
   -- A page whose continuation is refused still counts: its items come first, the error next.
   local nxt, nerr = self:next_request(page, items)
   if nxt and not nerr then
-    -- pages without items that still name a next page: a server that never gets anywhere
-    self.empty = #items == 0 and self.empty + 1 or 0
+    -- pages without items, or with the previous page's items again (under a new nextPage or
+    -- locator, e.g. a dummy parameter that changes), that still name a next page: a server that
+    -- never gets anywhere
+    local mark = #items > 0 and fingerprint(items) or nil
+    local again = mark ~= nil and mark == self.last_mark
+    self.last_mark = mark
+    self.empty = (#items == 0 or again) and self.empty + 1 or 0
     if self.empty >= self.max_empty then
-      nxt, nerr = nil, loop_error(("%d pages in a row had no items yet named a next page (max_empty_pages)")
-        :format(self.empty))
+      local what = again and "%d pages in a row repeated the items before them yet named a next page"
+        or "%d pages in a row had no items yet named a next page"
+      nxt, nerr = nil, loop_error((what .. " (max_empty_pages)"):format(self.empty))
     end
   end
   self.pending_err = nerr

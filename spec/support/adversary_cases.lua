@@ -185,7 +185,7 @@ end
 ---------------------------------------------------------------------------------------------------
 -- Paging servers that never get anywhere (each ends with kind "loop"), and ones that do.
 
-M.LOOPS = { "fragment", "amp", "order", "absolute", "dummy", "cursor", "same" }
+M.LOOPS = { "fragment", "amp", "order", "absolute", "dummy", "cursor", "same", "repeat" }
 
 local function timed(fn)
   local t0 = now()
@@ -222,6 +222,7 @@ function M.paging(args)
   end
   out.locator = timed(zoql("select Id from SameLocator"))
   out.locator_empty = timed(zoql("select Id from EmptyBatches"))
+  out.repeat_locator = timed(zoql("select Id from RepeatBatch")) -- the same record under new locators
   -- servers that do progress: pages with items, and a few empty pages before the last
   out.good = timed(function() return paginate.all_request(c, "GET", "/page/good", {}, {}) end)
   out.sparse = timed(function() return paginate.all_request(c, "GET", "/page/sparse", {}, {}) end)
