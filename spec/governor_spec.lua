@@ -326,6 +326,28 @@ describe("shared budget (zuora.governor) #redis", function()
       assert.equal(1, ctl:count("POST", "/oauth/token"), errlog)
     end)
 
+    it("first come, first served across processes", function()
+      latency(0.8)
+      local fs = require "spec.support.fs"
+      local procs = {}
+      for k = 1, 3 do -- each process asks for the whole cap of 2, for its own account
+        procs[k] = budget.launch{ url = s.url, redis = redis.url, procs = 1, count = 2, concurrency = 2,
+          ids = { ids[k] }, delay = 0 }
+        fs.sleep(0.3)
+      end
+      for k = 1, 3 do
+        local r, e = procs[k]:wait(30)
+        procs[k]:cleanup()
+        assert.is_table(r[1], e[1])
+        assert.equal(2, r[1].ok, tostring(r[1].first))
+      end
+      local log = ctl:requests{ method = "GET" }
+      table.sort(log, function(x, y) return simh.json.tonumber(x.time) < simh.json.tonumber(y.time) end)
+      local order = {}
+      for i, e in ipairs(log) do order[i] = e.path:match("([^/]+)$") end
+      assert.same({ ids[1], ids[1], ids[2], ids[2], ids[3], ids[3] }, order)
+    end)
+
     it("a request longer than the lease keeps its slot (the lease is renewed while it runs)", function()
       latency(1.5)
       local a = budget.launch{ url = s.url, redis = redis.url, procs = 1, count = 1, concurrency = 1, ids = ids,
