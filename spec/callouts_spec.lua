@@ -18,6 +18,7 @@ local function receiver(opts)
     log = function(level, msg) r.logs[#r.logs + 1] = level .. " " .. msg end }
   for k, v in pairs(opts or {}) do o[k] = v end
   if o.basic == false then o.basic = nil end
+  if o.key == false then o.key = nil end
   r.receiver = callouts.new(o)
   return r
 end
@@ -173,6 +174,21 @@ describe("zuora.callouts #luajit", function()
       assert.equals(200, (deliver(r, { body = body, headers = headers })))
       headers.Authorization = nil
       assert.equals(401, (deliver(r, { body = body, headers = headers })))
+    end)
+
+    it("by default identifies an HMAC-checked event by what is signed: unsigned parameters make no new event",
+      function()
+      local r = receiver({ basic = false, key = false, hmac = { key = "hmac-key", header = "X-Signature",
+        data = "{{method}}\n{{path}}\n{{param.InvoiceId}}\n" } })
+      -- a captured delivery, replayed with parameters the signature does not cover
+      for _, q in ipairs({ "InvoiceId=I-1", "InvoiceId=I-1&x=1", "InvoiceId=I-1&x=2", "InvoiceId=I-1&Amount=999" }) do
+        assert.equals(200, (deliver(r, { query = q, headers = { ["X-Signature"] = sig("sha256", "base64") } })), q)
+      end
+      assert.equals(1, #r.runs)
+      -- another signed event is another identity
+      assert.equals(200, (deliver(r, { query = "InvoiceId=I-2",
+        headers = { ["X-Signature"] = sig("sha256", "base64", "POST\n/zuora/callouts\nI-2\n") } })))
+      assert.equals(2, #r.runs)
     end)
 
     it("covers the other template placeholders: uri, query, body, request_id, header.X", function()

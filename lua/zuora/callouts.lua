@@ -374,14 +374,18 @@ function Receiver:_check_hmac(event)
   local mac = crypto.hmac(h.algorithm, h.key, data)
   local want = h.prefix .. (h.encoding == "hex" and crypto.hex(mac) or crypto.base64(mac))
   if not equal(sha256(want), sha256(got)) then return nil, "wrong HMAC signature" end
+  event.signed = data
   return true
 end
 
 --- The default identity: method, path and the sorted parameters. Zuora sends the same parameters
 -- on every retry of one event (only the Zuora-Request-Id header changes), and different events
 -- differ in their merge fields (the object's id, the event type) as long as the callout carries
--- them: name them in `key` when it matters.
+-- them: name them in `key` when it matters. With HMAC, the signed data instead of the parameters:
+-- a parameter the signature does not cover could be added to a captured delivery to make it a
+-- "new" event as often as one likes.
 function M.default_key(event)
+  if event.signed then return event.method .. " " .. event.path .. " signed " .. event.signed end
   local canon = json.encode(event.params, { sort_keys = true })
   return event.method .. " " .. event.path .. " " .. tostring(canon)
 end
