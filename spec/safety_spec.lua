@@ -210,6 +210,26 @@ describe("safety rails #luajit", function()
       assert(a:request("GET", "/v1/catalog//products/"))
     end)
 
+    it("an op option naming another operation lends the call neither its reads flag nor its name", function()
+      local acct = s:account{ name = "Borrowed Co" }
+      local path = "/v1/accounts/" .. acct.accountNumber
+      local retrieve = require("zuora.operations").entry("accounts", "retrieve")
+      local query = require("zuora.operations").entry("actions", "query")
+      for _, op in ipairs{ { group = "accounts", name = "retrieve" }, retrieve, query } do
+        local res, err = client{ read_only = true }:request("DELETE", path, { op = op })
+        assert.is_nil(res)
+        assert.equals("read_only", err.rule)
+        assert.equals("accounts.delete", err.operation)
+        res, err = client{ deny = { "accounts.delete" } }:request("DELETE", path, { op = op })
+        assert.is_nil(res)
+        assert.equals("deny", err.rule)
+      end
+      assert.equals(0, #s:requests{ method = "DELETE" })
+      -- the op of the call itself still counts (a read that travels as POST)
+      assert(client{ read_only = true }:request("POST", "/v1/action/query",
+        { op = query, body = { queryString = "select Id from Account" } }))
+    end)
+
     it("raises at construction on a malformed pattern", function()
       assert.has_error(function() client{ deny = { "accounts" } } end)
       assert.has_error(function() client{ allow = { "get /v1/x" } } end)

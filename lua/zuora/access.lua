@@ -156,14 +156,29 @@ function M.new(opts, catalog)
     catalog = catalog or "zuora.catalog" }, Policy)
 end
 
+-- Whether entry `e` can stand for `method path`: an `op` option naming another operation (a GET's
+-- entry on a DELETE) must not lend it its `reads` flag or its name.
+local template_of = setmetatable({}, { __mode = "k" })
+local function stands_for(e, method, path)
+  if e.method ~= method or type(e.path) ~= "string" then return false end
+  local pat = template_of[e]
+  if not pat then
+    pat = template_pattern(e.path)
+    template_of[e] = pat
+  end
+  return path:find(pat) ~= nil
+end
+
 -- The catalogue entry a request stands for: the caller's `op` when it is a full entry; an `op`
--- naming only group and name (the helpers' own calls) found by that name; else by method and path.
+-- naming only group and name (the helpers' own calls) found by that name; either only when its
+-- method and path template fit the request; else by method and path.
 local function entry_for(self, method, path, op)
   if type(op) == "table" then
-    if op.method and op.path and op.group then return op end
-    if op.group and op.name then
+    if op.method and op.path and op.group then
+      if stands_for(op, method, path) then return op end
+    elseif op.group and op.name then
       local e = M.entry(op.group, op.name, self.catalog)
-      if e then return e end
+      if e and stands_for(e, method, path) then return e end
     end
   end
   return M.lookup(method, path, self.catalog)
