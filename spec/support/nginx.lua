@@ -44,6 +44,10 @@ function M.free_port(taken)
 end
 
 --- A running nginx (its prefix, port(s) and url); openresty.start_conf's servers are ones too.
+-- Connections a worker may hold: 4096, or fewer when this process may open fewer descriptors (a
+-- user's limit is often 1024), where nginx would warn into the error log the specs read.
+local WORKER_CONNECTIONS = math.min(4096, tonumber(fs.sh_read("ulimit -n")) or 4096)
+
 local Server = {}
 Server.__index = Server
 M.Server = Server
@@ -110,7 +114,7 @@ function M.start(opts)
       "master_process on;",
       "pid " .. prefix .. "/logs/nginx.pid;",
       "error_log " .. prefix .. "/logs/error.log " .. (opts.log_level or "warn") .. ";",
-      "events { worker_connections 4096; }",
+      "events { worker_connections " .. WORKER_CONNECTIONS .. "; }",
       M.render(opts.main or "", vars),
       "http {",
       "  access_log off;",
