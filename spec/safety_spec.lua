@@ -178,7 +178,8 @@ describe("safety rails #luajit", function()
       local acct = s:account{ name = "Detour Co" }
       local n = acct.accountNumber
       local detours = { "/v1/x/../accounts/" .. n, "/v1/./accounts/" .. n, "/v1//accounts/" .. n,
-        "/v1/accounts/" .. n .. "/", "/v1/%61ccounts/" .. n, "/v1/x/%2e%2e/accounts/" .. n }
+        "/v1/accounts/" .. n .. "/", "/v1/%61ccounts/" .. n, "/v1/x/%2e%2e/accounts/" .. n,
+        "/v1/x%2F..%2Faccounts/" .. n }
       local d = client{ deny = { "DELETE /v1/accounts/*" } }
       local g = client{ deny = { "accounts.delete" } }
       local a = client{ allow = { "GET /v1/catalog/**" } }

@@ -217,8 +217,8 @@ local function remove_dots(path)
 end
 
 --- The distinct readings of `path` (starting with "/"): itself, with unreserved characters
--- decoded and dot segments removed, and that with ";parameters", empty segments and a trailing
--- slash dropped as well.
+-- decoded and dot segments removed, and that with %2F read as "/", ";parameters", empty segments
+-- and a trailing slash dropped as well.
 function M.readings(path)
   if not (path:find("[%%;]") or path:find("//", 1, true) or path:find("/.", 1, true)
       or (#path > 1 and path:sub(-1) == "/")) then
@@ -227,7 +227,8 @@ function M.readings(path)
   local out = { path }
   local rfc = remove_dots(decode_unreserved(path))
   if rfc ~= path then out[#out + 1] = rfc end
-  local loose = remove_dots(decode_unreserved(path):gsub(";[^/]*", ""):gsub("//+", "/"))
+  -- nginx decodes %2F before it resolves dot segments: /v1/x%2F..%2Faccounts/A1 is /v1/accounts/A1
+  local loose = remove_dots(decode_unreserved(path):gsub("%%2[Ff]", "/"):gsub(";[^/]*", ""):gsub("//+", "/"))
   if #loose > 1 then loose = loose:gsub("/$", "") end
   if loose ~= path and loose ~= rfc then out[#out + 1] = loose end
   return out
