@@ -100,6 +100,15 @@ function M.with_custom(obj, rec)
   return obj
 end
 
+--- A v1 list answer: the records of collection `coll` that `keep` accepts, each through `render`,
+-- paged (M.page) under `field` with nextPage.
+function M.list(req, coll, keep, render, field)
+  local items = {}
+  for _, rec in ipairs(state.list(coll, keep)) do items[#items + 1] = render(rec) end
+  local page, next_url = M.page(req, items)
+  return 200, M.ok(json.object(field, page, "nextPage", next_url))
+end
+
 --- v1 page/pageSize pagination: returns the page of `items` and the nextPage URL (or nil).
 function M.page(req, items, opts)
   opts = opts or {}

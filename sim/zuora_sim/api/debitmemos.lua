@@ -119,14 +119,9 @@ function M.register(r)
   r.add("GET", "/v1/debit-memos", function(req)
     local q = req.query
     local a = (q.accountId or q.accountNumber) and C.account(q.accountId or q.accountNumber, "debit_memo")
-    local items = {}
-    for _, dm in ipairs(state.list("debit_memos", function(dm)
+    return C.list(req, "debit_memos", function(dm)
       return (not a or dm.accountId == a.id) and (not q.status or dm.status == q.status)
-    end)) do
-      items[#items + 1] = M.json(dm)
-    end
-    local page, next_url = C.page(req, items)
-    return 200, C.ok(obj("debitmemos", page, "nextPage", next_url))
+    end, M.json, "debitmemos")
   end)
   r.add("GET", "/v1/debit-memos/{debitMemoKey}", function(req)
     return 200, C.ok(M.json(M.of(req.params.debitMemoKey)))

@@ -273,12 +273,9 @@ function M.register(r)
   end)
   r.add("GET", "/v1/payments", function(req)
     local q = req.query
-    local items = {}
-    for _, p in ipairs(state.list("payments", function(p)
+    return C.list(req, "payments", function(p)
       return (not q.accountId or p.accountId == q.accountId) and (not q.status or p.status == q.status)
-    end)) do items[#items + 1] = M.payment_json(p) end
-    local page, next_url = C.page(req, items)
-    return 200, C.ok(obj("payments", page, "nextPage", next_url))
+    end, M.payment_json, "payments")
   end)
   r.add("GET", "/v1/payments/{paymentKey}", function(req)
     return 200, C.ok(M.payment_json(M.payment_of(req.params.paymentKey)))
@@ -327,12 +324,8 @@ function M.register(r)
 
   r.add("GET", "/v1/refunds", function(req)
     local q = req.query
-    local items = {}
-    for _, x in ipairs(state.list("refunds", function(x) return not q.accountId or x.accountId == q.accountId end)) do
-      items[#items + 1] = refund_json(x)
-    end
-    local page, next_url = C.page(req, items)
-    return 200, C.ok(obj("refunds", page, "nextPage", next_url))
+    return C.list(req, "refunds", function(x) return not q.accountId or x.accountId == q.accountId end,
+      refund_json, "refunds")
   end)
   r.add("GET", "/v1/refunds/{refundKey}", function(req)
     return 200, C.ok(refund_json(C.find("refunds", req.params.refundKey, { "number" }, "refund")))
@@ -353,12 +346,9 @@ function M.register(r)
   r.add("POST", "/v1/credit-memos", memo_from_charges)
   r.add("GET", "/v1/credit-memos", function(req)
     local q = req.query
-    local items = {}
-    for _, cm in ipairs(state.list("credit_memos", function(c)
+    return C.list(req, "credit_memos", function(c)
       return (not q.accountId or c.accountId == q.accountId) and (not q.status or c.status == q.status)
-    end)) do items[#items + 1] = M.memo_json(cm) end
-    local page, next_url = C.page(req, items)
-    return 200, C.ok(obj("creditmemos", page, "nextPage", next_url))
+    end, M.memo_json, "creditmemos")
   end)
   r.add("GET", "/v1/credit-memos/{creditMemoKey}", function(req)
     return 200, C.ok(M.memo_json(memo_of(req.params.creditMemoKey)))
