@@ -390,23 +390,20 @@ ACTIONS.TermsAndConditions = function(ctx, action, sub_entry)
   return s
 end
 
-ACTIONS.Suspend = function(ctx, _, sub_entry)
-  local s = existing(ctx, sub_entry)
-  if s.status ~= "Active" then C.fail("rule_restriction", "Only active subscriptions can be suspended.",
-    "subscription") end
-  s.status = "Suspended"
-  s.version = s.version + 1
-  return s
+-- An order action that moves a subscription from status `from` to `to` (a new version), refused
+-- with `refusal` from any other status.
+local function status_change(from, to, refusal)
+  return function(ctx, _, sub_entry)
+    local s = existing(ctx, sub_entry)
+    if s.status ~= from then C.fail("rule_restriction", refusal, "subscription") end
+    s.status = to
+    s.version = s.version + 1
+    return s
+  end
 end
 
-ACTIONS.Resume = function(ctx, _, sub_entry)
-  local s = existing(ctx, sub_entry)
-  if s.status ~= "Suspended" then C.fail("rule_restriction", "Only suspended subscriptions can be resumed.",
-    "subscription") end
-  s.status = "Active"
-  s.version = s.version + 1
-  return s
-end
+ACTIONS.Suspend = status_change("Active", "Suspended", "Only active subscriptions can be suspended.")
+ACTIONS.Resume = status_change("Suspended", "Active", "Only suspended subscriptions can be resumed.")
 
 local function snapshot(list)
   local copies = {}
