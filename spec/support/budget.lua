@@ -7,6 +7,7 @@
 --   h:kill(1)                      -- SIGKILL process 1
 local core = require "zuora.core"
 local fs = require "spec.support.fs"
+local LUA = require "spec.support.lua"
 
 local M = {}
 
@@ -23,12 +24,14 @@ function M.launch(o)
   local dir = fs.tmpdir("budget")
   local h = setmetatable({ dir = dir, n = o.procs, outs = {}, errs = {} }, H)
   h.start = wall() + (o.delay or 0.5)
+  -- The suite's own interpreter and C core (under `make test-asan` the sanitized host and build/asan,
+  -- the only build a clean checkout has at that point).
   local env = ("LUA_PATH=%s LUA_CPATH=%s"):format(fs.q(ROOT .. "/lua/?.lua;" .. ROOT .. "/lua/?/init.lua;;"),
-    fs.q(ROOT .. "/build/lua5.4/?.so;;"))
+    fs.q(os.getenv("LUA_CPATH") or (ROOT .. "/build/lua5.4/?.so;;")))
   for p = 1, o.procs do
     h.outs[p], h.errs[p] = dir .. "/out" .. p, dir .. "/err" .. p
     local conc = o.concurrency
-    fs.sh(("%s lua5.4 %s %s %s %d %d %.3f %s %s %s >%s 2>%s & echo $! >%s"):format(env,
+    fs.sh(("%s %s %s %s %s %d %d %.3f %s %s %s >%s 2>%s & echo $! >%s"):format(env, fs.q(LUA),
       fs.q(ROOT .. "/spec/support/governor_worker.lua"), fs.q(o.url), fs.q(o.redis or "-"), o.count, conc, h.start,
       tostring(o.lease or 10), table.concat(o.ids, ","), tostring(o.max_concurrency or conc),
       fs.q(h.outs[p]), fs.q(h.errs[p]), fs.q(dir .. "/pid" .. p)))
