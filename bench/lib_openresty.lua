@@ -100,6 +100,42 @@ function M.alloc(name, n)
   ngx.say(("%.1f"):format((after - before) * 1024 / n))
 end
 
+-- The worker's CPU time (seconds): clock_gettime(CLOCK_THREAD_CPUTIME_ID) through the FFI (nginx's
+-- worker runs its Lua on one thread).
+local thread_cpu
+do
+  local ffi = require "ffi"
+  pcall(ffi.cdef, "struct zuora_bench_ts { long sec; long nsec; };"
+    .. "int clock_gettime(int clk, struct zuora_bench_ts *tp);")
+  local ts = ffi.new("struct zuora_bench_ts")
+  function thread_cpu()
+    ffi.C.clock_gettime(3, ts) -- CLOCK_THREAD_CPUTIME_ID
+    return tonumber(ts.sec) + tonumber(ts.nsec) * 1e-9
+  end
+end
+
+--- /cpu?names=a,b&n=...&rounds=...: CPU microseconds a call of each handler, sequential calls
+-- (one at a time, so no other request shares the worker), the handlers taking turns in blocks of
+-- n calls over `rounds` rounds; one line a handler: the per-round figures. Pairs of blocks close
+-- in time are what to compare: both see the same machine.
+function M.cpu(names, n, rounds)
+  local list = {}
+  for name in names:gmatch("[^,]+") do list[#list + 1] = name end
+  for _, name in ipairs(list) do for _ = 1, 200 do M[name]() end end
+  local per = {}
+  for _, name in ipairs(list) do per[name] = {} end
+  for round = 1, rounds do
+    for i = 0, #list - 1 do
+      local name = list[(i + round - 1) % #list + 1]
+      local f = M[name]
+      local t0 = thread_cpu()
+      for _ = 1, n do f() end
+      table.insert(per[name], ("%.2f"):format((thread_cpu() - t0) * 1e6 / n))
+    end
+  end
+  for _, name in ipairs(list) do ngx.say(name, " ", table.concat(per[name], " ")) end
+end
+
 --- /profile?n=...&mode=...&out=...: n calls of `client` under jit.p in that mode, output to the
 -- file `out`.
 function M.profile(n, mode, out)

@@ -78,6 +78,11 @@ local front = openresty.start{ vars = { up = upstream.port, vlog = tmp .. "/v.tx
         require("bench.lib_openresty").alloc(ngx.var.arg_name, tonumber(ngx.var.arg_n))
       }
     }
+    location = /cpu {
+      content_by_lua_block {
+        require("bench.lib_openresty").cpu(ngx.var.arg_names, tonumber(ngx.var.arg_n), tonumber(ngx.var.arg_rounds))
+      }
+    }
     location = /profile {
       content_by_lua_block {
         require("bench.lib_openresty").profile(tonumber(ngx.var.arg_n), ngx.var.arg_mode, ngx.var.arg_out)
@@ -145,48 +150,84 @@ local function wrk(name, seconds)
   return rps
 end
 
-for _, name in ipairs(CASES) do wrk(name, 1) end -- warm-up (JIT traces, pools)
-cpu_per = {}
-
-local rps = {}
-for _, name in ipairs(CASES) do rps[name] = {} end
-local ratios = {}
-for round = 1, ROUNDS do
-  -- the order turns each round, so slow spells of the shared machine do not always hit one case
-  for i = 0, #CASES - 1 do
-    local name = CASES[(i + round - 1) % #CASES + 1]
-    table.insert(rps[name], wrk(name, DURATION))
-  end
-  ratios[#ratios + 1] = rps.client[round] / rps.cosocket[round]
-end
-
 local median = support.median
 
-print(("wrk -t1 -c16, %d s per case, %d rounds in turns, one front worker; median requests/s"):format(
-  DURATION, ROUNDS))
--- One line a case: the median of `by[name]`, its ratio to the cosocket+cjson handler's, the rounds.
-local function table_of(by, line, digits)
-  local base = median(by.cosocket)
-  for _, name in ipairs(CASES) do
-    local m = median(by[name])
-    local each = {}
-    for i, v in ipairs(by[name]) do each[i] = ("%." .. digits .. "f"):format(v) end
-    print(line:format(LABEL[name], m, m / base, 1e6 / m, table.concat(each, ", ")))
+-- SEQ_ONLY=1: only the sequential figures (and what follows), no wrk rounds.
+if not os.getenv("SEQ_ONLY") then
+  for _, name in ipairs(CASES) do wrk(name, 1) end -- warm-up (JIT traces, pools)
+  cpu_per = {}
+
+  local rps = {}
+  for _, name in ipairs(CASES) do rps[name] = {} end
+  local ratios = {}
+  for round = 1, ROUNDS do
+    -- the order turns each round, so slow spells of the shared machine do not always hit one case
+    for i = 0, #CASES - 1 do
+      local name = CASES[(i + round - 1) % #CASES + 1]
+      table.insert(rps[name], wrk(name, DURATION))
+    end
+    ratios[#ratios + 1] = rps.client[round] / rps.cosocket[round]
+  end
+
+  print(("wrk -t1 -c16, %d s per case, %d rounds in turns, one front worker; median requests/s"):format(
+    DURATION, ROUNDS))
+  -- One line a case: the median of `by[name]`, its ratio to the cosocket+cjson handler's, the rounds.
+  local function table_of(by, line, digits)
+    local base = median(by.cosocket)
+    for _, name in ipairs(CASES) do
+      local m = median(by[name])
+      local each = {}
+      for i, v in ipairs(by[name]) do each[i] = ("%." .. digits .. "f"):format(v) end
+      print(line:format(LABEL[name], m, m / base, 1e6 / m, table.concat(each, ", ")))
+    end
+  end
+  table_of(rps, "  %-36s %9.0f  %.2fx cosocket+cjson  %6.1f us/req  (%s)", 0)
+  print("front worker CPU per request (user + system, /proc), median over the rounds:")
+  table_of(cpu_per, "  %-36s %6.1f us  %.2fx cosocket+cjson  %.0f/s at full CPU  (%s)", 1)
+  local cr = {}
+  for i = 1, #cpu_per.client do cr[i] = cpu_per.cosocket[i] / cpu_per.client[i] end
+  local crs = {}
+  for i, v in ipairs(cr) do crs[i] = ("%.3f"):format(v) end
+  print(("client throughput at its CPU cost / cosocket+cjson's: %.3f (per round %s)"):format(median(cr),
+    table.concat(crs, ", ")))
+  local rr = {}
+  for i, v in ipairs(ratios) do rr[i] = ("%.3f"):format(v) end
+  print(("client / cosocket+cjson: %.3f (median of the per-round ratios %s)"):format(median(ratios),
+    table.concat(rr, ", ")))
+end
+
+-- Sequential calls inside the worker, its thread CPU time over blocks of SEQ_N calls, the handlers
+-- taking turns (M.cpu in bench/lib_openresty.lua): no wrk, no other request sharing the worker, so
+-- the steadiest figure of the client's own cost.
+local SEQ_N = tonumber(os.getenv("SEQ_N")) or 2000
+local SEQ_ROUNDS = tonumber(os.getenv("SEQ_ROUNDS")) or 10
+local seq_names = {}
+for _, name in ipairs(CASES) do if name ~= "proxy_pass" then seq_names[#seq_names + 1] = name end end
+local seq = {}
+for line in (get(("/cpu?names=%s&n=%d&rounds=%d"):format(table.concat(seq_names, ","), SEQ_N, SEQ_ROUNDS))
+    or ""):gmatch("[^\n]+") do
+  local name, rest = line:match("^(%S+)%s+(.*)$")
+  if name then
+    seq[name] = {}
+    for v in rest:gmatch("%S+") do table.insert(seq[name], tonumber(v)) end
   end
 end
-table_of(rps, "  %-36s %9.0f  %.2fx cosocket+cjson  %6.1f us/req  (%s)", 0)
-print("front worker CPU per request (user + system, /proc), median over the rounds:")
-table_of(cpu_per, "  %-36s %6.1f us  %.2fx cosocket+cjson  %.0f/s at full CPU  (%s)", 1)
-local cr = {}
-for i = 1, #cpu_per.client do cr[i] = cpu_per.cosocket[i] / cpu_per.client[i] end
-local crs = {}
-for i, v in ipairs(cr) do crs[i] = ("%.3f"):format(v) end
-print(("client throughput at its CPU cost / cosocket+cjson's: %.3f (per round %s)"):format(median(cr),
-  table.concat(crs, ", ")))
-local rr = {}
-for i, v in ipairs(ratios) do rr[i] = ("%.3f"):format(v) end
-print(("client / cosocket+cjson: %.3f (median of the per-round ratios %s)"):format(median(ratios),
-  table.concat(rr, ", ")))
+if seq.cosocket and seq.client then
+  print(("\nsequential calls, worker thread CPU a call (blocks of %d calls in turns, %d rounds; median):"):format(
+    SEQ_N, SEQ_ROUNDS))
+  local base = median(seq.cosocket)
+  for _, name in ipairs(seq_names) do
+    local m = median(seq[name])
+    print(("  %-36s %6.2f us  %+6.2f us over cosocket+cjson  (%s)"):format(LABEL[name], m, m - base,
+      table.concat(seq[name], ", ")))
+  end
+  local sr = {}
+  for i = 1, #seq.client do sr[i] = seq.cosocket[i] / seq.client[i] end
+  local srs = {}
+  for i, v in ipairs(sr) do srs[i] = ("%.3f"):format(v) end
+  print(("client throughput at its CPU cost / cosocket+cjson's, sequential: %.3f (per round %s)"):format(
+    median(sr), table.concat(srs, ", ")))
+end
 
 print(("\nallocations per call (collectgarbage(\"count\") over %d sequential calls, GC stopped)"):format(ALLOC_N))
 for _, name in ipairs{ "cosocket", "zjson", "client" } do
