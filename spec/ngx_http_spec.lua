@@ -103,6 +103,33 @@ describe("zuora.ngx.http (cosocket client)", function()
             sock:send("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"a\":12345")
           }
         }
+        # answers sent in pieces with pauses, cut where a reader must join them: the head's blank
+        # line, a chunk-size line and its CRLF split across two pieces
+        location = /pieces {
+          content_by_lua_block {
+            local sock = ngx.req.socket(true)
+            local chunked = ngx.var.arg_chunked
+            local pieces = chunked and { "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n",
+              "Transfer-Encoding: chunked\r\n\r", "\n5\r", "\nhello\r\n", "6;ext=1\r\n wo", "rld\r", "\n0\r\n",
+              "X-Trailer: t\r\n\r", "\n" }
+              or { "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r", "\nContent-Length: 11\r\n\r", "\n", "hello",
+                " world" }
+            for _, p in ipairs(pieces) do sock:send(p); ngx.sleep(0.02) end
+          }
+        }
+        location = /long-chunk-line {
+          content_by_lua_block {
+            local sock = ngx.req.socket(true)
+            sock:send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;" .. ("x"):rep(1100)
+              .. "\r\nhello\r\n0\r\n\r\n")
+          }
+        }
+        # a keep-alive answer with bytes past its Content-Length: the connection must not be pooled
+        location = /excess {
+          content_by_lua_block {
+            ngx.header.content_type = "text/plain"; ngx.header.content_length = 2; ngx.print("okEXTRA")
+          }
+        }
         location /uri/ { default_type text/plain; return 200 "$request_uri"; }
         location = /first-last { default_type text/plain; return 200 "$http_x_first $http_x_last"; }
         location = /echo {
@@ -257,6 +284,29 @@ describe("zuora.ngx.http (cosocket client)", function()
     assert.is_true(run({ url = u })[1].reused) -- the shared pool's connection is still there
   end)
 
+  it("joins an answer that arrives in pieces: the head's blank line, chunk lines and CRLFs split", function()
+    local r = one{ url = base() .. "/pieces" }
+    assert.is_nil(r.kind, r.error)
+    assert.equals(200, r.status)
+    assert.equals("hello world", r.body)
+    assert.equals("11", r.headers["content-length"])
+    r = one{ url = base() .. "/pieces?chunked=1" }
+    assert.is_nil(r.kind, r.error)
+    assert.equals("hello world", r.body)
+    assert.equals(11, r.bytes)
+  end)
+
+  it("does not pool a connection on which bytes came past the answer", function()
+    -- (the first call may take a connection an earlier test left in the pool; none after it may)
+    local rs = run({ url = "http://localhost:" .. port(2) .. "/excess" }, { times = 3 })
+    for i, r in ipairs(rs) do
+      assert.is_nil(r.kind, r.error)
+      assert.equals("ok", r.body)
+      assert.equals(1, r.sends)
+      if i > 1 then assert.is_false(r.reused, json.encode(rs)) end
+    end
+  end)
+
   describe("caps and failures", function()
     it("refuses a body over max_body from its Content-Length, before reading it", function()
       local r = one({ url = base() .. "/huge" }, { max_body = 1048576 })
@@ -269,6 +319,12 @@ describe("zuora.ngx.http (cosocket client)", function()
       local r = one({ url = base() .. "/bomb", max_body = 1048576 })
       assert.equals("too_large", r.kind)
       assert.is_true(r.bytes <= 1048576)
+    end)
+
+    it("refuses a chunk-size line over 1024 bytes", function()
+      local r = one{ url = base() .. "/long-chunk-line" }
+      assert.equals("transport", r.kind)
+      assert.matches("line too long", r.error)
     end)
 
     it("refuses more than 500 header lines", function()

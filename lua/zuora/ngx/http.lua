@@ -93,7 +93,7 @@ end
 -- One attempt on one connection: the result table. Leaves in c: sent (the request went to the
 -- socket), got (a byte of the answer arrived), reused.
 local function exchange(c, req, opts, u, head, source, method)
-  c.sent, c.got, c.reused = false, false, false
+  c.sent, c.got, c.reused, c.buf = false, false, false, nil
   -- id, status, http_version, reused, header_block, bytes, data | body, time, sends, auth_generation
   local res = new_tab(0, 16)
   local kind, msg, code = open(c, u, opts, req)
@@ -204,7 +204,7 @@ function M.request(req, opts, headers, body, extra)
   else
     local head = make_head(method, u, target, list, extra, host_given, ae_given, ct_given, source)
     local timeout = req.timeout or opts.timeout or 0
-    local c = new_tab(0, 8) -- t0, deadline, fresh, sock, sent, got, reused
+    local c = new_tab(0, 10) -- t0, deadline, fresh, sock, sent, got, reused, buf, pos
     c.t0, c.deadline, c.fresh = t0, timeout > 0 and (t0 + timeout) or nil, req.fresh_connect == true
     local sends = 0
     for _ = 0, MAX_RESENDS do

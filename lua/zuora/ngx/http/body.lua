@@ -9,12 +9,13 @@ local zlib = require "zuora.ngx.zlib"
 
 local crypto = core.crypto
 local arm, timed_out = conn.arm, conn.timed_out
-local concat = table.concat
+local concat, find, sub = table.concat, string.find, string.sub
 
 local M = {}
 
 local CHUNK = 65536
 local MAX_TRAILER_LINES = 500
+local MAX_LINE = 1024 -- bytes of one line of chunked framing
 local READING = "reading the response body"
 -- libcurl's codes for the same failures
 local E_PARTIAL, E_WRITE, E_RECV, E_ENCODING, E_TOO_BIG = 18, 23, 56, 61, 63
@@ -109,10 +110,33 @@ function Sink:finish()
 end
 
 ------------------------------------------------------------------------------------------------
--- Readers.
+-- Readers. Reading the head (zuora.ngx.http.response) may have received bytes past it: they are
+-- c.buf from c.pos on, and every reader takes them first. Bytes still there when the body ended
+-- were sent past the response: connect.release does not pool such a connection.
+
+--- Up to n of the bytes received past the head (fewer when fewer are left), or nil when none are.
+local function take(c, n)
+  local buf = c.buf
+  if not buf then return nil end
+  local pos = c.pos
+  local last = pos + n - 1
+  if last >= #buf then
+    c.buf = nil
+    return pos == 1 and buf or sub(buf, pos)
+  end
+  c.pos = last + 1
+  return sub(buf, pos, last)
+end
+M.take = take
 
 --- Reads exactly n bytes into the sink.
 function M.read_length(c, n, sink)
+  local early = take(c, n)
+  if early then
+    n = n - #early
+    local kind, msg, code = sink:feed(early)
+    if kind then return kind, msg, code end
+  end
   local sock = c.sock
   while n > 0 do
     if not arm(c) then return timed_out(c, READING) end
@@ -140,10 +164,15 @@ local read_length = M.read_length
 -- receive, without a sink: the common answer. Returns the body, or nil, kind, message,
 -- curl_code, bytes received.
 function M.read_small(c, n)
+  local early = take(c, n)
+  if early then
+    if #early == n then return early end
+    n = n - #early
+  end
   if not arm(c) then return nil, timed_out(c, READING) end
   local data, err, partial = c.sock:receive(n)
-  if data then return data end
-  local got = partial and #partial or 0
+  if data then return early and (early .. data) or data end
+  local got = (early and #early or 0) + (partial and #partial or 0)
   if err == "timeout" then
     local kind, msg, code = timed_out(c, READING)
     return nil, kind, msg, code, got
@@ -155,18 +184,40 @@ function M.read_small(c, n)
 end
 M.SMALL = CHUNK
 
--- One line of chunked framing (without its CRLF), at most 1024 bytes.
+-- One line of chunked framing (without its CRLF), at most MAX_LINE bytes: from the bytes received
+-- past the head first, then from receiveany (the same C function every call, unlike receiveuntil's
+-- iterators); what follows the line stays in c.buf.
 local function read_line(c)
-  local reader = c.sock:receiveuntil("\r\n")
-  if not arm(c) then return nil, timed_out(c, READING) end
-  local line, err = reader(1024)
-  if not line then
-    if err == "timeout" then return nil, timed_out(c, READING) end
-    return nil, "transport", "connection closed in a chunked body", E_PARTIAL
+  local buf, pos = c.buf, c.pos
+  local from = pos
+  while true do
+    if buf then
+      local s = find(buf, "\r\n", from, true)
+      if s then
+        if s - pos > MAX_LINE then break end
+        if s + 1 >= #buf then c.buf = nil else c.buf, c.pos = buf, s + 2 end
+        return sub(buf, pos, s - 1)
+      end
+      if #buf - pos > MAX_LINE then break end -- more than MAX_LINE bytes and a CR, no line end
+      from = #buf -- a CR at the end may be followed by the LF in the next piece
+    end
+    if not arm(c) then return nil, timed_out(c, READING) end
+    local piece, err = c.sock:receiveany(CHUNK)
+    if not piece then
+      c.buf = nil
+      if err == "timeout" then return nil, timed_out(c, READING) end
+      return nil, "transport", "connection closed in a chunked body", E_PARTIAL
+    end
+    if buf then
+      buf, from = sub(buf, pos) .. piece, from - pos + 1
+    else
+      buf, from = piece, 1
+    end
+    pos = 1
+    c.buf, c.pos = buf, 1
   end
-  -- A well-formed line ends within 1024 bytes: the next read must report the delimiter.
-  if reader(1) ~= nil then return nil, "transport", "chunked body: line too long", E_RECV end
-  return line
+  c.buf = nil
+  return nil, "transport", "chunked body: line too long", E_RECV
 end
 
 --- Reads a chunked body (and its trailers, which are dropped) into the sink.
@@ -194,6 +245,11 @@ end
 
 --- Reads until the server closes the connection.
 function M.read_to_close(c, sink)
+  local early = take(c, math.huge)
+  if early then
+    local kind, msg, code = sink:feed(early)
+    if kind then return kind, msg, code end
+  end
   local sock = c.sock
   while true do
     if not arm(c) then return timed_out(c, READING) end

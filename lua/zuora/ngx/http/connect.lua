@@ -127,10 +127,11 @@ function M.open(c, u, opts, req)
   return nil
 end
 
---- Gives the connection back after an exchange: into the pool when the answer allows it and the
--- call did not ask for a connection of its own, else closed.
+--- Gives the connection back after an exchange: into the pool when the answer allows it, the
+-- call did not ask for a connection of its own and no byte arrived past the answer (c.buf: see
+-- zuora.ngx.http.body), else closed.
 function M.release(c, reusable, opts)
-  if reusable and not c.fresh then
+  if reusable and not c.fresh and c.buf == nil then
     c.sock:setkeepalive((opts.keepalive_timeout or DEFAULT_KEEPALIVE) * 1000, opts.pool_size or DEFAULT_POOL_SIZE)
   else
     c.sock:close()

@@ -7,7 +7,7 @@ local core = require "zuora.core"
 local conn = require "zuora.ngx.http.connect"
 
 local arm, timed_out = conn.arm, conn.timed_out
-local concat, find = table.concat, string.find
+local find, sub = string.find, string.sub
 
 local M = {}
 
@@ -19,46 +19,47 @@ local E_WEIRD, E_WRITE, E_GOT_NOTHING, E_RECV = 8, 23, 52, 56
 M.header, M.parse_headers = core.http.header, core.http.parse_headers
 
 local WAITING = "waiting for the response"
+local PIECE = 65536 -- at most this much a receiveany (the socket's buffer holds less)
 
-local INCLUSIVE = { inclusive = true } -- the blank line ends the block as header_block wants it
-
--- One header block (up to and including the blank line). Sets c.got once any byte of
--- the answer arrived.
+-- One header block (up to and including the blank line). The head is read with receiveany, in
+-- the pieces the socket has, so the bytes after it (the body, usually in the same piece) stay in
+-- c.buf from c.pos on for the body readers (zuora.ngx.http.body). Not receiveuntil: it makes a new
+-- C closure on every call, and LuaJIT's traces are specialized to the closure they saw, so each
+-- call left the compiled code there and ran the rest of the call in the interpreter. Sets c.got
+-- once any byte of the answer arrived.
 local function read_block(c)
-  local reader = c.sock:receiveuntil("\r\n\r\n", INCLUSIVE)
-  -- first: the first piece; parts only when there are more (a head over 4 KiB)
-  local first, parts, total = nil, nil, 0
+  local data, from = c.buf, c.pos -- bytes left after an interim (1xx) response
+  c.buf = nil
+  if data then
+    if from > 1 then data = sub(data, from) end
+    from = 1
+  end
   while true do
-    if not arm(c) then return nil, timed_out(c, WAITING) end
-    local data, err, partial = reader(4096)
     if data then
-      if #data > 0 then c.got = true end
-      total = total + #data
-      if not first then
-        -- a first piece ending in the blank line is the whole head (an earlier blank line would
-        -- have ended it earlier): no second call to hear that it ended
-        if find(data, "\r\n\r\n", -4, true) then return data end
-        first = data
-      elseif not parts then
-        parts = { first, data }
-      else
-        parts[#parts + 1] = data
+      local _, e = find(data, "\r\n\r\n", from, true)
+      if e then
+        if e > MAX_HEADER_BYTES then break end
+        if e == #data then return data end
+        c.buf, c.pos = data, e + 1
+        return sub(data, 1, e)
       end
-    elseif err then
-      if partial and #partial > 0 then c.got = true end
+      if #data > MAX_HEADER_BYTES then break end
+      from = #data > 3 and #data - 2 or 1 -- the blank line may straddle two pieces
+    end
+    if not arm(c) then return nil, timed_out(c, WAITING) end
+    local piece, err = c.sock:receiveany(PIECE)
+    if not piece then
       if err == "timeout" then return nil, timed_out(c, WAITING) end
       if err == "closed" then
         if c.got then return nil, "transport", "connection closed in the response headers", E_RECV end
         return nil, "transport", "connection closed before any response", E_GOT_NOTHING
       end
       return nil, "transport", "receive failed: " .. tostring(err), E_RECV
-    else
-      return parts and concat(parts) or first or ""
     end
-    if total > MAX_HEADER_BYTES then
-      return nil, "too_large", "response headers larger than " .. MAX_HEADER_BYTES .. " bytes", E_WRITE
-    end
+    if #piece > 0 then c.got = true end
+    data = data and (data .. piece) or piece
   end
+  return nil, "too_large", "response headers larger than " .. MAX_HEADER_BYTES .. " bytes", E_WRITE
 end
 
 -- Whether a block (status line, header lines, blank line) has more than MAX_HEADER_LINES header
