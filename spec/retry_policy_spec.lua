@@ -160,9 +160,10 @@ describe("zuora.retry_policy #luajit", function()
         ["Mon, 00 Jan 2024 00:00:00 GMT"] = nil, ["Mon, 01 Foo 2024 00:00:00 GMT"] = nil,
         ["Mon, 01 Jan 2024 00:99:00 GMT"] = nil, ["Mon, 01 Jan 2024 00:00:99 GMT"] = nil,
         ["Mon, 99999999999999999999 Jan 2024 00:00:00 GMT"] = nil,
-        ["-5"] = 0, ["-1e999"] = 0, ["nan"] = nil, ["-nan"] = nil, ["inf"] = nil, ["-inf"] = nil,
-        ["1e999"] = 60, ["0x7fffffffffffffff"] = 60, [("9"):rep(400)] = 60, [""] = nil, ["soon"] = nil,
-        ["   "] = nil, ["5 seconds"] = nil,
+        -- delay-seconds is digits: signs, exponents and hex are no delay a server means
+        ["-5"] = nil, ["-1e999"] = nil, ["nan"] = nil, ["-nan"] = nil, ["inf"] = nil, ["-inf"] = nil,
+        ["1e999"] = nil, ["0x7fffffffffffffff"] = nil, ["0x10"] = nil, ["+5"] = nil, ["1e3"] = nil,
+        [("9"):rep(400)] = 60, [""] = nil, ["soon"] = nil, ["   "] = nil, ["5 seconds"] = nil, [" 5 "] = 5,
       }
       for value, want in pairs(hostile) do
         local ok, got = pcall(policy.retry_after, value, 60, NOW)

@@ -340,7 +340,6 @@ function M.run(client, req, how)
     end
     local value, fields
     if classify then value, fields = classify(client, req, res) else value, fields = client:classify(req, res) end
-    local request_id = res_header(res, "zuora-request-id")
     local gone = false
     if value == nil and req.method == "DELETE" and res.status == 404 and kind == "idempotent"
       and (unsure or (res.sends or 1) > 1) then -- (sends > 1: the transport repeated it on a new connection)
@@ -353,7 +352,7 @@ function M.run(client, req, how)
       if client.on_response then
         local event = { method = req.method, url = hook_url, status = res.status, attempt = attempt,
           headers = redact.header_map(res_headers(res), client.auth), elapsed = rt.now() - t0,
-          request_id = redact.text(client.auth, request_id),
+          request_id = redact.text(client.auth, res_header(res, "zuora-request-id")),
           op = op, sends = res.sends }
         if how.mark then event[how.mark] = true end
         run_hook(client.on_response, event)
@@ -364,6 +363,7 @@ function M.run(client, req, how)
         sends = sends, elapsed = elapsed, gone = gone or nil }, res)
     end
 
+    local request_id = res_header(res, "zuora-request-id")
     -- (a local file's failure has no status: the handle may still hold an earlier call's)
     if fields.kind ~= "file" then fields.status = fields.status or (res.status ~= 0 and res.status or nil) end
     fields.method = req.method

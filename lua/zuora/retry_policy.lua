@@ -115,13 +115,16 @@ local function http_date(value)
 end
 
 --- Seconds a Retry-After header value asks for, within [0, cap], or nil when it says nothing
--- usable. Never raises, whatever the value: delay-seconds (a float too; negative -> 0; nan ->
--- nil; inf or 1e999 -> cap) or an HTTP date (past -> 0; out-of-range fields -> nil). `now`: the
+-- usable. Never raises, whatever the value: delay-seconds (digits, a fraction too; more than
+-- cap -> cap; signs, exponents, hex, nan, inf -> nil) or an HTTP date (past -> 0; out-of-range
+-- fields -> nil). A number (not a header's text) is taken as is, within [0, cap]. `now`: the
 -- current epoch seconds (default os.time()).
 function M.retry_after(value, cap, now)
   local t = type(value)
   if t ~= "string" and t ~= "number" then return nil end
-  local n = tonumber(value)
+  -- delay-seconds is digits only (RFC 9110 10.2.3; a fraction is taken too): tonumber alone would
+  -- also read hex, exponents and signs, which no server means as a delay
+  local n = t == "number" and value or (value:match("^%s*%d+%.?%d*%s*$") and tonumber(value))
   if not n then
     local at = http_date(value)
     if not at then return nil end
