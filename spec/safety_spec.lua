@@ -286,6 +286,21 @@ describe("safety rails #luajit", function()
       same_request(d, sent[1])
     end)
 
+    it("masks a credential of the client's own that a caller put into a body", function()
+      local c = client{ dry_run = true }
+      local secret = s.client_secret
+      for _, d in ipairs {
+        c:request("POST", "/v1/x", { body = { note = "copied " .. secret } }),
+        c:request("POST", "/v1/x", { body = "client_secret=" .. secret, content_type = "application/x-www-form-urlencoded" }),
+        c:request("POST", "/v1/x", { multipart = { { name = "f", data = "s=" .. secret } } }),
+      } do
+        assert.is_true(d.dry_run)
+        assert.is_nil(tostring(d):find(secret, 1, true), tostring(d))
+        assert.is_nil((d.body or d.multipart[1].data):find(secret, 1, true))
+      end
+      assert.same({}, s:requests{})
+    end)
+
     it("a dry-run client describes GETs, one-value calls, client:request and query pages", function()
       local acct = s:account{ name = "Dry Co" }
       s:clear_requests()

@@ -43,7 +43,8 @@ end
 function M.is(x) return getmetatable(x) == Request end
 
 --- Describes request table `req` of `client`: { dry_run = true, method, url, headers (array of
--- "Name: value", credentials masked), body (exact bytes, or nil), body_file, multipart,
+-- "Name: value", credentials masked), body (exact bytes, or nil; the client's own credentials
+-- masked where a caller put them in), body_file, multipart,
 -- idempotency_key, operation ("group.op" when known) }.
 function M.describe(client, req)
   local headers = {}
@@ -59,11 +60,15 @@ function M.describe(client, req)
   if req.multipart then
     parts = {}
     for i, p in ipairs(req.multipart) do
-      parts[i] = { name = p.name, path = p.path, filename = p.filename, content_type = p.content_type, data = p.data }
+      parts[i] = { name = p.name, path = p.path, filename = p.filename, content_type = p.content_type,
+        data = redact.text(client.auth, p.data) }
     end
   end
   return setmetatable({
-    dry_run = true, method = req.method, url = client:redacted_url(req.url), headers = headers, body = req.body,
+    dry_run = true, method = req.method, url = client:redacted_url(req.url), headers = headers,
+    -- the body as it would be sent, except a credential of the client's own (a caller that copied
+    -- its client secret or token into a body): no string the library hands out holds one
+    body = redact.text(client.auth, req.body),
     body_file = req.body_file, multipart = parts, idempotency_key = req.idempotency_key,
     operation = type(op) == "table" and op.group and op.name and (op.group .. "." .. op.name) or nil,
   }, Request)
