@@ -291,7 +291,8 @@ describe("safety rails #luajit", function()
       local secret = s.client_secret
       for _, d in ipairs {
         c:request("POST", "/v1/x", { body = { note = "copied " .. secret } }),
-        c:request("POST", "/v1/x", { body = "client_secret=" .. secret, content_type = "application/x-www-form-urlencoded" }),
+        c:request("POST", "/v1/x",
+          { body = "client_secret=" .. secret, content_type = "application/x-www-form-urlencoded" }),
         c:request("POST", "/v1/x", { multipart = { { name = "f", data = "s=" .. secret } } }),
       } do
         assert.is_true(d.dry_run)
