@@ -101,16 +101,17 @@ function M.alloc(name, n)
 end
 
 -- The worker's CPU time (seconds): clock_gettime(CLOCK_THREAD_CPUTIME_ID) through the FFI (nginx's
--- worker runs its Lua on one thread).
+-- worker runs its Lua on one thread), with the declarations zuora.ngx.clock makes.
 local thread_cpu
 do
   local ffi = require "ffi"
-  pcall(ffi.cdef, "struct zuora_bench_ts { long sec; long nsec; };"
-    .. "int clock_gettime(int clk, struct zuora_bench_ts *tp);")
-  local ts = ffi.new("struct zuora_bench_ts")
+  require "zuora.ngx.clock"
+  pcall(ffi.cdef, "struct zuora_ngx_timespec { long tv_sec; long tv_nsec; };"
+    .. "int clock_gettime(int clk_id, struct zuora_ngx_timespec *tp);")
+  local ts = ffi.new("struct zuora_ngx_timespec")
   function thread_cpu()
     ffi.C.clock_gettime(3, ts) -- CLOCK_THREAD_CPUTIME_ID
-    return tonumber(ts.sec) + tonumber(ts.nsec) * 1e-9
+    return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) * 1e-9
   end
 end
 

@@ -400,12 +400,25 @@ static int l_parse_headers(lua_State *L) {
 
 /* http.header(block, name): one header's value from raw header lines, as the table would hold
  * it (name in any case; nil when absent). Cheaper than the table when only a few are read. */
+/* header(block, name [, name...]): one value (or nil) a name; several names are answered in one
+ * pass over the lines (at most ZZ_HEADER_NAMES_MAX). */
 static int l_header(lua_State *L) {
   size_t n, k;
   const char *p = luaL_checklstring(L, 1, &n);
   const char *name = luaL_checklstring(L, 2, &k);
-  zz_http_push_header(L, p, n, name, k);
-  return 1;
+  int count = lua_gettop(L) - 1, i;
+  const char *names[ZZ_HEADER_NAMES_MAX];
+  size_t ns[ZZ_HEADER_NAMES_MAX];
+  if (count == 1) {
+    zz_http_push_header(L, p, n, name, k);
+    return 1;
+  }
+  if (count > ZZ_HEADER_NAMES_MAX) return luaL_error(L, "header: at most %d names", ZZ_HEADER_NAMES_MAX);
+  names[0] = name;
+  ns[0] = k;
+  for (i = 1; i < count; i++) names[i] = luaL_checklstring(L, i + 2, &ns[i]);
+  zz_http_push_header_names(L, p, n, names, ns, count);
+  return count;
 }
 
 static int l_now(lua_State *L) {

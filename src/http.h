@@ -120,6 +120,11 @@ int zz_http_timer_cb(CURLM *m, long timeout_ms, void *userp);
  * or the value of the one header `name` (nil when absent; a repeated one joined as the table joins). */
 void zz_http_push_headers(lua_State *L, const char *p, size_t len);
 void zz_http_push_header(lua_State *L, const char *p, size_t len, const char *name, size_t n);
+/* Several names at once, one pass over the lines: pushes `count` values (each as
+ * zz_http_push_header would push it), count <= ZZ_HEADER_NAMES_MAX. */
+#define ZZ_HEADER_NAMES_MAX 8
+void zz_http_push_header_names(lua_State *L, const char *p, size_t len, const char *const *names,
+                               const size_t *ns, int count);
 
 /* http_xfer.c: transfer lifetime and the event loop. zz_http_easy_get sets *ready when the handle
  * already carries the transport's own options (from an earlier plain transfer). */

@@ -171,3 +171,45 @@ void zz_http_push_header(lua_State *L, const char *p, size_t len, const char *na
   }
   if (!found) lua_pushnil(L);
 }
+
+void zz_http_push_header_names(lua_State *L, const char *p, size_t len, const char *const *names,
+                               const size_t *ns, int count) {
+  const char *block = p, *end = p ? p + len : NULL;
+  const char *first[ZZ_HEADER_NAMES_MAX];
+  size_t firstn[ZZ_HEADER_NAMES_MAX];
+  unsigned char repeated[ZZ_HEADER_NAMES_MAX];
+  header_line h;
+  int i;
+  for (i = 0; i < count; i++) {
+    first[i] = NULL;
+    firstn[i] = 0;
+    repeated[i] = 0;
+  }
+  /* one pass over the lines, testing each against every name as zz_http_push_header would */
+  while (p && p < end) {
+    const char *eol = (const char *)memchr(p, '\n', (size_t)(end - p));
+    if (!eol) eol = end;
+    for (i = 0; i < count; i++) {
+      size_t n = ns[i];
+      if (n == 0 || n >= NAME_MAX_LEN || memchr(names[i], ':', n)) continue;
+      if (line_is(p, eol, names[i], n, &h)) {
+        if (first[i]) {
+          repeated[i] = 1;
+        } else {
+          first[i] = h.v;
+          firstn[i] = h.vn;
+        }
+      }
+    }
+    p = eol + 1;
+  }
+  for (i = 0; i < count; i++) {
+    if (repeated[i]) {
+      zz_http_push_header(L, block, len, names[i], ns[i]); /* the rare repeat: joined as there */
+    } else if (first[i]) {
+      lua_pushlstring(L, first[i], firstn[i]);
+    } else {
+      lua_pushnil(L);
+    }
+  }
+}

@@ -22,7 +22,7 @@ local response = require "zuora.ngx.http.response"
 local body_mod = require "zuora.ngx.http.body"
 
 local json = core.json
-local now = core.http.now
+local now = require("zuora.ngx.clock").now
 local header, parse_headers = response.header, response.parse_headers
 local open, release = conn.open, conn.release
 local read_small, SMALL = body_mod.read_small, body_mod.SMALL
@@ -56,22 +56,21 @@ local function has_body(method, status)
   return method ~= "HEAD" and status ~= 204 and status ~= 304 and status >= 200
 end
 
-local function looks_json(block)
-  local ct = header(block, "content-type")
+-- Whether a body of this Content-Type (nil: none given) is decoded as JSON.
+local function looks_json(ct)
   return ct == nil or find(lower(ct), "json", 1, true) ~= nil
 end
 
--- The body's length from Content-Length (the first of a repeated one), false without one, or
--- nil when it is malformed.
-local function content_length(block)
-  local v = header(block, "content-length")
+-- The body's length from a Content-Length value (the first of a repeated one), false without one,
+-- or nil when it is malformed.
+local function content_length(v)
   if v == nil then return false end
   return tonumber(match(v, "^%s*(%d+)%s*$") or match(v, "^%s*(%d+)%s*,"))
 end
 
 -- An in-memory body into the result: decoded into `data` when asked and JSON, else `body`.
-local function settle(res, req, block, body)
-  if req.decode and #body > 0 and looks_json(block) then
+local function settle(res, req, ct, body)
+  if req.decode and #body > 0 and looks_json(ct) then
     local value, jerr = json.decode(body, req.decimals and DECIMALS or nil)
     if value ~= nil then
       res.data = value
@@ -111,21 +110,23 @@ local function exchange(c, req, opts, u, head, source, method)
   res.status, res.http_version, res.reused = status, version, c.reused
   if req.header_block and not req.token_for then res.header_block = block else res.headers = parse_headers(block) end
 
-  local te = header(block, "transfer-encoding")
+  -- the headers the framing and the body need, in one pass over the lines
+  local te, cl, ce, connection, ct = header(block, "transfer-encoding", "content-length", "content-encoding",
+    "connection", "content-type")
   local chunked = te ~= nil and find(lower(te), "chunked", 1, true) ~= nil
   local length = false
   if not chunked then
-    length = content_length(block)
+    length = content_length(cl)
     if length == nil then return fail(res, c, "transport", "invalid Content-Length", E_RECV) end
   end
   local max_body = req.max_body or opts.max_body or DEFAULT_MAX_BODY
-  local encoding = lower(match(header(block, "content-encoding") or "", "^%s*(.-)%s*$"))
+  local encoding = ce and lower(match(ce, "^%s*(.-)%s*$")) or ""
   if length and length > max_body and (encoding == "" or encoding == "identity") then
     res.bytes = 0
     return fail(res, c, body_mod.announced_too_large(length, max_body))
   end
   local bodied = has_body(method, status)
-  local reusable = version == "1.1" and not find(lower(header(block, "connection") or ""), "close", 1, true)
+  local reusable = version == "1.1" and not (connection and find(lower(connection), "close", 1, true))
   if bodied and length and length > 0 and length <= SMALL and encoding == ""
     and not (req.output and status >= 200 and status < 300) then
     -- The common answer (a JSON document with its length): one receive, no sink.
@@ -137,7 +138,7 @@ local function exchange(c, req, opts, u, head, source, method)
     end
     res.bytes = length
     release(c, reusable, opts)
-    return settle(res, req, block, body)
+    return settle(res, req, ct, body)
   end
   local sink
   sink, kind, msg, code = body_mod.sink(req, status, max_body, bodied and encoding or "")
@@ -168,7 +169,7 @@ local function exchange(c, req, opts, u, head, source, method)
   elseif sink.output then
     res.output = sink.output
   else
-    settle(res, req, block, body)
+    settle(res, req, ct, body)
   end
   return res
 end
@@ -204,7 +205,7 @@ function M.request(req, opts, headers, body, extra)
   else
     local head = make_head(method, u, target, list, extra, host_given, ae_given, ct_given, source)
     local timeout = req.timeout or opts.timeout or 0
-    local c = new_tab(0, 10) -- t0, deadline, fresh, sock, sent, got, reused, buf, pos
+    local c = new_tab(0, 12) -- t0, deadline, fresh, sock, armed, sent, got, reused, buf, pos
     c.t0, c.deadline, c.fresh = t0, timeout > 0 and (t0 + timeout) or nil, req.fresh_connect == true
     local sends = 0
     for _ = 0, MAX_RESENDS do

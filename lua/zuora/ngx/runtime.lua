@@ -3,7 +3,6 @@
 -- here blocks the worker, and libcurl is never used. It offers what zuora.async offers (send,
 -- sleep, wait_until, spawn, gather, map, run), with the same semantics where ngx_lua allows;
 -- the differences are listed in docs/concurrency.md.
-local core = require "zuora.core"
 local detect = require "zuora.ngx.detect"
 local http = require "zuora.ngx.http"
 local taskset = require "zuora.taskset"
@@ -11,7 +10,7 @@ local taskset = require "zuora.taskset"
 local ngx = rawget(_G, "ngx")
 local semaphore = require "ngx.semaphore"
 
-local now = core.http.now
+local now = require("zuora.ngx.clock").now
 local unpack = table.unpack or unpack -- luacheck: ignore 143
 local pack = table.pack or function(...) return { n = select("#", ...), ... } end
 
@@ -50,6 +49,7 @@ function M.new(client, opts, level)
     http_opts = { insecure = opts.insecure, max_body = opts.max_body, keepalive_timeout = 60, pool_size = 64 },
     by_co = setmetatable({}, { __mode = "k" }), -- coroutine -> task
     conds = {},                                 -- semaphores of wait_until callers
+    waiting = 0,                                -- how many there are
     leases = {},                                -- concurrency slots in use
   }, Runtime)
   if opts.max_concurrency then
@@ -81,9 +81,13 @@ function Runtime:current()
 end
 
 -- Every entry point checks the phase (a clear error instead of ngx_lua's "API disabled") and
--- stops a task that was cancelled from outside its parent.
+-- stops a task that was cancelled from outside its parent. The coroutine is looked up only once
+-- a task was ever spawned (coroutine.running is not compiled by LuaJIT: it would cut the trace of
+-- every call).
+local COSOCKET_PHASES = detect.COSOCKET_PHASES
 local function enter(self, what)
-  detect.check_phase(what, 3)
+  if not COSOCKET_PHASES[ngx.get_phase()] then detect.check_phase(what, 3) end
+  if not self.spawned then return nil end
   local task = self.by_co[coroutine.running()]
   if task and task.cancel_requested then error(CANCELLED, 0) end
   return task
@@ -134,6 +138,7 @@ function Runtime:spawn(fn, ...)
   if not th then error("spawn: " .. tostring(err), 2) end
   task.thread = th
   self.by_co[th] = task
+  self.spawned = true
   local list = request_tasks()
   list[#list + 1] = task
   return task
@@ -250,7 +255,9 @@ function Runtime:sleep(seconds)
 end
 
 -- Wakes every wait_until caller so it re-checks its condition (after each finished request).
+-- self.waiting counts the callers registered in self.conds (an empty loop is not free either).
 function Runtime:_notify()
+  if self.waiting == 0 then return end
   for sema in pairs(self.conds) do sema:post(1) end
 end
 
@@ -262,11 +269,11 @@ function Runtime:wait_until(pred, timeout)
   local deadline = timeout and now() + timeout
   while true do
     local sema = semaphore.new(0)
-    self.conds[sema] = true
+    self.conds[sema], self.waiting = true, self.waiting + 1
     local wait = COND_RECHECK
     if deadline then wait = math.max(0.001, math.min(wait, deadline - now())) end
     sema:wait(wait)
-    self.conds[sema] = nil
+    self.conds[sema], self.waiting = nil, self.waiting - 1
     enter(self, "wait_until")
     if pred() then return true end
     if deadline and now() >= deadline then return false end

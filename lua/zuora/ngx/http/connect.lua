@@ -4,11 +4,9 @@
 -- connection back (to the pool, or closed).
 --
 -- The state of one call is a plain table `c` made by zuora.ngx.http: t0, deadline, fresh, and
--- per attempt sock, reused, sent, got. Failures come back as kind, message, curl_code (the
+-- per attempt sock, armed, reused, sent, got, buf, pos. Failures come back as kind, message, curl_code (the
 -- libcurl code of the same failure; docs/transport.md, "Runtime contract").
-local core = require "zuora.core"
-
-local now = core.http.now
+local now = require("zuora.ngx.clock").now
 local floor = math.floor
 
 local ngx = rawget(_G, "ngx")
@@ -22,7 +20,8 @@ local DEFAULT_POOL_SIZE, DEFAULT_KEEPALIVE = 64, 60
 local E_RESOLVE, E_CONNECT, E_TIMEOUT, E_TLS, E_VERIFY = 6, 7, 28, 35, 60
 
 --- Sets the socket timeout to what is left of the call's time (and at most `cap_ms`). Returns
--- false when no time is left.
+-- false when no time is left. The socket is told only when the figure changed (c.armed: what it
+-- was last set to; a call on loopback arms its reads within the millisecond it armed its send).
 function M.arm(c, cap_ms)
   local ms = FOREVER_MS
   if c.deadline then
@@ -30,7 +29,23 @@ function M.arm(c, cap_ms)
     if ms < 1 then return false end
   end
   if cap_ms and cap_ms < ms then ms = cap_ms end
-  c.sock:settimeout(ms)
+  if ms ~= c.armed then
+    c.sock:settimeout(ms)
+    c.armed = ms
+  end
+  return true
+end
+
+-- Before connecting: connecting gets what is left of the call's time and at most `cap_ms`, sending
+-- and reading what is left (one settimeouts, so the send after a connect needs no second call).
+local function arm_connect(c, cap_ms)
+  local ms = FOREVER_MS
+  if c.deadline then
+    ms = floor((c.deadline - now()) * 1000)
+    if ms < 1 then return false end
+  end
+  c.sock:settimeouts(cap_ms and cap_ms < ms and cap_ms or ms, ms, ms)
+  c.armed = ms
   return true
 end
 
@@ -89,14 +104,14 @@ end
 -- and c.reused; returns nil, or kind, message, curl_code (the socket is closed then).
 function M.open(c, u, opts, req)
   local sock = ngx.socket.tcp()
-  c.sock = sock
+  c.sock, c.armed = sock, nil
   local host = u.host
   -- A loopback name needs no resolver: nginx resolves names only through its `resolver`.
   local addr = host == "localhost" and "127.0.0.1" or host
   if addr:find(":", 1, true) then addr = "[" .. addr .. "]" end
   local cto = req.connect_timeout or opts.connect_timeout or 10
   local cto_end = cto > 0 and (now() + cto) or nil
-  if not M.arm(c, connect_cap(cto_end)) then return timed_out(c, "before connecting") end
+  if not arm_connect(c, connect_cap(cto_end)) then return timed_out(c, "before connecting") end
   local ok, err = sock:connect(addr, u.port, pool_options(c.fresh, u.scheme, host, u.port, opts))
   if not ok then
     if err == "timeout" then return timed_out(c, "connecting to " .. host) end
