@@ -27,7 +27,8 @@ local header, parse_headers = response.header, response.parse_headers
 local open, release = conn.open, conn.release
 local read_small, SMALL = body_mod.read_small, body_mod.SMALL
 local check_headers, make_head, target_of = request.check_headers, request.head, request.target
-local lower, find, match = string.lower, string.find, string.match
+local has_blank_or_control = request.has_blank_or_control
+local byte, lower, find, match = string.byte, string.lower, string.find, string.match
 local DECIMALS = { decimals = true } -- json.decode options of a request with decimals = true
 
 local M = {}
@@ -62,9 +63,15 @@ local function looks_json(ct)
 end
 
 -- The body's length from a Content-Length value (the first of a repeated one), false without one,
--- or nil when it is malformed.
+-- or nil when it is malformed. A plain decimal is read with tonumber (compiled; the patterns are
+-- not) when it reads back the same.
 local function content_length(v)
   if v == nil then return false end
+  local n = tonumber(v)
+  -- (a first digit 1-9: no sign, blank or leading zero; no ".": Lua 5.4 prints floats with one)
+  if n and n < 1e15 and byte(v, 1) > 48 and byte(v, 1) <= 57 and not find(v, ".", 1, true) and tostring(n) == v then
+    return n
+  end
   return tonumber(match(v, "^%s*(%d+)%s*$") or match(v, "^%s*(%d+)%s*,"))
 end
 
@@ -189,7 +196,7 @@ function M.request(req, opts, headers, body, extra)
   end
   local target_url = req.url
   if type(target_url) ~= "string" then error("url must be a string", 2) end
-  if find(target_url, "[%s%c]") then error("url contains a space or control character", 2) end
+  if has_blank_or_control(target_url) then error("url contains a space or control character", 2) end
   local list = headers or req.headers
   local host_given, ae_given, ct_given = check_headers(list, extra, 3)
   local source, serr = request.body_source(req, body == nil and req.body or body, 3)

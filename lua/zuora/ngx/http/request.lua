@@ -7,7 +7,7 @@ local conn = require "zuora.ngx.http.connect"
 
 local crypto, url = core.crypto, core.url
 local arm, timed_out = conn.arm, conn.timed_out
-local concat, find, sub = table.concat, string.find, string.sub
+local concat, byte, find, sub = table.concat, string.byte, string.find, string.sub
 
 local M = {}
 
@@ -172,14 +172,48 @@ end
 -- is plain. Bounded like the line cache.
 local ORIGINS, norigins = {}, 0
 local ORIGINS_MAX = 64
--- A path libcurl would hand back unchanged: no dot (dot segments are removed), none of "?#"; a
--- query: anything but "#" (an empty one is dropped by libcurl, so it is not plain either).
-local PLAIN_PATH = "^/[%w%-_~%%/!$&'()*+,;=:@]*$"
+-- A path libcurl would hand back unchanged: "/" and then none but these bytes (no dot: dot
+-- segments are removed; none of "?#"); a query: anything but "#" (an empty one is dropped by
+-- libcurl, so it is not plain either). Checked byte by byte with a table (LuaJIT compiles that;
+-- string.find with a pattern it does not).
+local PLAIN = {}
+for ch in ("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_~%/!$&'()*+,;=:@"):gmatch(".") do
+  PLAIN[byte(ch)] = true
+end
+local function plain_path(path)
+  if byte(path, 1) ~= 47 then return false end -- "/"
+  for i = 2, #path do
+    if not PLAIN[byte(path, i)] then return false end
+  end
+  return true
+end
+
+-- The end of "http(s)://origin" at the start of a URL (the origin: one byte or more up to the
+-- first "/", "?" or "#"), or nil. Plain finds: what the pattern "^https?://[^/?#]+" finds.
+local function origin_end(u)
+  local s
+  if sub(u, 1, 8) == "https://" then
+    s = 9
+  elseif sub(u, 1, 7) == "http://" then
+    s = 8
+  else
+    return nil
+  end
+  local stop = #u + 1
+  local p = find(u, "/", s, true)
+  if p and p < stop then stop = p end
+  p = find(u, "?", s, true)
+  if p and p < stop then stop = p end
+  p = find(u, "#", s, true)
+  if p and p < stop then stop = p end
+  if stop > s then return stop - 1 end
+  return nil
+end
 
 --- The URL split for the request: the parsed URL (scheme, host, port: read only, it may be
 -- shared) and the request target (path and query), or nil when url.parse refuses the URL.
 function M.target(target_url)
-  local _, e = find(target_url, "^https?://[^/?#]+")
+  local e = origin_end(target_url)
   if e then
     local origin = ORIGINS[sub(target_url, 1, e)]
     if origin then
@@ -187,7 +221,7 @@ function M.target(target_url)
       if rest == "" then return origin, "/" end
       local q = find(rest, "?", 1, true)
       local path = q and sub(rest, 1, q - 1) or rest
-      if find(path, PLAIN_PATH) and (not q or (q < #rest and not find(rest, "#", q, true))) then
+      if plain_path(path) and (not q or (q < #rest and not find(rest, "#", q, true))) then
         return origin, rest
       end
     end
@@ -206,6 +240,15 @@ function M.target(target_url)
     end
   end
   return u, target
+end
+
+--- Whether a string has a blank or a control character (what the pattern "[%s%c]" finds).
+function M.has_blank_or_control(str)
+  for i = 1, #str do
+    local b = byte(str, i)
+    if b <= 32 or b == 127 then return true end
+  end
+  return false
 end
 
 --- The request head (request line, headers, blank line) as one string, for the parsed URL `u`

@@ -7,7 +7,7 @@ local core = require "zuora.core"
 local conn = require "zuora.ngx.http.connect"
 
 local arm, timed_out = conn.arm, conn.timed_out
-local find, sub = string.find, string.sub
+local byte, find, sub = string.byte, string.find, string.sub
 
 local M = {}
 
@@ -75,21 +75,35 @@ local function too_many_lines(block)
   end
 end
 
+-- "HTTP/d.d ddd" at the start of the block: the version ("1.1") and the status, or nil. Bytes
+-- compared one by one instead of a pattern (string.match is not compiled by LuaJIT).
+local function status_line(block)
+  if sub(block, 1, 5) ~= "HTTP/" then return nil end
+  local v1, dot, v2, sp, s1, s2, s3 = byte(block, 6, 12)
+  if not s3 or dot ~= 46 or sp ~= 32 then return nil end
+  v1, v2, s1, s2, s3 = v1 - 48, v2 - 48, s1 - 48, s2 - 48, s3 - 48
+  if v1 < 0 or v1 > 9 or v2 < 0 or v2 > 9 or s1 < 0 or s1 > 9 or s2 < 0 or s2 > 9 or s3 < 0 or s3 > 9 then
+    return nil
+  end
+  return sub(block, 6, 8), s1 * 100 + s2 * 10 + s3
+end
+M.status_line = status_line
+
 --- Reads the final response head from c's connection. Returns status, block, version (the block:
 -- status line first, CRLF line ends, the blank line last), or nil, kind, message, curl_code.
 function M.read_head(c)
   while true do
     local block, kind, msg, code = read_block(c)
     if not block then return nil, kind, msg, code end
-    local version, status = block:match("^HTTP/(%d%.%d) (%d%d%d)")
+    local version, status = status_line(block)
     if not version then
       local first = block:match("^[^\r\n]*"):sub(1, 60):gsub("%c", "?")
       return nil, "transport", "not an HTTP/1.x response: " .. first, E_WEIRD
     end
-    if too_many_lines(block) then
+    -- (a block holds more header lines than bytes only if it is longer than that many bytes)
+    if #block > MAX_HEADER_LINES and too_many_lines(block) then
       return nil, "too_large", "more than " .. MAX_HEADER_LINES .. " response header lines", E_WRITE
     end
-    status = tonumber(status)
     if status >= 200 or status == 101 then return status, block, version end
   end
 end
