@@ -39,6 +39,8 @@ local PAGING_OPTIONS = { limit = "number", items = "string", on_progress = "func
 -- Options that carry over from the first request to the ones that fetch further pages.
 local CARRIED = { "headers", "zuora_version", "track_id", "timeout", "op" }
 
+local BRACES = { ["{"] = "%7B", ["}"] = "%7D" }
+
 local QUERY_MORE = { group = "actions", name = "query_more", method = "POST", path = "/v1/action/queryMore" }
 
 local function is_array(v)
@@ -175,6 +177,13 @@ function Pager:next_request(page, items)
       o.idempotency_key = nil
       return { method = self.method, path = self.path, opts = o }
     end
+    -- A URL no request can carry (a space, a control character) is the server's mistake: an error
+    -- here, not a raise from the transport; braces are sent encoded (not read as a path template).
+    if np:find("[%c ]") then
+      return nil, errors.new{ kind = "api", retryable = false,
+        message = "refusing to follow a nextPage with a space or control character" }
+    end
+    np = np:gsub("[{}]", BRACES)
     if np:find("^https?://") and url.origin(np) ~= self.client.origin then
       return nil, errors.new{ kind = "api", retryable = false,
         message = "refusing to follow nextPage to another origin (" .. tostring(url.origin(np))

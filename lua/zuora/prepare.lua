@@ -303,6 +303,19 @@ function M.prepare(self, method, path, opts, level)
     req.idempotency_key = key
   end
   add_headers(lines, opts.headers, level)
+  if req.idempotency_key and opts.headers then
+    -- The caller's own Idempotency-Key header replaced the key line: it is the call's key (the one
+    -- errors and dry runs give back), and it must be one (libcurl drops a header with a blank
+    -- value, which would leave a request treated as keyed with no key at all).
+    for name, value in pairs(opts.headers) do
+      if name:lower() == "idempotency-key" then
+        if #value > 255 or not value:find("%S") then
+          error("header 'Idempotency-Key' must be 1 to 255 characters, not blank", level)
+        end
+        req.idempotency_key = value
+      end
+    end
+  end
   req.headers = lines
   req.op = opts.op
   if opts.dry_run ~= nil then req.dry_run = opts.dry_run end

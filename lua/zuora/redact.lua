@@ -119,24 +119,31 @@ end
 local SERVER_FIELDS = { message = true, body = true, code = true, process_id = true, request_id = true,
   reasons = true, results = true, job = true, job_status = true }
 
--- Redacts, in place, every string value and key inside table `t` (a decoded reply's pieces).
-local function deep(auth, t, depth, seen)
-  if seen[t] or depth == 0 then return end
-  seen[t] = true
-  local renamed
-  for k, v in pairs(t) do
-    if type(v) == "string" then
-      t[k] = text(auth, v)
-    elseif type(v) == "table" then
-      deep(auth, v, depth - 1, seen)
+-- Redacts, in place, every string value and key inside table `t` (a decoded reply's pieces), at
+-- any depth: a hostile server can nest an echoed token as deep as the JSON decoder allows (1,000
+-- levels), so the walk keeps its own stack instead of stopping at a depth. `seen` guards cycles.
+local function deep(auth, t)
+  local seen, stack, n = { [t] = true }, { t }, 1
+  while n > 0 do
+    local cur = stack[n]
+    stack[n], n = nil, n - 1
+    local renamed
+    for k, v in pairs(cur) do
+      if type(v) == "string" then
+        cur[k] = text(auth, v)
+      elseif type(v) == "table" and not seen[v] then
+        seen[v] = true
+        n = n + 1
+        stack[n] = v
+      end
+      if type(k) == "string" then
+        local rk = text(auth, k)
+        if rk ~= k then renamed = renamed or {}; renamed[k] = rk end
+      end
     end
-    if type(k) == "string" then
-      local rk = text(auth, k)
-      if rk ~= k then renamed = renamed or {}; renamed[k] = rk end
+    for k, rk in pairs(renamed or {}) do
+      cur[rk], cur[k] = cur[k], nil
     end
-  end
-  for k, rk in pairs(renamed or {}) do
-    t[rk], t[k] = t[k], nil
   end
 end
 
@@ -149,7 +156,7 @@ function M.fields(auth, f)
     if type(v) == "string" then
       f[k] = text(auth, v)
     elseif type(v) == "table" then
-      deep(auth, v, 16, {})
+      deep(auth, v)
     end
   end
   return f

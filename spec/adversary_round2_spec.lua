@@ -1,0 +1,120 @@
+-- An adversary's second round: holes found by a review against servers of its own on loopback.
+-- An echoed token nested deeper than a fixed depth in an Actions reply; a caller's own
+-- Idempotency-Key header (the key errors and dry runs give back, and a blank one that libcurl would
+-- drop); nextPage values no request can carry (a space, a control character, braces), which must
+-- end the iteration with nil, err instead of raising out of it.
+local zuora = require "zuora"
+local nginx = require "spec.support.nginx"
+local paginate = require "zuora.paginate"
+
+local CLIENT_ID, CLIENT_SECRET, TOKEN = "adv2-client", "adv2SecretK4p8Wq1Zx6", "adv2TokenR7m2Jd9Lc3"
+
+describe("an adversary's servers, second round", function()
+  local srv
+
+  lazy_setup(function()
+    srv = nginx.start{ ports = 1, vars = { client_id = CLIENT_ID, client_secret = CLIENT_SECRET, token = TOKEN },
+      http = [[
+      lua_shared_dict keys 1m;
+      server {
+        listen 127.0.0.1:${port1};
+        location = /oauth/token { content_by_lua_block {
+          ngx.header["Content-Type"] = "application/json"
+          ngx.print('{"access_token":"${token}","token_type":"bearer","expires_in":3600}')
+        } }
+        location = /v1/deep_results { content_by_lua_block {
+          -- an Actions reply whose failed result echoes the token 40 objects deep, as a value and a key
+          local v = '"${token}"'
+          for _ = 1, 40 do v = '{"a":' .. v .. ',"${token}":1}' end
+          ngx.header["Content-Type"] = "application/json"
+          ngx.print('[{"Success":false,"Errors":[{"Code":"X","Message":"m"}],"x":' .. v .. '}]')
+        } }
+        location = /v1/lost { content_by_lua_block {
+          -- reads the request, records its key, closes without an answer
+          ngx.req.read_body()
+          ngx.shared.keys:set("last", ngx.var.http_idempotency_key or "(none)")
+          ngx.exit(444)
+        } }
+        location = /v1/last_key { content_by_lua_block { ngx.print(ngx.shared.keys:get("last") or "") } }
+        location = /v1/pages { content_by_lua_block {
+          local np = { space = "/v1/x y", crlf = "/v1/x\\r\\nX-Injected: 1", tab = "/v1/x\\ty",
+            abs = "http://127.0.0.1:${port1}/v1/x y", braces = "/v1/{id}/items" }
+          ngx.header["Content-Type"] = "application/json"
+          ngx.print('{"success":true,"data":[{"id":1}],"nextPage":"' .. np[ngx.var.arg_k] .. '"}')
+        } }
+        location = "/v1/{id}/items" { content_by_lua_block {
+          ngx.header["Content-Type"] = "application/json"
+          ngx.print('{"success":true,"data":[{"id":2}]}')
+        } }
+      }
+    ]] }
+  end)
+
+  lazy_teardown(function()
+    if srv then srv:stop() end
+  end)
+
+  local function client(opts)
+    local o = { base_url = srv.url, client_id = CLIENT_ID, client_secret = CLIENT_SECRET,
+      token_url = srv.url .. "/oauth/token", retry_base = 0.01, retry_cap = 0.02, timeout = 5 }
+    for k, v in pairs(opts or {}) do o[k] = v end
+    return zuora.new(o)
+  end
+
+  -- every string reachable from x (keys included), as one text
+  local function strings(x, out, seen)
+    out, seen = out or {}, seen or {}
+    if type(x) == "string" then
+      out[#out + 1] = x
+    elseif type(x) == "table" and not seen[x] then
+      seen[x] = true
+      for k, v in pairs(x) do
+        strings(k, out, seen)
+        strings(v, out, seen)
+      end
+    end
+    return out
+  end
+
+  it("redacts a token echoed at any depth of an Actions reply's results, keys included", function()
+    local c = client()
+    local res, err = c:request("GET", "/v1/deep_results")
+    assert.is_nil(res)
+    assert.equals("api", err.kind)
+    local all = table.concat(strings(err), "\n")
+    assert.is_truthy(all:find("[redacted]", 1, true))
+    assert.is_nil(all:find(TOKEN, 1, true))
+  end)
+
+  it("takes a caller's own Idempotency-Key header as the call's key, and refuses a blank one", function()
+    local c = client{ max_retries = 1 }
+    local res, err = c:request("POST", "/v1/lost", { body = { a = 1 }, headers = { ["Idempotency-Key"] = "mine-42" } })
+    assert.is_nil(res)
+    assert.is_true(err.outcome_unknown)
+    assert.equals("mine-42", err.idempotency_key)
+    assert.equals("mine-42", (c:request("GET", "/v1/last_key", { raw = true })))
+    local req = c:request("POST", "/v1/lost", { body = {}, headers = { ["idempotency-key"] = "mine-43" },
+      dry_run = true })
+    assert.equals("mine-43", req.idempotency_key)
+    for _, blank in ipairs{ "", "   " } do
+      assert.has_error(function()
+        c:request("POST", "/v1/lost", { body = {}, headers = { ["Idempotency-Key"] = blank } })
+      end, "header 'Idempotency-Key' must be 1 to 255 characters, not blank")
+    end
+  end)
+
+  it("ends paging at a nextPage no request can carry with nil, err, never a raise", function()
+    local c = client()
+    for _, k in ipairs{ "space", "crlf", "tab", "abs" } do
+      local ok, items, err = pcall(paginate.all_request, c, "GET", "/v1/pages", { query = { k = k } })
+      assert.is_true(ok, k .. ": " .. tostring(items))
+      assert.is_nil(items, k)
+      assert.equals("api", err.kind, k)
+      assert.matches("space or control character", err.message)
+    end
+    -- braces are sent encoded, not read as a path template with a missing parameter
+    local ok, items = pcall(paginate.all_request, c, "GET", "/v1/pages", { query = { k = "braces" } })
+    assert.is_true(ok, tostring(items))
+    assert.same({ 1, 2 }, { items[1].id, items[2].id })
+  end)
+end)
