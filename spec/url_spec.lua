@@ -116,7 +116,7 @@ describe("core.url #luajit", function()
 
   describe("is_loopback", function()
     it("accepts localhost, 127.0.0.0/8 and ::1", function()
-      for _, h in ipairs { "localhost", "LocalHost", "localhost.", "127.0.0.1", "127.255.0.9", "::1", "[::1]",
+      for _, h in ipairs { "localhost", "LocalHost", "127.0.0.1", "127.255.0.9", "::1", "[::1]",
         "::ffff:127.0.0.1" } do
         assert.is_true(url.is_loopback(h), h)
       end
@@ -124,7 +124,8 @@ describe("core.url #luajit", function()
 
     it("refuses everything else, including look-alikes", function()
       for _, h in ipairs { "", "128.0.0.1", "10.0.0.1", "127.0.0.1.evil.com", "localhost.evil.com", "evil-localhost",
-        "0.0.0.0", "::", "::2", "127.1", "1.127.0.0", "localhost\0" } do
+        "0.0.0.0", "::", "::2", "127.1", "1.127.0.0", "localhost\0",
+        "localhost.", "LOCALHOST." } do -- (a trailing dot: libcurl and nginx ask DNS for it)
         assert.is_false(url.is_loopback(h), h)
       end
     end)

@@ -368,8 +368,10 @@ static int l_origin(lua_State *L) {
   return 1;
 }
 
-/* Loopback: localhost (any case, optional trailing dot), 127.0.0.0/8 as a dotted quad, ::1
- * (bracketed or not) and the IPv4-mapped form of a 127/8 address. */
+/* Loopback: localhost (any case), 127.0.0.0/8 as a dotted quad, ::1 (bracketed or not) and the
+ * IPv4-mapped form of a 127/8 address. Not "localhost." with its trailing dot: libcurl resolves
+ * "localhost" itself but sends "localhost." to DNS (and nginx sends every name to its resolver),
+ * where any answer may come back, so plain http to it could carry a secret off the machine. */
 static int is_loopback(const char *host, size_t n) {
   char tmp[64];
   unsigned char a6[16];
@@ -379,7 +381,6 @@ static int is_loopback(const char *host, size_t n) {
   if (n == 0 || n >= sizeof tmp || memchr(host, '\0', n)) return 0;
   memcpy(tmp, host, n);
   tmp[n] = '\0';
-  if (tmp[n - 1] == '.' && n > 1) tmp[n - 1] = '\0';
   if (strcasecmp(tmp, "localhost") == 0) return 1;
   if (inet_pton(AF_INET, tmp, &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
   if (inet_pton(AF_INET6, tmp, a6) == 1) {
