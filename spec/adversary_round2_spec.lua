@@ -1,5 +1,6 @@
 -- An adversary's second round: holes found by a review against servers of its own on loopback.
--- An echoed token nested deeper than a fixed depth in an Actions reply; a caller's own
+-- An echoed token nested deeper than a fixed depth in an Actions reply, or where no header value is
+-- (a header's name, the reason phrase, a folded line); a caller's own
 -- Idempotency-Key header (the key errors and dry runs give back, and a blank one that libcurl would
 -- drop); nextPage values no request can carry (a space, a control character, braces), which must
 -- end the iteration with nil, err instead of raising out of it.
@@ -28,6 +29,19 @@ describe("an adversary's servers, second round", function()
           for _ = 1, 40 do v = '{"a":' .. v .. ',"${token}":1}' end
           ngx.header["Content-Type"] = "application/json"
           ngx.print('[{"Success":false,"Errors":[{"Code":"X","Message":"m"}],"x":' .. v .. '}]')
+        } }
+        location ~ ^/v1/head_(\w+)$ { content_by_lua_block {
+          -- the token echoed where no header value is: a header's name, the reason phrase, a folded line
+          local tok = (ngx.var.http_authorization or ""):match("^Bearer (.*)$") or ""
+          local head = {
+            name = "HTTP/1.1 200 OK\r\nX-" .. tok .. ": 1\r\n",
+            reason = "HTTP/1.1 200 " .. tok .. "\r\n",
+            folded = "HTTP/1.1 200 OK\r\nX-A: a\r\n " .. tok .. "\r\n",
+          }
+          local which = ngx.var[1]
+          local sock = ngx.req.socket(true)
+          sock:send(head[which] .. "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+          ngx.exit(444)
         } }
         location = /v1/lost { content_by_lua_block {
           -- reads the request, records its key, closes without an answer
@@ -84,6 +98,22 @@ describe("an adversary's servers, second round", function()
     local all = table.concat(strings(err), "\n")
     assert.is_truthy(all:find("[redacted]", 1, true))
     assert.is_nil(all:find(TOKEN, 1, true))
+  end)
+
+  it("shows no token echoed as a header's name, in the reason phrase or in a folded line", function()
+    local events = {}
+    local function hook(e) events[#events + 1] = e end
+    local c = client{ on_request = hook, on_response = hook }
+    for _, k in ipairs{ "name", "reason", "folded" } do
+      local res, err, meta = c:request("GET", "/v1/head_" .. k)
+      assert.is_truthy(res, tostring(err))
+      local shown = {}
+      for key, v in pairs(meta) do shown[key] = v end -- pairs(meta) shows headers and header_block
+      assert.is_string(shown.header_block)
+      local all = table.concat(strings({ shown, events }), "\n")
+      assert.is_nil(all:find(TOKEN, 1, true), k)
+      assert.is_nil(all:find(TOKEN:lower(), 1, true), k) -- header names come lower-cased
+    end
   end)
 
   it("takes a caller's own Idempotency-Key header as the call's key, and refuses a blank one", function()

@@ -351,7 +351,7 @@ function M.run(client, req, how)
       local elapsed = res.time or 0
       if client.on_response then
         local event = { method = req.method, url = hook_url, status = res.status, attempt = attempt,
-          headers = redact.header_map(res_headers(res), client.auth), elapsed = rt.now() - t0,
+          headers = redact.response_headers(res, client.auth), elapsed = rt.now() - t0,
           request_id = redact.text(client.auth, res_header(res, "zuora-request-id")),
           op = op, sends = res.sends }
         if how.mark then event[how.mark] = true end
@@ -411,7 +411,7 @@ function M.run(client, req, how)
     end
     if client.on_response then
       local event = { method = req.method, url = hook_url, status = res.status, attempt = attempt,
-        headers = redact.header_map(res_headers(res), client.auth), elapsed = rt.now() - t0,
+        headers = redact.response_headers(res, client.auth), elapsed = rt.now() - t0,
         request_id = redact.text(client.auth, request_id), op = op,
         error = err, retry_in = retry_in, sends = res.sends }
       if how.mark then event[how.mark] = true end

@@ -5,6 +5,8 @@
 -- hook, a read of meta.headers / meta.header_block; a successful call without hooks pays nothing.
 local M = {}
 
+local parse_headers -- core.http.parse_headers, loaded when first needed
+
 M.MASK = "[redacted]"
 
 local SECRET_HEADERS = {
@@ -94,20 +96,36 @@ end
 function M.header_map(map, auth)
   local out = {}
   for name, value in pairs(map or {}) do
+    local shown = text(auth, name) -- a server may echo a secret as a header's name
     if type(value) == "table" then
       local list = {}
       for i, v in ipairs(value) do list[i] = header_value(name, v, auth) end
-      out[name] = list
+      out[shown] = list
     else
-      out[name] = header_value(name, value, auth)
+      out[shown] = header_value(name, value, auth)
     end
   end
   return out
 end
 
+--- A transport result's response headers as a name -> value map, shown as header_map shows them.
+-- From the raw header block when the transport kept it, redacted whole before it is parsed (the
+-- parser lower-cases names, and a lower-cased secret would no longer be recognised).
+function M.response_headers(res, auth)
+  local block = rawget(res, "header_block")
+  if type(block) == "string" then
+    parse_headers = parse_headers or require("zuora.core").http.parse_headers
+    return M.header_map(parse_headers(text(auth, block)), auth)
+  end
+  return M.header_map(res.headers, auth)
+end
+
 --- A raw header block (status line and header lines) with every value as header_value shows it.
 function M.header_block(block, auth)
   if type(block) ~= "string" then return block end
+  -- whole first: a server may echo a secret in a header's name, the status line's reason phrase
+  -- or a folded continuation line, which the per-value masking below never sees
+  block = text(auth, block)
   return (block:gsub("([^\r\n:]+):([ \t]*)([^\r\n]*)", function(name, sp, value)
     if name:find("^HTTP/") then return nil end
     return name .. ":" .. sp .. header_value(name, value, auth)
@@ -171,7 +189,7 @@ end
 local raw = setmetatable({}, { __mode = "k" })   -- meta -> header block (string) or header table
 local mts = setmetatable({}, { __mode = "k" })   -- auth -> the metatable of its clients' metas
 
-local parse_headers, header_lookup
+local header_lookup
 
 local function meta_mt(auth)
   local mt = {}
@@ -193,7 +211,7 @@ local function meta_mt(auth)
     else
       if type(r) == "string" then
         parse_headers = parse_headers or require("zuora.core").http.parse_headers
-        r = parse_headers(r)
+        r = parse_headers(text(auth, r)) -- redacted before the parser lower-cases the names
       end
       v = M.header_map(r, auth)
     end
