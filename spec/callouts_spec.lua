@@ -111,6 +111,11 @@ describe("zuora.callouts #luajit", function()
       assert.matches("^malformed parameters: ", body.error)
     end
     assert.equals(0, #r.runs)
+    -- a parameter name with a newline (percent-decoded) forges no log line
+    local n = #r.logs
+    deliver(r, { query = "a=1&a%0D%0A2026/12/07 [error] forged=1&a%0D%0A2026/12/07 [error] forged=2" })
+    assert.equals(n + 1, #r.logs)
+    assert.is_nil(r.logs[#r.logs]:find("%c"))
     -- An event without identity (the key function returns nothing) is refused too.
     assert.equals(400, (deliver(r, { query = "Other=1" })))
   end)

@@ -287,8 +287,11 @@ function Receiver:_store()
   return dict
 end
 
--- Logging without secrets: only the status, the reason and identifiers.
+-- Logging without secrets: only the status, the reason and identifiers. One line each: a reason
+-- can quote a parameter name a delivery chose (percent-decoded, before any signature is checked),
+-- and a newline in it would forge log lines.
 function Receiver:_log(level, msg)
+  msg = msg:gsub("%c", " ")
   if self.log_fn then return self.log_fn(level, msg) end
   local ngx = ngx_api()
   if ngx then ngx.log(level == "error" and ngx.ERR or (level == "warn" and ngx.WARN or ngx.INFO), msg) end
