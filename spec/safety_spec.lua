@@ -286,7 +286,7 @@ describe("safety rails #luajit", function()
       same_request(d, sent[1])
     end)
 
-    it("masks a credential of the client's own that a caller put into a body", function()
+    it("masks a credential of the client's own that a caller put into a body or a header", function()
       local c = client{ dry_run = true }
       local secret = s.client_secret
       for _, d in ipairs {
@@ -294,10 +294,12 @@ describe("safety rails #luajit", function()
         c:request("POST", "/v1/x",
           { body = "client_secret=" .. secret, content_type = "application/x-www-form-urlencoded" }),
         c:request("POST", "/v1/x", { multipart = { { name = "f", data = "s=" .. secret } } }),
+        c:request("POST", "/v1/x", { body = {}, headers = { ["X-Copy"] = "copied " .. secret } }),
       } do
         assert.is_true(d.dry_run)
         assert.is_nil(tostring(d):find(secret, 1, true), tostring(d))
         assert.is_nil((d.body or d.multipart[1].data):find(secret, 1, true))
+        assert.is_nil(table.concat(d.headers, "\n"):find(secret, 1, true))
       end
       assert.same({}, s:requests{})
     end)

@@ -50,7 +50,9 @@ function M.describe(client, req)
   local headers = {}
   for i, line in ipairs(req.headers or {}) do
     local name = line:match("^([^:]+):")
-    headers[i] = (name and redact.is_secret_header(name)) and (name .. ": " .. redact.MASK) or line
+    -- (any other line without the client's own credentials, as the body: a caller may copy one in)
+    headers[i] = (name and redact.is_secret_header(name)) and (name .. ": " .. redact.MASK)
+      or redact.text(client.auth, line)
   end
   if req.auth then
     for _, prefix in ipairs(CREDENTIAL_LINES[client.mode] or {}) do headers[#headers + 1] = prefix .. redact.MASK end
