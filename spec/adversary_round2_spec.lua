@@ -2,7 +2,8 @@
 -- An echoed token nested deeper than a fixed depth in an Actions reply, or where no header value is
 -- (a header's name, the reason phrase, a folded line); a caller's own
 -- Idempotency-Key header (the key errors and dry runs give back, and a blank one that libcurl would
--- drop); nextPage values no request can carry (a space, a control character, braces), which must
+-- drop); a PUT whose path fits an idempotent template as written but reads as an action on the
+-- server; nextPage values no request can carry (a space, a control character, braces), which must
 -- end the iteration with nil, err instead of raising out of it.
 local zuora = require "zuora"
 local nginx = require "spec.support.nginx"
@@ -43,6 +44,14 @@ describe("an adversary's servers, second round", function()
           sock:send(head[which] .. "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
           ngx.exit(444)
         } }
+        location ~ ^/v1/subscriptions/[^/]+/renew$ { content_by_lua_block {
+          -- nginx routes on the path as it reads it (%2F decoded, dot segments resolved): the renewal
+          -- is done, then the connection reset before the answer
+          ngx.req.read_body()
+          ngx.shared.keys:incr("renewals", 1, 0)
+          ngx.exit(444)
+        } }
+        location = /v1/renewals { content_by_lua_block { ngx.print(ngx.shared.keys:get("renewals") or 0) } }
         location = /v1/lost { content_by_lua_block {
           -- reads the request, records its key, closes without an answer
           ngx.req.read_body()
@@ -114,6 +123,17 @@ describe("an adversary's servers, second round", function()
       assert.is_nil(all:find(TOKEN, 1, true), k)
       assert.is_nil(all:find(TOKEN:lower(), 1, true), k) -- header names come lower-cased
     end
+  end)
+
+  it("never repeats a PUT whose path a server reads as an action, whatever template its text fits", function()
+    local c = client()
+    -- as written it fits accounts.update (idempotent); nginx reads it as subscriptions.renew
+    local res, err = c:request("PUT", "/v1/accounts/..%2Fsubscriptions%2FS1%2Frenew", { body = {} })
+    assert.is_nil(res)
+    assert.is_true(err.outcome_unknown)
+    assert.equals(1, err.attempts)
+    assert.equals(1, err.sends)
+    assert.equals("1", (c:request("GET", "/v1/renewals", { raw = true })))
   end)
 
   it("takes a caller's own Idempotency-Key header as the call's key, and refuses a blank one", function()
