@@ -28,8 +28,12 @@ local function check_header_value(name, value, level)
   if value:find("[\r\n]") then
     error("header '" .. name .. "' contains CR or LF", level + 1)
   end
-  if name:find("[\r\n:]") or name == "" then
-    error("invalid header name '" .. name:gsub("[\r\n]", "?") .. "'", level + 1)
+  if name:find("[\r\n:]") or name == "" or name:find("\0", 1, true) then
+    error("invalid header name '" .. name:gsub("[\r\n%z]", "?") .. "'", level + 1)
+  end
+  -- (the transport refuses NUL too, but only when it sends: after a token request went out)
+  if value:find("\0", 1, true) then
+    error("header '" .. name .. "' contains a NUL byte", level + 1)
   end
 end
 
