@@ -269,6 +269,12 @@ describe("zuora client", function()
         fresh:request("GET", "/v1/catalog/products", { headers = { ["X\0Note"] = "a" } })
       end, "invalid header name 'X?Note'")
       assert.has_error(function() client{ entity_ids = "e1\0" } end)
+      -- and in a path written out by the caller (a path parameter is percent-encoded instead)
+      for _, path in ipairs{ "/v1/accounts/A 1", "/v1/accounts/A1\r\nX-Evil: 1", "/v1/accounts/{k}/x\ty" } do
+        assert.has_error(function() fresh:request("GET", path, { path = { k = "A1" } }) end,
+          "request: the path contains a space or a control character (percent-encode it, or pass the value as a "
+            .. "path parameter)")
+      end
       assert.equals(0, #log())
     end)
 

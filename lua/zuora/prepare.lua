@@ -177,6 +177,10 @@ local function url_for(self, path, params, query, level)
   local t = templates[path]
   if t and #t == 3 then -- one parameter: a single concatenation, no parts table
     u = self.base_url .. t[1] .. path_segment(t[2], params, level) .. t[3]
+  elseif path:find("[%c ]") then
+    -- said here, before anything is sent (the transport would refuse it after the token request)
+    error("request: the path contains a space or a control character (percent-encode it, or pass the "
+      .. "value as a path parameter)", level)
   elseif path:find("^https?://") then
     if url.origin(path) ~= self.origin then
       error("refusing to send credentials to another origin: " .. redact.url(path), level)
