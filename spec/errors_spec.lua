@@ -71,6 +71,10 @@ describe("zuora.errors #luajit", function()
     assert.equals("zuora api error 400 invalid_value (53100320): bad termType "
       .. "[POST https://rest.zuora.com/v1/subscriptions, request_id=R-1, attempts=2]", s)
     assert.is_nil(s:find("\n"))
+    -- the server's text with newlines and terminal escape sequences still prints as one plain line
+    local hostile = errors.new{ status = 400, code = "E\27[31m1", message = "a\n\27]0;pwned\7\27[2Jb",
+      request_id = "R\r\n2" }
+    assert.equals("zuora api error 400 (E [31m1): a  ]0;pwned  [2Jb [request_id=R  2]", tostring(hostile))
     assert.is_true(errors.is(e))
     assert.is_false(errors.is({}))
   end)

@@ -118,6 +118,10 @@ function Error:__tostring()
   if self.attempts and self.attempts > 1 then extra[#extra + 1] = "attempts=" .. self.attempts end
   if self.outcome_unknown then extra[#extra + 1] = "outcome unknown" end
   if #extra > 0 then line = line .. " [" .. table.concat(extra, ", ") .. "]" end
+  -- One line, and nothing a terminal would act on: the message, code and request id are the
+  -- server's text, and a hostile one sends newlines and escape sequences (ESC ]0; retitles the
+  -- window, ESC [2J clears it) that the CLI and logs would print as they are.
+  if line:find("%c") then line = line:gsub("%c", " ") end
   return line
 end
 
