@@ -1,9 +1,11 @@
 -- The command line against hostile data (issue 21): `zuora export` writes CSV a spreadsheet opens
 -- without running formulas an attacker put in Zuora fields (--csv-safe, on by default), and the
 -- REPL's history file is the user's alone (0600, whatever its folder) and never holds a line that
--- assigns a credential.
+-- assigns a credential; a server's terminal escape sequences (in a request id, an error message)
+-- never reach the terminal through --trace or the error line.
 local simh = require "spec.support.sim"
 local cli = require "spec.support.cli"
+local nginx = require "spec.support.nginx"
 
 local NAMES = { "=HYPERLINK(\"http://evil.example\",\"x\")", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)",
   "\tTabbed", "\rReturn", "-12.50", "Plain Co" }
@@ -76,6 +78,37 @@ describe("the command line against hostile data", function()
     p:close()
     assert.equals("600", mode)
     assert.equals("6 * 7\n1 + 1\n", cli.read(path))
+  end)
+
+  it("prints no terminal escape sequence a server sends in a request id or an error message", function()
+    local srv = nginx.start{ ports = 1, http = [[
+      server {
+        listen 127.0.0.1:${port1};
+        location = /oauth/token { content_by_lua_block {
+          ngx.header["Content-Type"] = "application/json"
+          ngx.print('{"access_token":"tok-1","token_type":"bearer","expires_in":3600}')
+        } }
+        location /v1/ { content_by_lua_block {
+          -- raw (ngx.header would percent-encode the escape characters)
+          local fail = ngx.var.uri == "/v1/fail"
+          local body = fail and '{"success":false,"reasons":[{"code":50000040,"message":"\\u001b]0;x\\u0007gone"}]}'
+            or '{"success":true}'
+          local sock = ngx.req.socket(true)
+          sock:send((fail and "HTTP/1.1 400 Bad Request" or "HTTP/1.1 200 OK")
+            .. "\r\nContent-Type: application/json\r\nZuora-Request-Id: \27]0;retitled\7\27[2Jrid\r\n"
+            .. "Content-Length: " .. #body .. "\r\nConnection: close\r\n\r\n" .. body)
+          ngx.exit(444)
+        } }
+      }
+    ]] }
+    finally(function() srv:stop() end)
+    local e = { ZUORA_BASE_URL = srv.url, ZUORA_CLIENT_ID = "c", ZUORA_CLIENT_SECRET = "s" }
+    for _, path in ipairs{ "/v1/ok", "/v1/fail" } do
+      local r = cli.run({ "--trace", "call", "GET", path }, { env = e })
+      assert.matches("request_id=", r.stderr)
+      assert.is_nil((r.stdout .. r.stderr):find("\27", 1, true), r.stderr)
+      assert.is_nil((r.stdout .. r.stderr):find("\7", 1, true), r.stderr)
+    end
   end)
 
   it("turns an existing history file readable by others into 0600", function()

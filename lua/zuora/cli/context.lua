@@ -69,7 +69,8 @@ end
 local function trace_response(ev)
   local parts = { "< " .. tostring(ev.status or "-") }
   if ev.elapsed then parts[#parts + 1] = ("%.0f ms"):format(ev.elapsed * 1000) end
-  if ev.request_id then parts[#parts + 1] = "request_id=" .. ev.request_id end
+  -- (the server's text: a terminal escape sequence in it would reach the terminal)
+  if ev.request_id then parts[#parts + 1] = "request_id=" .. tostring(ev.request_id):gsub("%c", " ") end
   if ev.error then parts[#parts + 1] = tostring(ev.error.category or ev.error.kind) end
   if ev.retry_in then parts[#parts + 1] = ("retry in %.1f s"):format(ev.retry_in) end
   io.stderr:write(table.concat(parts, "  "), "\n")

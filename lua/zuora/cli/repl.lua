@@ -483,7 +483,8 @@ local function evaluate(chunk, env, calls, ui, watch)
   -- On a terminal, a dim line under a successful call: what went over the wire.
   if ui.interactive and ui.color and last and not last.error then
     io.stderr:write(term.paint(true, "dim", ("  %s %s · %d ms · request_id %s"):format(last.method,
-      tostring(last.status), math.floor((last.elapsed or 0) * 1000 + 0.5), tostring(last.request_id))), "\n")
+      tostring(last.status), math.floor((last.elapsed or 0) * 1000 + 0.5),
+      (tostring(last.request_id):gsub("%c", " ")))), "\n") -- (the server's text: no escape sequences)
   end
   return failed
 end
