@@ -3,7 +3,7 @@
 -- (a header's name, the reason phrase, a folded line); a caller's own
 -- Idempotency-Key header (the key errors and dry runs give back, and a blank one that libcurl would
 -- drop); a PUT whose path fits an idempotent template as written but reads as an action on the
--- server; nextPage values no request can carry (a space, a control character, braces), which must
+-- server; a job's submit reply that is an empty body; nextPage values no request can carry (a space, a control character, braces), which must
 -- end the iteration with nil, err instead of raising out of it.
 local zuora = require "zuora"
 local nginx = require "spec.support.nginx"
@@ -52,6 +52,11 @@ describe("an adversary's servers, second round", function()
           ngx.exit(444)
         } }
         location = /v1/renewals { content_by_lua_block { ngx.print(ngx.shared.keys:get("renewals") or 0) } }
+        location ~ ^(/dqempty/query/jobs|/v1/usage|/api/integration/v1/.*/submit)$ { content_by_lua_block {
+          -- a 200 with an empty body where a job's reply belongs
+          ngx.req.read_body()
+          ngx.exit(200)
+        } }
         location = /v1/lost { content_by_lua_block {
           -- reads the request, records its key, closes without an answer
           ngx.req.read_body()
@@ -134,6 +139,29 @@ describe("an adversary's servers, second round", function()
     assert.equals(1, err.attempts)
     assert.equals(1, err.sends)
     assert.equals("1", (c:request("GET", "/v1/renewals", { raw = true })))
+  end)
+
+  it("ends a job whose submit reply is an empty body with nil, err, never a raise", function()
+    local c = client{ base_url = srv.url .. "/dqempty" }
+    local ok, res, err = pcall(c.data_query, c, "select 1", { timeout = 2 })
+    assert.is_true(ok, tostring(res))
+    assert.is_nil(res)
+    assert.equals("decode", err.kind)
+    local path = os.tmpname()
+    finally(function() os.remove(path) end)
+    local f = assert(io.open(path, "w"))
+    f:write("ACCOUNT_ID,UOM,QTY\n")
+    f:close()
+    c = client()
+    ok, res, err = pcall(c.upload_usage, c, path, { wait = true, timeout = 2 })
+    assert.is_true(ok, tostring(res))
+    assert.is_nil(res)
+    assert.equals("decode", err.kind)
+    local rev = zuora.revenue.new{ base_url = srv.url, token = "rev-token-1", max_retries = 0 }
+    ok, res, err = pcall(rev.run_program, rev, 1, 2, {})
+    assert.is_true(ok, tostring(res))
+    assert.is_nil(res)
+    assert.equals("decode", err.kind)
   end)
 
   it("takes a caller's own Idempotency-Key header as the call's key, and refuses a blank one", function()

@@ -122,7 +122,8 @@ function M.run(client, sql, opts)
     zuora_version = opts.zuora_version, op = { group = "data_queries", name = "submit" } })
   if not submitted then return nil, err end
   if require("zuora.dryrun").is(submitted) then return submitted end -- a dry run: what would be submitted
-  local job = type(submitted.data) == "table" and submitted.data or submitted
+  -- (a reply that is no object, an empty body's `true` too, has no job id: an error, not a raise)
+  local job = type(submitted) == "table" and (type(submitted.data) == "table" and submitted.data or submitted) or {}
   local id = job.id
   if type(id) ~= "string" or id == "" then
     return nil, errors.new{ kind = "decode", retryable = false, message = "data query: the submit reply has no job id" }

@@ -35,7 +35,7 @@ function M.upload_usage(client, path, opts)
   })
   if not reply then return nil, err end
   if not opts.wait then return reply end
-  local status_path = reply.checkImportStatus
+  local status_path = type(reply) == "table" and reply.checkImportStatus or nil -- (an empty body is `true`)
   if type(status_path) ~= "string" or status_path == "" then
     return nil, require("zuora.errors").new{ kind = "decode", retryable = false,
       message = "usage upload: the reply has no checkImportStatus to wait on" }

@@ -122,7 +122,8 @@ function M.run_program(client, org_id, program_id, parameters, opts)
       body = { parameters = array(parameters or {}) }, op = rclient.entry("revenue_jobs", "submit_program") })
   if not reply then return nil, err end
   if opts.wait == false then return reply end
-  local job_id = reply.job_id or (type(reply.data) == "table" and reply.data.id) or nil
+  local job_id = type(reply) == "table" -- (an empty body is `true`: no job id, an error below)
+    and (reply.job_id or (type(reply.data) == "table" and reply.data.id)) or nil
   if job_id == nil or job_id == json.null then
     return nil, errors.new{ kind = "decode", retryable = false, message = "the submit reply has no job_id" }
   end
