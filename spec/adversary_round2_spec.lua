@@ -3,8 +3,9 @@
 -- (a header's name, the reason phrase, a folded line); a caller's own
 -- Idempotency-Key header (the key errors and dry runs give back, and a blank one that libcurl would
 -- drop); a PUT whose path fits an idempotent template as written but reads as an action on the
--- server; a job's submit reply that is an empty body; nextPage values no request can carry (a space, a control character, braces), which must
--- end the iteration with nil, err instead of raising out of it.
+-- server; a job's submit reply that is an empty body; nextPage values no request can carry (a
+-- space, a control character, braces), which must end the iteration with nil, err instead of
+-- raising out of it.
 local zuora = require "zuora"
 local nginx = require "spec.support.nginx"
 local paginate = require "zuora.paginate"
@@ -139,6 +140,30 @@ describe("an adversary's servers, second round", function()
     assert.equals(1, err.attempts)
     assert.equals(1, err.sends)
     assert.equals("1", (c:request("GET", "/v1/renewals", { raw = true })))
+  end)
+
+  it("judges a path value that holds a slash by the URL it makes: operations, templates, a lent op", function()
+    local c = client()
+    local function renewals() return tonumber((c:request("GET", "/v1/renewals", { raw = true }))) end
+    local before = renewals()
+    -- (an innocent value first: its verdict for the template must not be reused for the next one)
+    local ok = c:request("PUT", "/v1/accounts/{k}", { path = { k = "A1" }, body = {} })
+    assert.is_nil(ok)
+    local calls = {
+      function() return c.accounts.update("../subscriptions/S1/renew", {}) end,
+      function()
+        return c:request("PUT", "/v1/accounts/{k}", { path = { k = "../subscriptions/S1/renew" }, body = {} })
+      end,
+      -- an idempotent operation's entry handed in `op` with another request says nothing of it
+      function() return c:request("PUT", "/v1/subscriptions/S1/renew", { body = {}, op = c.accounts.update.entry }) end,
+    }
+    for i, call in ipairs(calls) do
+      local res, err = call()
+      assert.is_nil(res, i)
+      assert.is_true(err.outcome_unknown, i)
+      assert.equals(1, err.sends, i)
+      assert.equals(before + i, renewals(), i)
+    end
   end)
 
   it("ends a job whose submit reply is an empty body with nil, err, never a raise", function()

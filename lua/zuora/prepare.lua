@@ -9,6 +9,7 @@ local policy = require "zuora.retry_policy"
 local redact = require "zuora.redact"
 
 local json, url, crypto = core.json, core.url, core.crypto
+local find = string.find
 
 local M = {}
 
@@ -76,8 +77,8 @@ M.check_track_id = check_track_id
 -- URL reaches (zuora.access.lookup; none: not idempotent); whether it carries an Idempotency-Key
 -- the server honours.
 -- Catalogue verdicts of PUT and DELETE paths sent without an operation: catalogue module ->
--- "METHOD path" -> boolean. The path as the caller gave it (a template or a filled-in path; its
--- values cannot change the verdict: each stays one segment). Bounded like the templates.
+-- "METHOD path" -> boolean. The path as the caller gave it (a template or a filled-in path: a
+-- value is one segment, unless it holds an encoded slash, below). Bounded like the templates.
 local verdicts, nverdicts = {}, 0
 
 local function catalogue_verdict(client, method, path, u)
@@ -87,8 +88,10 @@ local function catalogue_verdict(client, method, path, u)
     cache = {}
     verdicts[module] = cache
   end
-  local key = method .. " " .. path
-  local v = cache[key]
+  -- A path value with an encoded slash or backslash may be read as more than one segment (the
+  -- readings below): its verdict is the URL's own, never the cached one of its template.
+  local key = not find(u, "%%[25][FfCc]") and (method .. " " .. path) or nil
+  local v = key and cache[key]
   if v == nil then
     -- Idempotent only when every path a server may take it for is (zuora.access.readings, as the
     -- safety rails judge it): "/v1/accounts/..%2Fsubscriptions%2FS1%2Frenew" fits accounts.update
@@ -101,7 +104,7 @@ local function catalogue_verdict(client, method, path, u)
         break
       end
     end
-    if nverdicts < 4096 then
+    if key and nverdicts < 4096 then
       cache[key], nverdicts = v, nverdicts + 1
     end
   end
@@ -115,7 +118,10 @@ local function request_kind(client, method, path, u, opts, keyed, level)
   end
   if idempotent == nil then
     local entry = opts.op
-    if entry and entry.idempotent ~= nil then
+    -- The operation's verdict holds for its own method and path (a caller may hand any entry in
+    -- `op`), and for an idempotent one only while its path values stay one segment each.
+    if entry and entry.idempotent ~= nil and entry.method == method and entry.path == path
+      and not (entry.idempotent and find(u, "%%[25][FfCc]")) then
       idempotent = entry.idempotent or entry.reads or false
     elseif method == "PUT" or method == "DELETE" then
       idempotent = catalogue_verdict(client, method, path, u)
