@@ -22,7 +22,7 @@ local client, accounts
 -- reports every trace event of the worker's life to that file (so the aborts of the first calls,
 -- which blacklist code for good, are in it).
 function M.init(port, vlog)
-  if vlog then require("jit.v").on(vlog) end
+  if vlog and vlog ~= "" then require("jit.v").on(vlog) end
   HOST, PORT = "127.0.0.1", port
   REQUEST = "GET /v1/accounts/A00000001 HTTP/1.1\r\nHost: 127.0.0.1:" .. port
     .. "\r\nAccept: application/json\r\nAuthorization: Bearer bench-token\r\n\r\n"
@@ -135,6 +135,13 @@ function M.cpu(names, n, rounds)
     end
   end
   for _, name in ipairs(list) do ngx.say(name, " ", table.concat(per[name], " ")) end
+end
+
+--- /loop?name=...&n=...: n sequential calls of the handler (the instruction counts' unit of work).
+function M.loop(name, n)
+  local f = M[name]
+  for _ = 1, n do assert(f()) end
+  ngx.say("ok")
 end
 
 --- /profile?n=...&mode=...&out=...: n calls of `client` under jit.p in that mode, output to the

@@ -18,7 +18,7 @@
 -- the time goes) over PROFILE_N sequential calls.
 -- Usage: make bench BENCH=openresty   [DURATION=3 ROUNDS=3 PROFILE_N=20000 in the environment;
 -- EXTRA_CASES=send adds rt:send of the client's request alone, runtime and transport without the
--- pipeline;
+-- pipeline; SEQ_ONLY=1 skips the wrk rounds; INSTR=1 adds instruction counts under valgrind (INSTR_N);
 -- KEEP=1 keeps the profile files and prints their folder]
 local nginx = require "spec.support.nginx"
 local openresty = require "spec.support.openresty"
@@ -57,7 +57,7 @@ local upstream = nginx.start{ vars = { docroot = root }, http = [[
 
 local tmp = assert(support.sh("mktemp -d /tmp/zuora-prof.XXXXXX")):match("%S+")
 os.execute("chmod 777 '" .. tmp .. "'")
-local front = openresty.start{ vars = { up = upstream.port, vlog = tmp .. "/v.txt" }, http = [[
+local FRONT = [[
   lua_socket_log_errors off;
   upstream up { server 127.0.0.1:${up}; keepalive 64; }
   init_worker_by_lua_block { require("bench.lib_openresty").init(${up}, "${vlog}") }
@@ -83,13 +83,17 @@ local front = openresty.start{ vars = { up = upstream.port, vlog = tmp .. "/v.tx
         require("bench.lib_openresty").cpu(ngx.var.arg_names, tonumber(ngx.var.arg_n), tonumber(ngx.var.arg_rounds))
       }
     }
+    location = /loop {
+      content_by_lua_block { require("bench.lib_openresty").loop(ngx.var.arg_name, tonumber(ngx.var.arg_n)) }
+    }
     location = /profile {
       content_by_lua_block {
         require("bench.lib_openresty").profile(tonumber(ngx.var.arg_n), ngx.var.arg_mode, ngx.var.arg_out)
       }
     }
   }
-]] }
+]]
+local front = openresty.start{ vars = { up = upstream.port, vlog = tmp .. "/v.txt" }, http = FRONT }
 
 -- Stops both nginx and removes the document and (unless KEEP) the profile folder.
 local function finish()
@@ -227,6 +231,46 @@ if seq.cosocket and seq.client then
   for i, v in ipairs(sr) do srs[i] = ("%.3f"):format(v) end
   print(("client throughput at its CPU cost / cosocket+cjson's, sequential: %.3f (per round %s)"):format(
     median(sr), table.concat(srs, ", ")))
+end
+
+-- Instructions a call (INSTR=1; valgrind): the same front once more, as one nginx process under
+-- callgrind, instrumentation off while each handler warms up (JIT traces), then INSTR_N sequential
+-- calls counted (user space: the system calls' own work is not in them). The steadiest figure of
+-- all on a shared machine: the runs differ by about 1%.
+if os.getenv("INSTR") then
+  assert(support.sh("command -v valgrind && command -v callgrind_control"), "INSTR=1 needs valgrind")
+  local INSTR_N = tonumber(os.getenv("INSTR_N")) or 2000
+  local cg = openresty.start{ vars = { up = upstream.port, vlog = "" }, http = FRONT, wait = 60,
+    wrap = ("valgrind --tool=callgrind --smc-check=all --dump-instr=no --instr-atstart=no "
+      .. "--callgrind-out-file=%s/cg.out.%%p"):format(tmp) }
+  local pid = cg:pid()
+  local function ctl(arg) support.sh(("callgrind_control %s %d >/dev/null 2>&1"):format(arg, pid)) end
+  local function loop(name, n)
+    return support.sh(("curl -sf --max-time 900 '%s/loop?name=%s&n=%d'"):format(cg.url, name, n))
+  end
+  local per = {}
+  for _, name in ipairs(seq_names) do
+    loop(name, INSTR_N)
+    ctl("-i on")
+    loop(name, 50)
+    ctl("-z")
+    assert(loop(name, INSTR_N), "/loop failed under valgrind: " .. cg:errlog())
+    ctl("-d")
+    ctl("-i off")
+    local file = (support.sh(("ls -t '%s'/cg.out.%d.* | head -1"):format(tmp, pid)) or ""):match("%S+")
+    local f = assert(io.open(file))
+    local total
+    for line in f:lines() do total = line:match("^summary:%s*(%d+)") or line:match("^totals:%s*(%d+)") or total end
+    f:close()
+    per[name] = tonumber(total) / INSTR_N
+  end
+  cg:stop()
+  print(("\ninstructions a call (callgrind, user space, %d sequential calls each after a warm-up):"):format(INSTR_N))
+  for _, name in ipairs(seq_names) do
+    print(("  %-36s %8.0f  %+7.0f over cosocket+cjson  %.3fx"):format(LABEL[name], per[name],
+      per[name] - per.cosocket, per[name] / per.cosocket))
+  end
+  print(("client throughput at its instruction cost / cosocket+cjson's: %.3f"):format(per.cosocket / per.client))
 end
 
 print(("\nallocations per call (collectgarbage(\"count\") over %d sequential calls, GC stopped)"):format(ALLOC_N))

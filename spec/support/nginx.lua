@@ -90,7 +90,9 @@ function M.render(template, vars)
 end
 
 --- Starts nginx. Options: http (string, required), main (string), ports (count, default 1),
--- vars (extra template variables). Returns a Server with url, port, ports, prefix.
+-- vars (extra template variables), wrap (a command nginx runs under, e.g. valgrind: nginx then
+-- runs as one foreground process, backgrounded), wait (seconds to wait for the port, default 5).
+-- Returns a Server with url, port, ports, prefix.
 function M.start(opts)
   assert(type(opts) == "table" and type(opts.http) == "string", "nginx.start{http = ...} required")
   local nports = opts.ports or 1
@@ -110,8 +112,8 @@ function M.start(opts)
       "load_module " .. LUA_MODULES .. "/ngx_http_lua_module.so;",
       fs.is_root() and "user root root;" or "",
       "worker_processes " .. (opts.workers or 1) .. ";",
-      "daemon on;",
-      "master_process on;",
+      opts.wrap and "daemon off;" or "daemon on;",
+      opts.wrap and "master_process off;" or "master_process on;",
       "pid " .. prefix .. "/logs/nginx.pid;",
       "error_log " .. prefix .. "/logs/error.log " .. (opts.log_level or "warn") .. ";",
       "events { worker_connections " .. WORKER_CONNECTIONS .. "; }",
@@ -126,11 +128,14 @@ function M.start(opts)
       "",
     }, "\n")
     write(prefix .. "/conf/nginx.conf", conf)
-    local ok = sh(("env -u LD_PRELOAD " .. fs.q(M.BIN) .. " -p '%s' -c '%s/conf/nginx.conf' -e '%s/logs/error.log' "
-      .. "2>>'%s/logs/start.log'"):format(prefix, prefix, prefix, prefix))
+    local cmd = "env -u LD_PRELOAD " .. (opts.wrap and (opts.wrap .. " ") or "") .. fs.q(M.BIN)
+      .. (" -p '%s' -c '%s/conf/nginx.conf' -e '%s/logs/error.log' 2>>'%s/logs/start.log'"):format(prefix, prefix,
+      prefix, prefix)
+    -- (with `wrap`, nginx runs in the foreground, one process, under that command, in the background)
+    local ok = sh(opts.wrap and (cmd .. " >/dev/null &") or cmd)
     if ok then
       local up = false
-      for _ = 1, 500 do
+      for _ = 1, (opts.wait or 5) * 100 do
         up = listening(ports[1])
         if up then break end
         sleep(0.01)
