@@ -274,7 +274,7 @@ if os.getenv("INSTR") then
 end
 
 print(("\nallocations per call (collectgarbage(\"count\") over %d sequential calls, GC stopped)"):format(ALLOC_N))
-for _, name in ipairs{ "cosocket", "zjson", "client" } do
+for _, name in ipairs(seq_names) do
   local out = get(("/alloc?name=%s&n=%d"):format(name, ALLOC_N))
   print(("  %-36s %8s bytes"):format(LABEL[name], out and out:match("%S+") or "?"))
 end

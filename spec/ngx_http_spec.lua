@@ -362,7 +362,7 @@ describe("zuora.ngx.http (cosocket client)", function()
     it("reports a body cut short of its Content-Length as curl code 18 with the bytes received", function()
       local r = one{ url = base() .. "/short", decode = true }
       assert.equals("transport", r.kind)
-      assert.equals(18, r.curl_code)
+      assert.equals(18, r.curl_code, r.error)
       assert.equals(200, r.status)
       assert.equals(10, r.bytes)
       assert.is_nil(r.data)

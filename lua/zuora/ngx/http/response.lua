@@ -28,12 +28,9 @@ local PIECE = 65536 -- at most this much a receiveany (the socket's buffer holds
 -- call left the compiled code there and ran the rest of the call in the interpreter. Sets c.got
 -- once any byte of the answer arrived.
 local function read_block(c)
-  local data, from = c.buf, c.pos -- bytes left after an interim (1xx) response
+  local data, from = c.buf, 1 -- bytes left after an interim (1xx) response
   c.buf = nil
-  if data then
-    if from > 1 then data = sub(data, from) end
-    from = 1
-  end
+  if data and c.pos > 1 then data = sub(data, c.pos) end
   while true do
     if data then
       local _, e = find(data, "\r\n\r\n", from, true)
