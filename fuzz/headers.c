@@ -11,6 +11,7 @@
  *  - looking one name up in the raw lines (zz_http_push_header, what the client does instead of
  *    building the table) gives the table's value for every key, in upper case too, and nil for
  *    names the table does not have;
+ *  - looking several up in one pass (zz_http_push_header_names) gives what one-name lookups give;
  *  - after the token is taken, no line names the token header any more and the table has no
  *    such key, so the token never reaches Lua.
  * A broken property, a Lua error or a memory error aborts. */
@@ -107,6 +108,32 @@ static void check_absent(int t, const zz_buf *h) {
   }
 }
 
+/* Up to ZZ_HEADER_NAMES_MAX - 1 of the table's keys and one absent name, looked up in one pass,
+ * give what one-name lookups give. */
+static void check_names(int t, const zz_buf *h) {
+  const char *names[ZZ_HEADER_NAMES_MAX];
+  size_t ns[ZZ_HEADER_NAMES_MAX];
+  int count = 0, i, base;
+  lua_pushnil(L);
+  while (count < ZZ_HEADER_NAMES_MAX - 1 && lua_next(L, t) != 0) {
+    names[count] = lua_tolstring(L, -2, &ns[count]); /* the table keeps the key alive */
+    count++;
+    lua_pop(L, 1);
+  }
+  if (count == ZZ_HEADER_NAMES_MAX - 1) lua_pop(L, 1); /* the key lua_next left */
+  names[count] = "x-fuzz-absent";
+  ns[count] = strlen(names[count]);
+  count++;
+  base = lua_gettop(L);
+  zz_http_push_header_names(L, h->p, h->n, names, ns, count);
+  for (i = 0; i < count; i++) {
+    size_t wn = 0;
+    const char *want = lua_tolstring(L, base + 1 + i, &wn);
+    if (!lookup_is(h, names[i], ns[i], want, wn)) die("several-name lookup differs from one-name lookups");
+  }
+  lua_settop(L, base);
+}
+
 /* Does any line of h start with "<name>:" (any case)? */
 static int has_line(const zz_buf *h, const char *name) {
   size_t nl = strlen(name), i = 0;
@@ -158,6 +185,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   zz_http_push_headers(L, x.hdrs.p, x.hdrs.n);
   check_table(lua_gettop(L), &x.hdrs);
   check_absent(lua_gettop(L), &x.hdrs);
+  check_names(lua_gettop(L), &x.hdrs);
   lua_pop(L, 1);
 
   /* The revenue token header leaves the lines before they become a table. */
