@@ -71,6 +71,20 @@ describe("the runtime contract #luajit", function()
               return ngx.exit(444) -- close the connection without answering
             end
             if mode == "slow" then ngx.sleep(2) end
+            if mode == "malformed" then -- a head libcurl refuses, chosen by the path, written raw
+              local heads = {
+                ["/nocolon"] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nFoo\r\n",
+                ["/nul"] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-A: a\0b\r\n",
+                ["/bigstatus"] = "HTTP/1.1 99999999999999999999 OK\r\nContent-Type: application/json\r\n",
+                ["/status4"] = "HTTP/1.1 2000 OK\r\nContent-Type: application/json\r\n",
+                -- and two it takes: a folded line, a status line without a reason phrase
+                ["/folded"] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-A: a\r\n b\r\n",
+                ["/noreason"] = "HTTP/1.1 200\r\nContent-Type: application/json\r\n",
+              }
+              local sock = ngx.req.socket(true)
+              sock:send(heads[entry.uri] .. "Content-Length: 2\r\nConnection: close\r\n\r\n{}")
+              return ngx.exit(444)
+            end
             ngx.header.content_type = "application/json"
             ngx.say(json.encode(entry))
           }
@@ -187,6 +201,19 @@ describe("the runtime contract #luajit", function()
         assert.matches("\r\n\r\n$", r.res.header_block)
         assert.equals("application/json", r.res.block_type)
         assert.equals("GET", r.res.data.method)
+      end)
+
+      it("refuses the heads libcurl refuses, with libcurl's curl_code, and takes the others", function()
+        local r = run("malformed")
+        for path, code in pairs { nocolon = 8, nul = 8, bigstatus = 1, status4 = 1 } do
+          assert.equals("transport", r[path].kind, path)
+          assert.equals(code, r[path].curl_code, path)
+        end
+        for _, path in ipairs { "folded", "noreason" } do
+          assert.is_false(r[path].kind, path)
+          assert.equals(200, r[path].status, path)
+          assert.same({}, r[path].data, path)
+        end
       end)
 
       it("a Revenue POST (no Idempotency-Key) is read by the server once", function()

@@ -127,6 +127,20 @@ function M.header_block(args)
   end)
 end
 
+--- Response heads libcurl refuses (a header line without a colon, a NUL in a header, a status of
+-- more than three digits) and two it takes (a folded line, no reason phrase), keyed by path.
+function M.malformed(args)
+  return with_runtime(args, function(rt)
+    mode(rt, args, "malformed")
+    local out = {}
+    for _, path in ipairs { "nocolon", "nul", "bigstatus", "status4", "folded", "noreason" } do
+      out[path] = seen(rt:send{ url = args.base .. "/" .. path, decode = true, header_block = true })
+    end
+    mode(rt, args, "answer")
+    return out
+  end)
+end
+
 -- One call through client `c` where the server closes a kept-alive connection after reading the
 -- request: what the call returned and what the server read.
 local function call_once(c, args, method, path)

@@ -14,7 +14,7 @@ local M = {}
 local MAX_HEADER_BYTES, MAX_HEADER_LINES = 64 * 1024, 500
 M.MAX_HEADER_LINES = MAX_HEADER_LINES
 -- libcurl's codes for the same failures
-local E_WEIRD, E_WRITE, E_GOT_NOTHING, E_RECV = 8, 23, 52, 56
+local E_UNSUPPORTED, E_WEIRD, E_WRITE, E_GOT_NOTHING, E_RECV = 1, 8, 23, 52, 56
 
 M.header, M.parse_headers = core.http.header, core.http.parse_headers
 
@@ -72,19 +72,40 @@ local function too_many_lines(block)
   end
 end
 
--- "HTTP/d.d ddd" at the start of the block: the version ("1.1") and the status, or nil. Bytes
--- compared one by one instead of a pattern (string.match is not compiled by LuaJIT).
+-- "HTTP/d.d ddd" at the start of the block, the code followed by a space or the line's end: the
+-- version ("1.1") and the status; or nil, "code" for a code of more than three digits (libcurl:
+-- "Unsupported response code"); or nil. Bytes compared one by one instead of a pattern
+-- (string.match is not compiled by LuaJIT).
 local function status_line(block)
   if sub(block, 1, 5) ~= "HTTP/" then return nil end
-  local v1, dot, v2, sp, s1, s2, s3 = byte(block, 6, 12)
+  local v1, dot, v2, sp, s1, s2, s3, after = byte(block, 6, 13)
   if not s3 or dot ~= 46 or sp ~= 32 then return nil end
   v1, v2, s1, s2, s3 = v1 - 48, v2 - 48, s1 - 48, s2 - 48, s3 - 48
   if v1 < 0 or v1 > 9 or v2 < 0 or v2 > 9 or s1 < 0 or s1 > 9 or s2 < 0 or s2 > 9 or s3 < 0 or s3 > 9 then
     return nil
   end
+  if after ~= 32 and after ~= 13 then return nil, after and after >= 48 and after <= 57 and "code" or nil end
   return sub(block, 6, 8), s1 * 100 + s2 * 10 + s3
 end
 M.status_line = status_line
+
+-- What libcurl refuses in header lines, as its message, or nil: a NUL byte, a line without a
+-- colon (one that starts with a space or a tab continues the line before it).
+local function bad_header_line(block)
+  if find(block, "\0", 1, true) then return "Nul byte in header" end
+  local pos = find(block, "\r\n", 1, true) + 2 -- past the status line
+  local n = #block - 2 -- the blank line's CRLF
+  while pos < n do
+    local e = find(block, "\r\n", pos, true)
+    local c = byte(block, pos)
+    if c ~= 32 and c ~= 9 then
+      local colon = find(block, ":", pos, true)
+      if not colon or colon > e then return "Header without colon" end
+    end
+    pos = e + 2
+  end
+  return nil
+end
 
 --- Reads the final response head from c's connection. Returns status, block, version (the block:
 -- status line first, CRLF line ends, the blank line last), or nil, kind, message, curl_code.
@@ -94,9 +115,12 @@ function M.read_head(c)
     if not block then return nil, kind, msg, code end
     local version, status = status_line(block)
     if not version then
+      if status == "code" then return nil, "transport", "Unsupported response code in HTTP response", E_UNSUPPORTED end
       local first = block:match("^[^\r\n]*"):sub(1, 60):gsub("%c", "?")
       return nil, "transport", "not an HTTP/1.x response: " .. first, E_WEIRD
     end
+    local bad = bad_header_line(block)
+    if bad then return nil, "transport", bad, E_WEIRD end
     -- (a block holds more header lines than bytes only if it is longer than that many bytes)
     if #block > MAX_HEADER_LINES and too_many_lines(block) then
       return nil, "too_large", "more than " .. MAX_HEADER_LINES .. " response header lines", E_WRITE
