@@ -82,12 +82,12 @@ deps:
 	tools/deps.sh
 
 # The whole busted suite against the Lua 5.4 build from the checkout.
-test: check-deps build/faultproxy fuzz-regress
+test: check-deps build/faultproxy build/fakeresp fuzz-regress
 	$(MAKE) --no-print-directory build LUA=lua5.4
 	$(RUN_ENV) ZUORA_LUA=lua5.4 lua5.4 $(BUSTED) $(BUSTED_ARGS)
 
 # The C core and the pure-Lua layer under OpenResty's LuaJIT (busted's 5.1 modules).
-test-luajit: check-deps build/faultproxy
+test-luajit: check-deps build/faultproxy build/fakeresp
 	$(MAKE) --no-print-directory build LUA=luajit
 	$(MAKE) --no-print-directory run-luajit-specs LUA=luajit
 
@@ -142,6 +142,11 @@ build/bench/raw_curl: bench/raw_curl.c
 
 # The TCP fault proxy the reliability specs put between the client and zuora-sim (spec/faults_spec.lua).
 build/faultproxy: spec/support/faultproxy.c
+	mkdir -p build
+	$(CC) -std=c99 -D_GNU_SOURCE -O2 -g $(WARN) $< -o $@
+
+# A "Redis" answering every command with one canned reply (spec/governor_hostile_spec.lua).
+build/fakeresp: spec/support/fakeresp.c
 	mkdir -p build
 	$(CC) -std=c99 -D_GNU_SOURCE -O2 -g $(WARN) $< -o $@
 

@@ -197,6 +197,7 @@ function Store:script(name, keys, ...)
       local err, how
       sha, err, how = self:call("SCRIPT", "LOAD", SCRIPTS[name])
       if not sha then return nil, err, how end
+      if type(sha) ~= "string" then return nil, "redis: unexpected reply to SCRIPT LOAD", "reply" end
       self.shas[name] = sha
     end
     local res, err, how = self:call("EVALSHA", sha, #keys, unpack_keys(keys, ...))
@@ -206,17 +207,29 @@ function Store:script(name, keys, ...)
   return nil, "redis: script could not be loaded", "reply"
 end
 
+-- Whether `res` is an array whose first `n` items are numbers (a Redis that answers something else,
+-- a proxy or a fake, counts as failed instead of raising in the caller).
+local function numbers(res, n)
+  if type(res) ~= "table" then return false end
+  for i = 1, n do if type(res[i]) ~= "number" then return false end end
+  return true
+end
+
+local UNEXPECTED = "redis: unexpected reply to a script"
+
 function Store:take(b, me, now_ms, lease_ms, limit, release, want, rate)
   local r = rate or {}
   local res, err = self:script("take", { b.key, b.rate_key }, me, now_ms, lease_ms, limit, release, want,
     r.limit or "", r.remaining or "", r.reset or "0", r.concurrency_limit or "", r.limited or 0)
   if not res then return nil, err end
+  if not numbers(res, 5) then return nil, UNEXPECTED end
   return res[1], res[2], res[3], res[4], res[5]
 end
 
 function Store:stats(b)
   local res, err = self:script("stats", { b.key, b.rate_key })
   if not res then return nil, err end
+  if not numbers(res, 3) or (res[4] and type(res[4]) ~= "table") then return nil, UNEXPECTED end
   local rate = {}
   local flat = res[4] or {}
   for i = 1, #flat, 2 do rate[flat[i]] = tonumber(flat[i + 1]) or flat[i + 1] end
@@ -228,6 +241,10 @@ end
 function Store:token_or_lock(key, value, ttl_ms)
   local res, err = self:script("token", { key, key .. ":lock" }, value, math.max(1, math.floor(ttl_ms)))
   if not res then return nil, err end
+  if type(res) ~= "table" or (res[1] ~= "token" and res[1] ~= "lock" and res[1] ~= "wait")
+      or (res[1] == "token" and type(res[2]) ~= "string") then
+    return nil, UNEXPECTED
+  end
   return res[1], res[2]
 end
 
