@@ -123,6 +123,9 @@ function M.open_postgres(url, opts)
   local self = setmetatable({ env = env, conn = conn, pg = true, deletions = (opts or {}).deletions or "apply" }, Sql)
   local sok, serr = pcall(function()
     self:exec("SET client_min_messages = warning")
+    -- Values are '...' literals with quotes doubled: with standard_conforming_strings off (a
+    -- database, role or server setting) a backslash would escape a quote and a value could run as SQL.
+    self:exec("SET standard_conforming_strings = on")
     setup(self)
   end)
   if not sok then self:close(); return nil, serr end
