@@ -100,7 +100,7 @@ $(ASAN_DIR)/lua-asan: tools/lua-asan.c | $(ASAN_DIR)/obj
 $(ASAN_DIR)/obj:
 	mkdir -p $@
 
-test-asan: check-deps $(ASAN_DIR)/lua-asan build/faultproxy
+test-asan: check-deps $(ASAN_DIR)/lua-asan build/faultproxy build/fakeresp
 	$(MAKE) --no-print-directory build LUA=lua5.4 BUILD=$(ASAN_DIR) CFLAGS="-O1 -g $(SAN_FLAGS)" \
 	  LIBS="$(LIBS) $(SAN_FLAGS)"
 	$(ASAN_ENV) LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/?.lua;;" \
