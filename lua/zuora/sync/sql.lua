@@ -3,8 +3,8 @@
 --
 -- One table per object (the object's name in lower case), keyed by `id`, upserted
 -- (INSERT ... ON CONFLICT (id) DO UPDATE, which both databases speak). Columns are created as rows
--- bring them, typed from the values Data Query sends (JSON): integers BIGINT, decimals NUMERIC
--- (PostgreSQL) or TEXT holding the exact digits (SQLite), booleans BOOLEAN, the rest TEXT.
+-- bring them, typed from the values Data Query sends (JSON): numbers NUMERIC (PostgreSQL; in SQLite
+-- decimals TEXT holding the exact digits, integers no declared type), booleans BOOLEAN, the rest TEXT.
 -- Deleted rows are deleted (deletions = "apply") or kept with deleted = true ("flag").
 -- Bookmarks live in `_zuora_sync`, the committed windows in `_zuora_sync_windows`, both written
 -- in the window's own transaction: the bookmark moves exactly when the rows are durable.
@@ -48,8 +48,13 @@ local function literal(v)
   return str(assert(json.encode(v, { sort_keys = true })))
 end
 
+-- A column's type comes from the first value it gets, and a later value of the same field may be
+-- a decimal where the first was a whole amount (100, then 12.50): so an integer makes a NUMERIC
+-- column in PostgreSQL (exact for both) and a column of no declared type in SQLite (no affinity:
+-- each value kept as it came, integers as integers, decimals as TEXT with their exact digits;
+-- INTEGER affinity would turn '12.50' into the float 12.5).
 function Sql:type_of(v)
-  if type(v) == "number" and mtype(v) == "integer" then return self.pg and "BIGINT" or "INTEGER" end
+  if type(v) == "number" and mtype(v) == "integer" then return self.pg and "NUMERIC" or "" end
   if decimal.is(v) or type(v) == "number" then return self.pg and "NUMERIC" or "TEXT" end
   if type(v) == "boolean" then return self.pg and "BOOLEAN" or "INTEGER" end
   return "TEXT"
