@@ -28,7 +28,7 @@ function M.store()
   return d.callouts
 end
 
-function M.uuid() return require("zuora_sim.server").uuid() end
+M.uuid = util.uuid
 
 local function hex(n)
   local t = {}

@@ -17,12 +17,7 @@ local M = {}
 
 local JSON_TYPE = "application/json; charset=utf-8"
 
-local function uuid()
-  local t = {}
-  for i = 1, 32 do t[i] = string.format("%x", math.random(0, 15)) end
-  local s = table.concat(t)
-  return s:sub(1, 8) .. "-" .. s:sub(9, 12) .. "-4" .. s:sub(14, 16) .. "-a" .. s:sub(18, 20) .. "-" .. s:sub(21, 32)
-end
+local uuid = util.uuid
 M.uuid = uuid
 
 --- Called once from init_worker: settings from the launcher, handler modules, the catalogue.

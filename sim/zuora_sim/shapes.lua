@@ -18,12 +18,7 @@ function M.for_op(op)
   return op and op.spec_id and SHAPES[op.spec_id] or nil
 end
 
-local function uuid()
-  local t = {}
-  for i = 1, 32 do t[i] = string.format("%x", math.random(0, 15)) end
-  local s = table.concat(t)
-  return s:sub(1, 8) .. "-" .. s:sub(9, 12) .. "-4" .. s:sub(14, 16) .. "-a" .. s:sub(18, 20) .. "-" .. s:sub(21, 32)
-end
+local uuid = require("zuora_sim.util").uuid
 
 local function is_object(v)
   return type(v) == "table" and getmetatable(v) ~= json.array_mt and not json.is_number(v) and v ~= json.null

@@ -92,6 +92,14 @@ function M.glob(pattern, s)
   return s:find("^" .. p .. "$") ~= nil
 end
 
+--- A random version-4 UUID (request ids, record ids).
+function M.uuid()
+  local t = {}
+  for i = 1, 32 do t[i] = string.format("%x", math.random(0, 15)) end
+  local s = table.concat(t)
+  return s:sub(1, 8) .. "-" .. s:sub(9, 12) .. "-4" .. s:sub(14, 16) .. "-a" .. s:sub(18, 20) .. "-" .. s:sub(21, 32)
+end
+
 function M.unescape(s)
   return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
 end
