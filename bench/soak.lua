@@ -34,12 +34,8 @@ local UNDER_VALGRIND = os.getenv("SOAK_VALGRIND") == "1"
 
 math.randomseed(SEED)
 
-local function rss_kib()
-  local f = assert(io.open("/proc/self/status"))
-  local s = f:read("a")
-  f:close()
-  return tonumber(s:match("VmRSS:%s*(%d+)"))
-end
+local status_kib = require("bench.lib_proc").status_kib
+local function rss_kib() return status_kib("VmRSS") end
 
 local now = require("zuora.core").http.now
 

@@ -17,12 +17,8 @@ local ROWS = tonumber(os.getenv("ROWS")) or 1000000
 local RECORDS = tonumber(os.getenv("RECORDS")) or 100000
 local ROUNDS = tonumber(os.getenv("ROUNDS")) or 1
 
-local function hwm_kb()
-  local f = assert(io.open("/proc/self/status"))
-  local s = f:read("a")
-  f:close()
-  return tonumber(s:match("VmHWM:%s*(%d+)"))
-end
+local status_kib = require("bench.lib_proc").status_kib
+local function hwm_kb() return status_kib("VmHWM") end
 
 local function client(url)
   return require("zuora").new{ base_url = url, client_id = "zuora-sim-client", client_secret = "zuora-sim-secret",

@@ -12,12 +12,8 @@ local ROWS = tonumber(os.getenv("ROWS")) or 1000000
 local WINDOW = tonumber(os.getenv("WINDOW")) or 100000
 local IN_FLIGHT = tonumber(os.getenv("IN_FLIGHT")) or 2
 
-local function hwm_kb()
-  local f = assert(io.open("/proc/self/status"))
-  local s = f:read("a")
-  f:close()
-  return tonumber(s:match("VmHWM:%s*(%d+)"))
-end
+local status_kib = require("bench.lib_proc").status_kib
+local function hwm_kb() return status_kib("VmHWM") end
 
 if arg[1] == "child" then
   local kind, url, rows, dir = arg[2], arg[3], tonumber(arg[4]), arg[5]
