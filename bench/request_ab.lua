@@ -37,7 +37,7 @@ end
 
 local N = tonumber(os.getenv("N")) or 500
 local ROUNDS = tonumber(os.getenv("ROUNDS")) or 41
-local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+local q = require("spec.support.fs").q
 
 local here = assert(support.sh("pwd")):match("[^\n]+")
 local base_dir, made = os.getenv("BASE_DIR"), nil

@@ -81,6 +81,10 @@ M.check_track_id = check_track_id
 -- value is one segment, unless it holds an encoded slash, below). Bounded like the templates.
 local verdicts, nverdicts = {}, 0
 
+-- Whether URL `u` holds an encoded slash or backslash: a path value with one may be read as more
+-- than one segment (zuora.access.readings), so the URL's verdict is its own, not its template's.
+local function may_split(u) return find(u, "%%[25][FfCc]") ~= nil end
+
 local function catalogue_verdict(client, method, path, u)
   local module = client.catalog_module
   local cache = verdicts[module]
@@ -88,9 +92,7 @@ local function catalogue_verdict(client, method, path, u)
     cache = {}
     verdicts[module] = cache
   end
-  -- A path value with an encoded slash or backslash may be read as more than one segment (the
-  -- readings below): its verdict is the URL's own, never the cached one of its template.
-  local key = not find(u, "%%[25][FfCc]") and (method .. " " .. path) or nil
+  local key = not may_split(u) and (method .. " " .. path) or nil -- (never a template's cached verdict)
   local v = key and cache[key]
   if v == nil then
     -- Idempotent only when every path a server may take it for is (zuora.access.readings, as the
@@ -121,7 +123,7 @@ local function request_kind(client, method, path, u, opts, keyed, level)
     -- The operation's verdict holds for its own method and path (a caller may hand any entry in
     -- `op`), and for an idempotent one only while its path values stay one segment each.
     if entry and entry.idempotent ~= nil and entry.method == method and entry.path == path
-      and not (entry.idempotent and find(u, "%%[25][FfCc]")) then
+      and not (entry.idempotent and may_split(u)) then
       idempotent = entry.idempotent or entry.reads or false
     elseif method == "PUT" or method == "DELETE" then
       idempotent = catalogue_verdict(client, method, path, u)
